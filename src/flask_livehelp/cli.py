@@ -1,0 +1,228 @@
+"""The ``flask livehelp`` command group."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from .errors import Refused
+from .models import ROLES
+
+livehelp = AppGroup("livehelp", help="Manage Flask-LiveHelp: tables and operators.")
+
+
+def _state():  # type: ignore[no-untyped-def]
+    # Imported here: the extension module imports this one.
+    from .extension import get_state
+
+    return get_state()
+
+
+@livehelp.command("init-db")
+def init_db() -> None:
+    """Create the Flask-LiveHelp tables that do not exist yet.
+
+    For apps without migrations; ``db.create_all()`` creates them too.
+    """
+    state = _state()
+    tables = [
+        table
+        for table in state.db.metadata.sorted_tables
+        if table.name.startswith(state.extension.table_prefix)
+    ]
+    engine = state.db.engines[state.extension.bind_key]
+    state.db.metadata.create_all(engine, tables=tables)
+    click.echo(f"Flask-LiveHelp tables are ready ({len(tables)} tables).")
+
+
+@livehelp.command("create-operator")
+@click.option("--name", prompt=True, help="The name customers see.")
+@click.option("--email", prompt=True, help="The operator signs in with this address.")
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default="operator",
+    show_default=True,
+    help="operator: own chats; manager: their departments; admin: everything.",
+)
+@click.option(
+    "--max-chats", type=click.IntRange(1, 50), default=None, help="Chats at once."
+)
+@click.option(
+    "--receives-offline/--no-receives-offline",
+    default=False,
+    help="Mail this operator the messages left while nobody is online.",
+)
+def create_operator(
+    name: str, email: str, role: str, max_chats: int | None, receives_offline: bool
+) -> None:
+    """Create an operator account. The password is asked for, never passed."""
+    password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        operator = _state().operators.create_operator(
+            name=name,
+            email=email,
+            password=password,
+            role=role,
+            max_chats=max_chats,
+            receives_offline=receives_offline,
+        )
+    except Refused as refusal:
+        raise click.ClickException(str(refusal)) from None
+    click.echo(f"Created {operator.role} {operator.name} <{operator.email}>.")
+
+
+@livehelp.command("list-operators")
+def list_operators() -> None:
+    """Show every operator account."""
+    operators = _state().operators.all()
+    if not operators:
+        click.echo("No operators yet. Add one with 'flask livehelp create-operator'.")
+        return
+    for operator in operators:
+        flags = [operator.role, operator.status]
+        if operator.receives_offline:
+            flags.append("receives offline messages")
+        if not operator.is_active:
+            flags.append("deactivated")
+        click.echo(
+            f"{operator.id:>4}  {operator.name} <{operator.email}>  {', '.join(flags)}"
+        )
+
+
+@livehelp.command("run-jobs")
+@click.argument("names", nargs=-1)
+def run_jobs(names: tuple[str, ...]) -> None:
+    """Run the background jobs once (all, or the ones named)."""
+    from flask import current_app
+
+    jobs = _state().jobs
+    for name in names or jobs.names():
+        if name not in jobs.names():
+            raise click.BadParameter(
+                f"no job {name!r}; jobs: {', '.join(jobs.names())}"
+            )
+        jobs.run(current_app._get_current_object(), name)
+        click.echo(f"Ran {name}.")
+
+
+@livehelp.command("worker")
+def worker() -> None:
+    """Run the background loop in the foreground, for LIVEHELP_JOBS = "off"."""
+    import time
+
+    from flask import current_app
+
+    app = current_app._get_current_object()
+    jobs = _state().jobs
+    click.echo(f"Running {', '.join(jobs.names()) or 'no jobs'}. Stop with Ctrl+C.")
+    try:
+        while True:
+            jobs.run_due(app)
+            time.sleep(app.config["LIVEHELP_JOBS_TICK_SECONDS"])
+    except KeyboardInterrupt:
+        pass
+
+
+# Schema migrations (Alembic), kept in our own version table.
+
+
+def _migrations():  # type: ignore[no-untyped-def]
+    # Imported here: Alembic is only needed by those who migrate.
+    from . import migrations
+
+    return migrations
+
+
+def _app():  # type: ignore[no-untyped-def]
+    from flask import current_app
+
+    return current_app._get_current_object()
+
+
+@livehelp.command("db-upgrade")
+@click.argument("revision", default="heads")
+def db_upgrade(revision: str) -> None:
+    """Bring the Flask-LiveHelp tables up to REVISION (default: the latest)."""
+    migrations = _migrations()
+    try:
+        migrations.upgrade(_app(), revision)
+    except migrations.UnversionedDatabase as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Flask-LiveHelp tables at {migrations.current_revision(_app())}.")
+
+
+@livehelp.command("db-downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Take the Flask-LiveHelp tables back to REVISION ('base' drops them)."""
+    migrations = _migrations()
+    migrations.downgrade(_app(), revision)
+    click.echo(f"Flask-LiveHelp tables at {migrations.current_revision(_app())}.")
+
+
+@livehelp.command("db-stamp")
+@click.argument("revision")
+def db_stamp(revision: str) -> None:
+    """Record that the tables are at REVISION, without changing them."""
+    migrations = _migrations()
+    migrations.stamp(_app(), revision)
+    click.echo(f"Flask-LiveHelp tables recorded at {revision}.")
+
+
+@livehelp.command("db-current")
+def db_current() -> None:
+    """Show the revision the Flask-LiveHelp tables are at."""
+    revision = _migrations().current_revision(_app())
+    click.echo(revision or "No revision recorded.")
+
+
+@livehelp.command("db-revision")
+@click.option("-m", "--message", required=True, help="What the revision changes.")
+def db_revision(message: str) -> None:
+    """Write the next revision: what the models have and the database lacks.
+
+    Maintainers of Flask-LiveHelp use 'python -m flask_livehelp.migrations
+    revision -m ...', which needs no database of its own.
+    """
+    path = _migrations().make_revision(_app(), message)
+    click.echo(f"Wrote {path}.")
+
+
+@livehelp.command("fetch-mail")
+def fetch_mail() -> None:
+    """Read the replies in the LIVEHELP_IMAP_URL mailbox into their conversations."""
+    try:
+        counts = _state().inbound.fetch()
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
+    if not counts:
+        click.echo("No new mail.")
+        return
+    click.echo(", ".join(f"{count} {outcome}" for outcome, count in counts.items()))
+
+
+@livehelp.command("send-mail")
+def send_mail() -> None:
+    """Send the mails in the outbox that are due now."""
+    sent = _state().mail.send_due()
+    click.echo(f"Sent {sent} mails.")
+
+
+@livehelp.command("purge")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Delete finished chats older than this. Default: the retention setting.",
+)
+def purge(days: int | None) -> None:
+    """Delete finished chats past the retention, with their messages, for good."""
+    state = _state()
+    if days is None and state.settings.get("HISTORY_RETENTION_DAYS") is None:
+        raise click.ClickException(
+            "No retention is set. Pass --days N, or set LIVEHELP_HISTORY_RETENTION_DAYS"
+            " (or the retention in the panel's administration)."
+        )
+    deleted = state.history.purge(days)
+    click.echo(f"Deleted {deleted} chats.")

@@ -1,0 +1,132 @@
+"""Every ``LIVEHELP_*`` setting with its default, and strict access to them."""
+
+from __future__ import annotations
+
+import copy
+import typing as t
+
+from flask import current_app
+from flask import Flask
+
+PREFIX = "LIVEHELP_"
+
+#: Every setting, without the ``LIVEHELP_`` prefix. ``docs/configuration.md``
+#: documents each one; a test keeps the two in step.
+DEFAULTS: dict[str, t.Any] = {
+    # Where the blueprints live.
+    "URL_PREFIX": "/livehelp",
+    "SUBDOMAIN": None,
+    # The database used when the host has no Flask-SQLAlchemy of its own.
+    # ``None`` means a SQLite file ``livehelp.sqlite3`` in the instance folder.
+    "DATABASE_URI": None,
+    # Origins besides the app's own that may embed the widget and open sockets.
+    "ALLOWED_ORIGINS": [],
+    # Origins besides the visitor's page's own that operators may push pages of.
+    "PUSH_ORIGINS": [],
+    # How often an idle widget asks for the operators' state.
+    "STATUS_POLL_SECONDS": 10,
+    # Visitor input limits.
+    "MAX_MESSAGE_LENGTH": 4000,
+    "MAX_NAME_LENGTH": 80,
+    "MAX_FRAME_BYTES": 16384,
+    "VISITOR_MESSAGES_PER_MINUTE": 30,
+    # What the widget looks like and asks; admins can change these in the panel.
+    # WIDGET_TEXTS replaces our texts: {"offline": "..."} in every language,
+    # or {"da": {"offline": "..."}} per language.
+    "WIDGET_TEXTS": {},
+    "WIDGET_COLOR": "#1d6b3a",
+    "WIDGET_POSITION": "right",
+    # "optional", "required" or "hidden".
+    "WIDGET_ASK_NAME": "optional",
+    "WIDGET_ASK_EMAIL": "optional",
+    # Time-outs (the seeds' defaults): nobody takes a queued chat; the visitor
+    # says nothing; nobody says anything.
+    "QUEUE_TIMEOUT_SECONDS": 240,
+    "IDLE_SECONDS": 120,
+    "INACTIVE_CLOSE_SECONDS": 1800,
+    # A chat needs a tag before it is ended.
+    "REQUIRE_TAG": False,
+    # Give a new chat to the least busy online operator of its department.
+    "AUTO_ASSIGN": False,
+    # Offline messages also go to this central mailbox.
+    "OFFLINE_MAILBOX": None,
+    # Chats older than this many days are deleted; None keeps them.
+    "HISTORY_RETENTION_DAYS": None,
+    # Several worker processes: a Redis URL (``redis://host:6379/0``) joins
+    # them through Redis pub/sub; None keeps events within one process.
+    "HUB_URL": None,
+    # Put before every Redis channel, so two shops on one Redis never mix;
+    # None means ``livehelp:<app name>:``.
+    "HUB_PREFIX": None,
+    # Mail: offline messages, answers and transcripts go through an outbox
+    # and Flask-Mail. The From address; None means MAIL_DEFAULT_SENDER.
+    "MAIL_SENDER": None,
+    # The language of staff mails for operators who chose none; None means
+    # BABEL_DEFAULT_LOCALE. Mails to customers are in the customer's language.
+    "MAIL_LOCALE": None,
+    # Where replies come back, with "{token}" for the conversation's own part,
+    # e.g. "reply+{token}@shop.example" (the mailbox LIVEHELP_IMAP_URL reads or
+    # the inbound webhook hears of). None: replies go to the shop's mailbox.
+    "REPLY_ADDRESS": None,
+    # The secret that signs inbound-mail webhooks; None turns the webhook off.
+    "INBOUND_SECRET": None,
+    # The mailbox of replies, e.g. "imaps://user:password@imap.shop.example/INBOX";
+    # None: nobody fetches mail. Its mails are marked read once handled.
+    "IMAP_URL": None,
+    "FETCH_MAIL_SECONDS": 60,
+    # "thread": send right after the commit without making anyone wait;
+    # "inline": before the request answers; "off": the background loop only.
+    "MAIL_SEND_NOW": "thread",
+    "MAIL_SEND_SECONDS": 5,
+    "MAIL_TIMEOUT_SECONDS": 30,
+    # After this many failed attempts a mail is marked failed (admins see it);
+    # the wait between attempts starts here and doubles, up to an hour.
+    "MAIL_MAX_ATTEMPTS": 10,
+    "MAIL_RETRY_SECONDS": 30,
+    # Offline messages per hour from one visitor, one IP address, or to one
+    # e-mail address; transcripts per hour of one conversation or visitor.
+    "OFFLINE_PER_HOUR": 5,
+    "TRANSCRIPTS_PER_HOUR": 3,
+    # Signing in: after this many failed sign-ins for one e-mail address (in a
+    # row) or from one IP address, sign-ins are refused for the lockout time.
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_MAX_FAILURES_PER_IP": 30,
+    "LOGIN_LOCKOUT_SECONDS": 900,
+    # How often the background loop deletes chats older than
+    # HISTORY_RETENTION_DAYS (and old sign-in attempts).
+    "PURGE_EVERY_SECONDS": 3600,
+    # Operators.
+    "DEFAULT_MAX_CHATS": 3,
+    "HEARTBEAT_SECONDS": 10,
+    "PRESENCE_GRACE_SECONDS": 60,
+    # Languages.
+    "TRANSLATION_DIRECTORIES": ["builtin"],
+    "WIDGET_LANG_PARAM": "lang",
+    # The background loop: "auto" starts it in each serving process on its
+    # first request (not under TESTING); "thread" always; "off" leaves it to
+    # ``flask livehelp worker``.
+    "JOBS": "auto",
+    "JOBS_TICK_SECONDS": 1.0,
+    # Command line.
+    "CLI_NAME": "livehelp",
+}
+
+
+def init_config(app: Flask) -> None:
+    """Write every default into ``app.config`` unless the app set it."""
+    for key, value in DEFAULTS.items():
+        # Copied, so two apps never share (and mutate) one default list.
+        app.config.setdefault(PREFIX + key, copy.deepcopy(value))
+
+
+def config_value(key: str, app: Flask | None = None) -> t.Any:
+    """Return the setting ``LIVEHELP_<key>``.
+
+    :param key: The name without the ``LIVEHELP_`` prefix.
+    :param app: Read this app's config instead of ``current_app``'s.
+    :raises KeyError: ``key`` is not a Flask-LiveHelp setting, so a typo is an
+        error instead of a silent ``None``.
+    """
+    if key not in DEFAULTS:
+        raise KeyError(f"'LIVEHELP_{key}' is not a Flask-LiveHelp setting.")
+    return (app or current_app).config[PREFIX + key]

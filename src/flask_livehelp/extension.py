@@ -1,0 +1,377 @@
+"""The extension object and the per-app state it keeps."""
+
+from __future__ import annotations
+
+import collections.abc as c
+import dataclasses
+import datetime as dt
+import os
+import typing as t
+
+import sqlalchemy as sa
+from flask import current_app
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
+from . import cli
+from .background import hold_lease
+from .background import Jobs
+from .config import config_value
+from .config import init_config
+from .formatting import format_duration
+from .formatting import format_moment
+from .formatting import language_name
+from .hub import Hub
+from .i18n import LiveHelpDomain
+from .models import build_models
+from .models import Models
+from .models import utcnow
+from .services import timeouts
+from .services.audit import AuditService
+from .services.conversations import ConversationService
+from .services.history import HistoryService
+from .services.inbound import fetch_mail_job
+from .services.inbound import InboundService
+from .services.knowledge import ArticleSearch
+from .services.knowledge import KnowledgeService
+from .services.mail import MailService
+from .services.offline import OfflineService
+from .services.operators import OperatorService
+from .services.presence import PresenceService
+from .services.reports import ReportService
+from .services.settings import SettingsService
+from .services.transfers import TransferService
+from .services.visitors import VisitorService
+
+#: Returns the host's signed-in staff member as an operator, or ``None``.
+OperatorLoader = c.Callable[[], t.Any]
+#: Translates ``(text, target, source)``, for operators and customers who do not
+#: share a language.
+Translator = c.Callable[[str, str, "str | None"], str]
+#: Returns what the shop knows about the visitor of this request, or ``None``.
+VisitorContext = c.Callable[[], "dict[str, t.Any] | None"]
+
+
+@dataclasses.dataclass
+class LiveHelpState:
+    """What Flask-LiveHelp keeps for one app, as ``app.extensions["livehelp"]``.
+
+    Read it with :func:`get_state`.
+    """
+
+    extension: LiveHelp
+    db: SQLAlchemy
+    models: Models
+    hub: Hub
+    domain: LiveHelpDomain
+    operators: OperatorService
+    presence: PresenceService
+    visitors: VisitorService
+    conversations: ConversationService
+    settings: SettingsService
+    transfers: TransferService
+    jobs: Jobs
+    #: The outbox: every mail we send.
+    mail: MailService
+    offline: OfflineService
+    #: Replies by mail (IMAP and the webhook).
+    inbound: InboundService
+    #: Who did what that must be accounted for.
+    audit: AuditService
+    #: Finding, exporting, deleting and erasing chats; the retention.
+    history: HistoryService
+    #: Canned responses and help articles.
+    knowledge: KnowledgeService
+    #: The managers' report.
+    reports: ReportService
+
+
+def get_state(app: Flask | None = None) -> LiveHelpState:
+    """The Flask-LiveHelp state of ``app``, or of the current app."""
+    try:
+        return t.cast(LiveHelpState, (app or current_app).extensions["livehelp"])
+    except KeyError:
+        raise RuntimeError(
+            "Flask-LiveHelp is not set up on this app. Call"
+            " 'livehelp.init_app(app)' in your app factory."
+        ) from None
+
+
+class LiveHelp:
+    """Live chat for a Flask shop: the widget, the operator panel and history.
+
+    :param app: Call :meth:`init_app` on this app now.
+    :param db: The host's Flask-SQLAlchemy instance. Our tables are declared
+        on it, beside the host's own. Without one, the instance registered on
+        the app is used, or else one of our own on a SQLite file in the
+        instance folder (``LIVEHELP_DATABASE_URI`` changes that).
+    :param table_prefix: Prefix of our table names.
+    :param bind_key: Put our tables on this Flask-SQLAlchemy bind.
+    :param register_blueprints: Pass ``False`` to register
+        :func:`flask_livehelp.views.create_blueprint` yourself.
+    :param csp_nonce_generator: Returns the nonce of the current response's
+        Content-Security-Policy, added to the script tags we render.
+    """
+
+    #: The hub class; a subclass can carry events between processes.
+    hub_class: type[Hub] = Hub
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        db: SQLAlchemy | None = None,
+        *,
+        table_prefix: str = "livehelp_",
+        bind_key: str | None = None,
+        register_blueprints: bool = True,
+        csp_nonce_generator: c.Callable[[], str] | None = None,
+    ) -> None:
+        self.db = db
+        self.table_prefix = table_prefix
+        self.bind_key = bind_key
+        self.register_blueprints = register_blueprints
+        self.csp_nonce_generator = csp_nonce_generator
+        self._operator_loader: OperatorLoader | None = None
+        #: The host's help-article search, see :meth:`help_article_search`.
+        self.article_search: ArticleSearch | None = None
+        self._visitor_context: VisitorContext | None = None
+        #: The host's machine translation, see :meth:`translator`.
+        self.translate: Translator | None = None
+        #: The model classes, declared now when ``db`` is given so the host can
+        #: refer to them before any app exists.
+        self.models: Models | None = (
+            build_models(db, table_prefix=table_prefix, bind_key=bind_key)
+            if db is not None
+            else None
+        )
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Set up Flask-LiveHelp on ``app``.
+
+        Call it after the app's config is loaded and after ``db.init_app(app)``
+        and ``Babel(app)``, if the app uses them.
+        """
+        if "livehelp" in app.extensions:
+            raise RuntimeError(
+                "Flask-LiveHelp is already set up on this app. Call"
+                " 'init_app' once per app and import that 'LiveHelp' instance"
+                " where you need it."
+            )
+        init_config(app)
+        db = self._database_for(app)
+        models = build_models(
+            db, table_prefix=self.table_prefix, bind_key=self.bind_key
+        )
+        hub = self._hub_for(app)
+        services = (db, models, hub)
+        presence = PresenceService(*services)
+        settings = SettingsService(*services)
+        conversations = ConversationService(
+            *services, presence=presence, settings=settings
+        )
+        visitors = VisitorService(*services)
+        mail = MailService(*services)
+        offline = OfflineService(
+            *services,
+            conversations=conversations,
+            visitors=visitors,
+            settings=settings,
+            mail=mail,
+        )
+        app.extensions["livehelp"] = LiveHelpState(
+            extension=self,
+            db=db,
+            models=models,
+            hub=hub,
+            domain=LiveHelpDomain.for_app(app),
+            operators=OperatorService(*services),
+            presence=presence,
+            visitors=visitors,
+            conversations=conversations,
+            settings=settings,
+            transfers=TransferService(*services, conversations=conversations),
+            jobs=Jobs(),
+            mail=mail,
+            offline=offline,
+            inbound=InboundService(
+                *services, conversations=conversations, offline=offline, mail=mail
+            ),
+            audit=AuditService(*services),
+            history=HistoryService(*services, settings=settings),
+            knowledge=KnowledgeService(*services),
+            reports=ReportService(*services),
+        )
+        app.before_request(_start_jobs)
+        _add_jobs(app.extensions["livehelp"])
+        _add_mail_jobs(app, app.extensions["livehelp"])
+        _add_history_jobs(app, app.extensions["livehelp"])
+        self._add_template_globals(app)
+        if self.register_blueprints:
+            from .views import create_blueprint
+
+            app.register_blueprint(create_blueprint(app))
+        if cli_name := config_value("CLI_NAME", app):
+            app.cli.add_command(cli.livehelp, cli_name)
+
+    def _hub_for(self, app: Flask) -> Hub:
+        """The Redis hub when ``LIVEHELP_HUB_URL`` is set, else ``hub_class``."""
+        url = config_value("HUB_URL", app)
+        if url is None or self.hub_class is not Hub:
+            return self.hub_class()
+        from .redis_hub import RedisHub
+
+        prefix = config_value("HUB_PREFIX", app) or f"livehelp:{app.name}:"
+        return RedisHub(url, prefix=prefix)
+
+    def _database_for(self, app: Flask) -> SQLAlchemy:
+        if self.db is not None:
+            if app.extensions.get("sqlalchemy") is not self.db:
+                raise RuntimeError(
+                    "The 'db' given to LiveHelp is not set up on this app. Call"
+                    " 'db.init_app(app)' before 'livehelp.init_app(app)'."
+                )
+            return self.db
+        if "sqlalchemy" in app.extensions:
+            return t.cast(SQLAlchemy, app.extensions["sqlalchemy"])
+        return self._own_database(app)
+
+    @staticmethod
+    def _own_database(app: Flask) -> SQLAlchemy:
+        uri = config_value("DATABASE_URI", app)
+        if uri is None:
+            os.makedirs(app.instance_path, exist_ok=True)
+            uri = "sqlite:///" + os.path.join(app.instance_path, "livehelp.sqlite3")
+        app.config.setdefault("SQLALCHEMY_DATABASE_URI", uri)
+        db = SQLAlchemy()
+        db.init_app(app)
+        with app.app_context():
+            engine = db.engine
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _tune_sqlite)
+        return db
+
+    def _add_template_globals(self, app: Flask) -> None:
+        from .views.embed import livehelp_widget
+
+        domain = app.extensions["livehelp"].domain
+        app.jinja_env.globals.update(
+            livehelp_widget=livehelp_widget, _lh=domain.gettext, _lhn=domain.ngettext
+        )
+        # Prefixed, so they never replace a filter of the host's.
+        app.jinja_env.filters.update(
+            livehelp_moment=format_moment,
+            livehelp_duration=format_duration,
+            livehelp_language=language_name,
+        )
+
+    def operator_loader(self, callback: OperatorLoader) -> OperatorLoader:
+        """Register a function that signs the host's own staff into the panel.
+
+        It returns an operator (from ``get_state().operators``) for the staff
+        member signed in to the host app now, or ``None``.
+        """
+        self._operator_loader = callback
+        return callback
+
+    def help_article_search(self, callback: ArticleSearch) -> ArticleSearch:
+        """Register the host's own search of help articles for the widget.
+
+        It is called with ``(question, lang, limit)`` and returns up to
+        ``limit`` dicts with ``title``, ``url`` and ``excerpt`` (or ``body``),
+        best first; they replace our own articles' suggestions.
+        """
+        self.article_search = callback
+        return callback
+
+    def translator(self, callback: Translator) -> Translator:
+        """Register a translation service for the panel's "Translate" (seed 001).
+
+        It is called with ``(text, target, source)`` (language codes, source
+        may be ``None``) and returns the text in ``target``. With one
+        registered, operators can read a customer's message in their own
+        language and put their answer into the customer's.
+        """
+        self.translate = callback
+        return callback
+
+    def load_host_operator(self) -> t.Any | None:
+        """The operator the host's loader gives for this request, if any."""
+        return self._operator_loader() if self._operator_loader else None
+
+    def visitor_context(self, callback: VisitorContext) -> VisitorContext:
+        """Register a function that tells operators who the visitor is in the shop.
+
+        It runs in the visitor's own requests (with the shop's login and
+        session) and returns a dict such as ``{"name": ..., "email": ...,
+        "cart": [{"name": ..., "quantity": ...}], "orders_url": ...}``, or
+        ``None``. The panel shows it beside the chat.
+        """
+        self._visitor_context = callback
+        return callback
+
+    def load_visitor_context(self) -> dict[str, t.Any] | None:
+        context = self._visitor_context() if self._visitor_context else None
+        return context if isinstance(context, dict) else None
+
+    def nonce(self) -> str | None:
+        return self.csp_nonce_generator() if self.csp_nonce_generator else None
+
+
+def _add_jobs(state: LiveHelpState) -> None:
+    jobs = state.jobs
+    jobs.add("visitor-beats", 2, lambda state: state.visitors.flush_beats())
+    jobs.add("invitations", 1, lambda state: state.visitors.load_invitations())
+    jobs.add("presence", 5, lambda state: state.presence.expire())
+    jobs.add("queue-timeouts", 5, timeouts.time_out_queue)
+    jobs.add("inactive-chats", 30, timeouts.close_inactive)
+
+
+def _add_mail_jobs(app: Flask, state: LiveHelpState) -> None:
+    state.jobs.add("send-mail", config_value("MAIL_SEND_SECONDS", app), _send_due_mail)
+    if config_value("IMAP_URL", app):
+        state.jobs.add(
+            "fetch-mail", config_value("FETCH_MAIL_SECONDS", app), fetch_mail_job
+        )
+
+
+def _send_due_mail(state: LiveHelpState) -> None:
+    state.mail.send_due()
+
+
+def _add_history_jobs(app: Flask, state: LiveHelpState) -> None:
+    state.jobs.add("purge", config_value("PURGE_EVERY_SECONDS", app), _purge)
+
+
+def _purge(state: LiveHelpState) -> None:
+    """Delete chats past the retention, once at a time across processes."""
+    if not hold_lease(state, "purge", 600, state.jobs.holder):
+        return
+    state.history.purge()
+    state.operators.forget_attempts(utcnow() - dt.timedelta(days=1))
+
+
+def _start_jobs() -> None:
+    """Start this process's background loop with its first request.
+
+    Not at init_app: a server that forks workers after loading the app
+    (gunicorn --preload) would leave the thread behind in the parent.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    mode = config_value("JOBS", app)
+    if mode == "thread" or (mode == "auto" and not app.testing):
+        get_state(app).jobs.start(app)
+
+
+def _tune_sqlite(connection: t.Any, record: t.Any) -> None:
+    # Write-ahead logging lets readers go on while one writer commits, and the
+    # busy timeout makes writers wait for each other instead of failing.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    # With WAL, NORMAL syncs the disk at checkpoints, not at every commit: an
+    # app crash loses nothing, a power cut at most the last commits, and a
+    # commit no longer waits for the disk (which blocks a gevent worker).
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,306 @@
+"""The JSON frames of the visitor and operator sockets.
+
+Every inbound frame is checked against a spec here before any handler sees
+it; a frame that does not fit raises :class:`FrameError`, which the socket
+turns into an ``error`` frame while the connection stays open.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import typing as t
+
+from .errors import Refused
+from .i18n import N_
+
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# C0 control characters other than tab and newline have no place in a chat
+# message and can confuse terminals, logs and mail clients.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class FrameError(Refused):
+    """A frame that cannot be accepted, with a message for the sender."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    kind: type
+    required: bool = False
+    #: A setting (without ``LIVEHELP_``) that caps a string's length, or a
+    #: number; for a list, the length of each of its strings.
+    max_length: str | int | None = None
+    choices: tuple[str, ...] | None = None
+    #: For a list of strings: how many at most.
+    max_items: int = 0
+
+
+def _text(max_length: str | int, required: bool = True) -> Field:
+    return Field(str, required=required, max_length=max_length)
+
+
+CLIENT_ID_FIELD = _text(64)
+BODY = _text("MAX_MESSAGE_LENGTH")
+CONVERSATION = Field(int, required=True)
+
+VISITOR_FRAMES: dict[str, dict[str, Field]] = {
+    "hello": {
+        "token": _text(100, required=False),
+        "conversation": Field(int),
+        "after": Field(int),
+        "page": _text(2000, required=False),
+        # The loader's id for this browser tab, to join up the visitor list.
+        "pid": _text(32, required=False),
+        # Who the shop says the visitor is, signed by the shop.
+        "identity": _text(4000, required=False),
+    },
+    "start": {
+        "id": CLIENT_ID_FIELD,
+        "body": BODY,
+        "name": _text("MAX_NAME_LENGTH", required=False),
+        "email": _text(254, required=False),
+        "consent": Field(bool),
+        "department": Field(int),
+        # Answering an operator's invitation: the chat goes to them.
+        "invited": Field(bool),
+    },
+    "message": {"id": CLIENT_ID_FIELD, "body": BODY},
+    "typing": {"state": Field(bool, required=True)},
+    "end": {},
+    # Mail me the transcript, to the address I gave.
+    "transcript": {},
+    # After a time-out: how the shop can answer by mail.
+    "contact": {
+        "email": _text(254),
+        "name": _text("MAX_NAME_LENGTH", required=False),
+    },
+    "ping": {},
+}
+
+OPERATOR_FRAMES: dict[str, dict[str, Field]] = {
+    "hello": {},
+    "status": {
+        "state": Field(str, required=True, choices=("online", "away", "offline"))
+    },
+    "accept": {"conversation": CONVERSATION},
+    "message": {"conversation": CONVERSATION, "id": CLIENT_ID_FIELD, "body": BODY},
+    "typing": {"conversation": CONVERSATION, "state": Field(bool, required=True)},
+    "end": {"conversation": CONVERSATION},
+    "sync": {"conversation": CONVERSATION, "after": Field(int, required=True)},
+    "tags": {
+        "conversation": CONVERSATION,
+        "names": Field(list, required=True, max_length=64, max_items=20),
+    },
+    "transfer": {
+        "conversation": CONVERSATION,
+        "operator": Field(int),
+        "department": Field(int),
+        "note": _text(1000, required=False),
+    },
+    "transfer-answer": {
+        "transfer": Field(int, required=True),
+        "accept": Field(bool, required=True),
+    },
+    "push": {"conversation": CONVERSATION, "url": _text(2000)},
+    "transcript": {
+        "conversation": CONVERSATION,
+        "to": Field(str, required=True, choices=("customer", "me")),
+    },
+    "visitors": {},
+    "invite": {"visitor": Field(int, required=True), "message": _text(500)},
+    # A customer's message into the operator's language (``seq``), or the
+    # operator's draft into the customer's (``text``).
+    "translate": {
+        "conversation": CONVERSATION,
+        "seq": Field(int),
+        "text": _text("MAX_MESSAGE_LENGTH", required=False),
+    },
+    "ping": {},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    type: str
+    fields: dict[str, t.Any]
+
+    def __getitem__(self, name: str) -> t.Any:
+        return self.fields.get(name)
+
+
+def parse_frame(
+    text: str | bytes,
+    specs: dict[str, dict[str, Field]],
+    limits: t.Callable[[str], int],
+) -> Frame:
+    """Check one inbound frame against ``specs``.
+
+    :param limits: Returns the value of a length setting, e.g.
+        ``MAX_MESSAGE_LENGTH``.
+    :raises FrameError: The frame is not valid JSON, of an unknown type, or a
+        field is missing, of the wrong type or too long.
+    """
+    if isinstance(text, bytes):
+        raise FrameError("bad-frame", N_("Frames must be JSON text."))
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise FrameError("bad-frame", N_("Frames must be JSON text.")) from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise FrameError("bad-frame", N_("A frame must be an object with a type."))
+    kind = data["type"]
+    if kind not in specs:
+        raise FrameError("unknown-type", N_("Unknown frame type."), ref=kind[:32])
+    ref = data.get("id") if isinstance(data.get("id"), str) else kind
+    fields = {
+        name: _check_field(name, field, data.get(name), limits, ref)
+        for name, field in specs[kind].items()
+    }
+    if (
+        "id" in fields
+        and fields["id"] is not None
+        and not CLIENT_ID.match(fields["id"])
+    ):
+        raise FrameError("bad-field", N_("The message id is not valid."), ref=kind)
+    return Frame(kind, fields)
+
+
+def _check_field(
+    name: str,
+    field: Field,
+    value: t.Any,
+    limits: t.Callable[[str], int],
+    ref: str | None,
+) -> t.Any:
+    if value is None:
+        if field.required:
+            raise FrameError(
+                "bad-field", N_("The field %(field)s is missing."), ref, field=name
+            )
+        return None
+    # bool is a subclass of int in Python, but not a number in our frames.
+    wrong_type = not isinstance(value, field.kind) or (
+        field.kind is int and isinstance(value, bool)
+    )
+    if wrong_type:
+        raise FrameError(
+            "bad-field", N_("The field %(field)s has the wrong type."), ref, field=name
+        )
+    if field.kind is str:
+        value = CONTROL_CHARACTERS.sub("", value)
+        if field.required and not value.strip():
+            raise FrameError(
+                "bad-field", N_("The field %(field)s is empty."), ref, field=name
+            )
+        limit = field.max_length
+        maximum = limits(limit) if isinstance(limit, str) else limit
+        if maximum is not None and len(value) > maximum:
+            raise FrameError(
+                "too-long",
+                N_("The field %(field)s is longer than %(max)d characters."),
+                ref,
+                field=name,
+                max=maximum,
+            )
+    if field.kind is list:
+        value = _check_list(name, field, value, ref)
+    if field.kind is int and value < 0:
+        raise FrameError(
+            "bad-field", N_("The field %(field)s has the wrong type."), ref, field=name
+        )
+    if field.choices is not None and value not in field.choices:
+        raise FrameError(
+            "bad-field",
+            N_("The field %(field)s has an unknown value."),
+            ref,
+            field=name,
+        )
+    return value
+
+
+def _check_list(
+    name: str, field: Field, value: list[t.Any], ref: str | None
+) -> list[str]:
+    if len(value) > field.max_items or not all(isinstance(v, str) for v in value):
+        raise FrameError(
+            "bad-field", N_("The field %(field)s has the wrong type."), ref, field=name
+        )
+    limit = t.cast(int, field.max_length)
+    if any(len(v) > limit for v in value):
+        raise FrameError(
+            "too-long",
+            N_("The field %(field)s is longer than %(max)d characters."),
+            ref,
+            field=name,
+            max=limit,
+        )
+    return [CONTROL_CHARACTERS.sub("", v) for v in value]
+
+
+def isoformat(moment: t.Any) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def message_frame(message: t.Any) -> dict[str, t.Any]:
+    """The frame that carries one stored message or event."""
+    return {
+        "type": "message",
+        "conversation": message.conversation_id,
+        "seq": message.seq,
+        "id": message.client_id,
+        "author": message.author,
+        "name": message.author_name,
+        "kind": message.kind,
+        "body": message.body,
+        "data": message.data,
+        "via": message.via,
+        "at": isoformat(message.created_at),
+    }
+
+
+def conversation_frame(conversation: t.Any, *, staff: bool) -> dict[str, t.Any]:
+    """A conversation's state, as the visitor or as staff may see it."""
+    operator = conversation.operator
+    frame: dict[str, t.Any] = {
+        "type": "conversation",
+        "id": conversation.id,
+        "status": conversation.status,
+        "operator": operator.name if operator is not None else None,
+        "last_seq": conversation.last_seq,
+        "created_at": isoformat(conversation.created_at),
+        "accepted_at": isoformat(conversation.accepted_at),
+        "ended_at": isoformat(conversation.ended_at),
+    }
+    if staff:
+        frame.update(
+            operator_id=conversation.operator_id,
+            department_id=conversation.department_id,
+            origin=conversation.origin,
+            locale=conversation.locale,
+            visitor_name=conversation.visitor_name,
+            visitor_email=conversation.visitor_email,
+            page_url=conversation.page_url,
+            last_visitor_message_at=isoformat(conversation.last_visitor_message_at),
+            last_operator_message_at=isoformat(conversation.last_operator_message_at),
+        )
+    return frame
+
+
+def typing_frame(conversation_id: int, author: str, state: bool) -> dict[str, t.Any]:
+    return {
+        "type": "typing",
+        "conversation": conversation_id,
+        "author": author,
+        "state": state,
+    }
+
+
+def ack_frame(message: t.Any) -> dict[str, t.Any]:
+    return {
+        "type": "ack",
+        "id": message.client_id,
+        "conversation": message.conversation_id,
+        "seq": message.seq,
+    }

@@ -1,0 +1,917 @@
+"""Conversations and their messages: start, post, accept, end, and read back.
+
+Every stored message gets the next sequence number of its conversation, and
+a message's client-made id is unique within the conversation, so a resend
+finds the stored message instead of writing a second one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+import sqlalchemy.orm as sa_orm
+from sqlalchemy.exc import IntegrityError
+
+from .. import signals
+from ..errors import NotAllowed
+from ..errors import NotFound
+from ..errors import Refused
+from ..hub import conversation_channel
+from ..hub import operator_channel
+from ..hub import STAFF_CHANNEL
+from ..hub import staff_conversation_channel
+from ..i18n import N_
+from ..models import utcnow
+from ..protocol import conversation_frame
+from ..protocol import message_frame
+from ..protocol import typing_frame
+from . import access
+from . import Service
+from .presence import PresenceService
+from .settings import SettingsService
+
+OPEN = ("queued", "active")
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredMessage:
+    """A message just stored, as the socket and the hub need it (no ORM)."""
+
+    id: int
+    conversation_id: int
+    seq: int
+    client_id: str | None
+    author: str
+    author_name: str | None
+    operator_id: int | None
+    body: str
+    created_at: t.Any
+    kind: str = "text"
+    data: dict[str, t.Any] | None = None
+    staff_only: bool = False
+    via: str = "chat"
+
+
+#: How many messages one read hands back at most.
+PAGE = 500
+
+
+class ConversationService(Service):
+    def __init__(
+        self, *args: t.Any, presence: PresenceService, settings: SettingsService
+    ) -> None:
+        super().__init__(*args)
+        # Taking and ending chats changes operators' load, so who is busy.
+        self.presence = presence
+        self.settings = settings
+
+    # Reading.
+
+    def get(self, conversation_id: int) -> t.Any:
+        conversation = self._load(conversation_id)
+        if conversation is None:
+            raise NotFound("no-conversation", N_("This chat does not exist."))
+        return conversation
+
+    def _load(self, conversation_id: int) -> t.Any | None:
+        # Tags only when asked for: posting a message reads none, and loading
+        # them with every conversation would cost a query per message.
+        model = self.models.conversation
+        return self.session.get(
+            model, conversation_id, options=[sa_orm.lazyload(model.tags)]
+        )
+
+    def for_visitor(self, visitor_id: int, conversation_id: int) -> t.Any:
+        """The visitor's own conversation; anyone else's does not exist for them."""
+        conversation = self._load(conversation_id)
+        if (
+            conversation is None
+            or conversation.visitor_id != visitor_id
+            or conversation.deleted_at is not None
+        ):
+            raise NotFound("no-conversation", N_("This chat does not exist."))
+        return conversation
+
+    def for_operator(self, operator: t.Any, conversation_id: int) -> t.Any:
+        """A conversation the operator may see; a deleted one exists for nobody."""
+        conversation = self.get(conversation_id)
+        if conversation.deleted_at is not None:
+            raise NotFound("no-conversation", N_("This chat does not exist."))
+        if not access.can_view(operator, conversation):
+            raise NotAllowed("not-allowed", N_("You may not open this chat."))
+        return conversation
+
+    def open_for_visitor(self, visitor_id: int) -> t.Any | None:
+        """The visitor's chat that is still waiting or going on, if any."""
+        model = self.models.conversation
+        query = (
+            sa.select(model)
+            .where(model.visitor_id == visitor_id, model.status.in_(OPEN))
+            .order_by(model.id.desc())
+            .limit(1)
+        )
+        return self.session.execute(query).scalar_one_or_none()
+
+    def messages_after(
+        self,
+        conversation_id: int,
+        after: int,
+        limit: int | None = PAGE,
+        *,
+        staff: bool = False,
+    ) -> list[t.Any]:
+        """Messages numbered after ``after``, in order.
+
+        :param limit: At most this many; ``None`` for all (a whole transcript).
+        :param staff: Include what only staff may read (transfer notes).
+        """
+        model = self.models.message
+        query = (
+            sa.select(model)
+            .where(model.conversation_id == conversation_id, model.seq > after)
+            .order_by(model.seq)
+            .limit(limit)
+        )
+        if not staff:
+            query = query.where(sa.not_(model.staff_only))
+        return list(self.session.execute(query).scalars())
+
+    def message_at(self, conversation_id: int, seq: int, *, staff: bool) -> t.Any:
+        """One message of a conversation by its number."""
+        found = self.messages_after(conversation_id, seq - 1, limit=1, staff=staff)
+        if not found or found[0].seq != seq:
+            raise NotFound("no-message", N_("No such message."))
+        return found[0]
+
+    def queue_for(self, operator: t.Any) -> list[t.Any]:
+        """Waiting conversations this operator may take, longest waiting first."""
+        model = self.models.conversation
+        query = (
+            sa.select(model)
+            .where(model.status == "queued", model.deleted_at.is_(None))
+            .order_by(model.created_at)
+        )
+        return [
+            c
+            for c in self.session.execute(query).scalars()
+            if access.can_accept(operator, c)
+        ]
+
+    def active_for(self, operator: t.Any) -> list[t.Any]:
+        model = self.models.conversation
+        query = (
+            sa.select(model)
+            .where(
+                model.status == "active",
+                model.operator_id == operator.id,
+                model.deleted_at.is_(None),
+            )
+            .order_by(model.accepted_at)
+        )
+        return list(self.session.execute(query).scalars())
+
+    def completed_for(
+        self, operator: t.Any, *, page: int = 1, per_page: int = 50
+    ) -> tuple[list[t.Any], int]:
+        """The operator's ended chats, newest first, and how many there are."""
+        model = self.models.conversation
+        where = (
+            model.operator_id == operator.id,
+            model.status == "ended",
+            model.deleted_at.is_(None),
+        )
+        total = self.session.execute(
+            sa.select(sa.func.count()).select_from(model).where(*where)
+        ).scalar_one()
+        query = (
+            sa.select(model)
+            .where(*where)
+            .order_by(model.ended_at.desc(), model.id.desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        )
+        return list(self.session.execute(query).scalars()), total
+
+    def preview(self, conversation_id: int) -> str | None:
+        """The first thing the visitor wrote, as a hint in the queue."""
+        model = self.models.message
+        query = (
+            sa.select(model.body)
+            .where(
+                model.conversation_id == conversation_id,
+                model.author == "visitor",
+                model.kind == "text",
+            )
+            .order_by(model.seq)
+            .limit(1)
+        )
+        body = self.session.execute(query).scalar_one_or_none()
+        return None if body is None else body[:200]
+
+    def staff_frame(
+        self, conversation: t.Any, kind: str = "conversation"
+    ) -> dict[str, t.Any]:
+        """The conversation as staff see it, as an event of type ``kind``."""
+        frame = conversation_frame(conversation, staff=True)
+        requested = conversation.requested_operator
+        frame.update(
+            type=kind,
+            preview=self.preview(conversation.id),
+            tags=[tag.name for tag in conversation.tags],
+            requested_operator_id=conversation.requested_operator_id,
+            requested_operator=requested.name if requested is not None else None,
+            context=conversation.context,
+        )
+        return frame
+
+    def visitor_frame(self, conversation: t.Any) -> dict[str, t.Any]:
+        """The conversation as its visitor sees it, with their place in the queue."""
+        frame = conversation_frame(conversation, staff=False)
+        if conversation.status == "queued":
+            frame.update(self.queue_place(conversation))
+        return frame
+
+    def queue_place(self, conversation: t.Any) -> dict[str, t.Any]:
+        """Where a waiting chat is in the queue, and about how long it will wait."""
+        model = self.models.conversation
+        ahead = self.session.execute(
+            sa.select(sa.func.count())
+            .select_from(model)
+            .where(
+                model.status == "queued",
+                model.deleted_at.is_(None),
+                model.created_at < conversation.created_at,
+            )
+        ).scalar_one()
+        position = ahead + 1
+        return {"position": position, "wait": self._expected_wait(position)}
+
+    def _expected_wait(self, position: int) -> int | None:
+        """Seconds a chat at ``position`` will likely wait, from recent chats.
+
+        When someone is free, the recent time to accept; when all are busy, a
+        chat has to end first, so the recent chat length shared by everyone
+        online. ``None`` when there is no history or nobody online to go by.
+        """
+        state = self.presence.widget_state()
+        online = [o for o in self.presence.operators() if o.status == "online"]
+        if not online:
+            return None
+        model = self.models.conversation
+        if state.state == "busy":
+            spans = self._recent_spans(model.accepted_at, model.ended_at, "ended")
+            per_chat = _median(spans)
+            return (
+                None if per_chat is None else round(position * per_chat / len(online))
+            )
+        waits = self._recent_spans(
+            model.created_at, model.accepted_at, "ended", "active"
+        )
+        per_chat = _median(waits)
+        return None if per_chat is None else round(position * per_chat)
+
+    def _recent_spans(self, begin: t.Any, end: t.Any, *statuses: str) -> list[float]:
+        model = self.models.conversation
+        rows = self.session.execute(
+            sa.select(begin, end)
+            .where(model.status.in_(statuses), begin.is_not(None), end.is_not(None))
+            .order_by(model.id.desc())
+            .limit(20)
+        ).all()
+        return [(finish - start).total_seconds() for start, finish in rows]
+
+    def announce_queue(self) -> None:
+        """Tell every waiting visitor their new place after the queue moved."""
+        model = self.models.conversation
+        waiting = self.session.execute(
+            sa.select(model)
+            .where(model.status == "queued", model.deleted_at.is_(None))
+            .order_by(model.created_at)
+        ).scalars()
+        for conversation in waiting:
+            self.hub.publish(
+                conversation_channel(conversation.id),
+                {"type": "queue", "conversation": conversation.id}
+                | self.queue_place(conversation),
+            )
+
+    # Writing.
+
+    def start(
+        self,
+        visitor_id: int,
+        *,
+        client_id: str,
+        body: str,
+        name: str | None = None,
+        email: str | None = None,
+        consent: bool = False,
+        page: str | None = None,
+        locale: str | None = None,
+        department_id: int | None = None,
+        requested_operator_id: int | None = None,
+        context: dict[str, t.Any] | None = None,
+    ) -> tuple[t.Any, t.Any]:
+        """Open a chat with the visitor's first message; a resend finds it again.
+
+        :param requested_operator_id: Route the chat to this operator (an
+            invitation they sent); else, with ``AUTO_ASSIGN`` on, to the least
+            busy online operator of the department.
+        :param context: What the host's context hook says about the visitor.
+        """
+        existing = self._by_visitor_client_id(visitor_id, client_id)
+        if existing is not None:
+            return self.get(existing.conversation_id), existing
+        if self.open_for_visitor(visitor_id) is not None:
+            raise Refused("already-open", N_("You already have a chat going on."))
+        conversation = self.models.conversation(
+            visitor_id=visitor_id,
+            visitor_name=name or None,
+            visitor_email=email or None,
+            email_consent=bool(email) and consent,
+            page_url=page,
+            locale=locale,
+            department_id=department_id,
+            requested_operator_id=requested_operator_id
+            or self._least_busy(department_id),
+            context=context,
+        )
+        self.session.add(conversation)
+        self.session.flush()
+        visitor = conversation.visitor
+        # What they tell us here is also who they are in the visitor list.
+        visitor.name = name or visitor.name
+        visitor.email = email or visitor.email
+        message = self._append(conversation, "visitor", body, client_id=client_id)
+        self.session.commit()
+        self.hub.publish(STAFF_CHANNEL, self.staff_frame(conversation, "queued"))
+        if conversation.requested_operator_id is not None:
+            self.hub.publish(
+                operator_channel(conversation.requested_operator_id),
+                self.staff_frame(conversation, "routed"),
+            )
+        signals.send(signals.conversation_started, conversation=conversation)
+        signals.send(signals.message_posted, conversation=conversation, message=message)
+        return conversation, message
+
+    def _least_busy(self, department_id: int | None) -> int | None:
+        """The online operator with the most room, when auto-assignment is on."""
+        if not self.settings.get("AUTO_ASSIGN"):
+            return None
+        free = [
+            o
+            for o in self.presence.operators()
+            if o.status == "online" and o.serves(department_id) and not o.busy
+        ]
+        if not free:
+            return None
+        return min(
+            free, key=lambda o: (o.active_chats / o.max_chats, o.active_chats)
+        ).id
+
+    # Posting is the hot path of the chat: every message goes through it. It
+    # is written in a few plain statements (look for a resend, take the next
+    # number while checking who may write, insert, commit), and only when the
+    # chat may not be written to does it load everything to say why.
+
+    def post_by_visitor(
+        self, visitor_id: int, conversation_id: int, *, client_id: str, body: str
+    ) -> tuple[t.Any, bool]:
+        """Store the visitor's message once, however often it is sent."""
+        model = self.models.conversation
+        claim = (
+            model.visitor_id == visitor_id,
+            model.status.in_(OPEN),
+        )
+        return self._post(
+            conversation_id,
+            client_id,
+            body,
+            author="visitor",
+            claim=claim,
+            activity={"last_visitor_message_at": utcnow()},
+            refuse=lambda: self._refuse_visitor(visitor_id, conversation_id),
+        )
+
+    def post_by_operator(
+        self, operator: t.Any, conversation_id: int, *, client_id: str, body: str
+    ) -> tuple[t.Any, bool]:
+        """Store the answer of the operator who has the chat, once.
+
+        :param operator: Anything with the operator's ``id`` and ``name``.
+        """
+        model = self.models.conversation
+        now = utcnow()
+        return self._post(
+            conversation_id,
+            client_id,
+            body,
+            author="operator",
+            operator=operator,
+            claim=(model.operator_id == operator.id, model.status == "active"),
+            activity={
+                "last_operator_message_at": now,
+                "first_response_at": sa.func.coalesce(model.first_response_at, now),
+            },
+            refuse=lambda: self._refuse_operator(operator.id, conversation_id),
+        )
+
+    def _post(
+        self,
+        conversation_id: int,
+        client_id: str,
+        body: str,
+        *,
+        author: str,
+        claim: tuple[t.Any, ...],
+        activity: dict[str, t.Any],
+        refuse: t.Callable[[], None],
+        operator: t.Any | None = None,
+    ) -> tuple[t.Any, bool]:
+        existing = self._by_client_id(conversation_id, client_id)
+        if existing is not None:
+            return existing, False
+        model = self.models.conversation
+        # One UPDATE takes the next number and proves the sender may write:
+        # the row matches only for the visitor's own open chat, or the
+        # operator's own active one. It also holds the row's lock to commit.
+        taken = self.session.execute(
+            sa.update(model)
+            .where(model.id == conversation_id, model.deleted_at.is_(None), *claim)
+            .values(last_seq=model.last_seq + 1, **activity)
+            .returning(model.last_seq, model.visitor_name)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if taken is None:
+            self.session.rollback()
+            refuse()
+            raise Refused("ended", N_("This chat has ended."))
+        seq, visitor_name = taken
+        fields = dict(
+            conversation_id=conversation_id,
+            seq=seq,
+            client_id=client_id,
+            author=author,
+            author_name=operator.name if operator is not None else visitor_name,
+            operator_id=operator.id if operator is not None else None,
+            body=body,
+            created_at=utcnow(),
+        )
+        table = self.models.message
+        try:
+            message_id = self.session.execute(
+                sa.insert(table).values(fields).returning(table.id)
+            ).scalar_one()
+            self.session.commit()
+        except IntegrityError:
+            # The same id arrived twice at once; the other attempt stored it.
+            self.session.rollback()
+            existing = self._by_client_id(conversation_id, client_id)
+            if existing is None:
+                raise
+            return existing, False
+        message = StoredMessage(id=message_id, **fields)
+        self.publish(message)
+        if signals.message_posted.receivers:
+            stored = self._by_client_id(conversation_id, client_id)
+            signals.send(
+                signals.message_posted,
+                conversation=self.get(conversation_id),
+                message=stored,
+            )
+        return message, True
+
+    def _refuse_visitor(self, visitor_id: int, conversation_id: int) -> None:
+        """Why the visitor may not write here (raises), for the error they see."""
+        self.for_visitor(visitor_id, conversation_id)
+
+    def _refuse_operator(self, operator_id: int, conversation_id: int) -> None:
+        operator = self.session.get(self.models.operator, operator_id)
+        conversation = self.for_operator(operator, conversation_id)
+        if not access.can_write(operator, conversation) and conversation.status in OPEN:
+            raise NotAllowed("not-yours", N_("Accept the chat before you answer it."))
+
+    def publish(self, message: t.Any) -> None:
+        """Send a stored message to whoever may read it."""
+        channel = (
+            staff_conversation_channel(message.conversation_id)
+            if message.staff_only
+            else conversation_channel(message.conversation_id)
+        )
+        self.hub.publish(channel, message_frame(message))
+
+    def accept(self, operator: t.Any, conversation_id: int) -> t.Any:
+        """Make ``operator`` the owner; of two at once, exactly one wins."""
+        conversation = self.get(conversation_id)
+        if not access.can_accept(operator, conversation):
+            raise NotAllowed("not-allowed", N_("You may not take this chat."))
+        model = self.models.conversation
+        now = utcnow()
+        taken = self.session.execute(
+            sa.update(model)
+            .where(model.id == conversation_id, model.status == "queued")
+            .values(status="active", operator_id=operator.id, accepted_at=now)
+        )
+        if taken.rowcount != 1:
+            self.session.rollback()
+            raise Refused("taken", N_("Another operator has already taken this chat."))
+        self.session.refresh(conversation)
+        event = self.add_event(conversation, "accepted", operator=operator)
+        self.session.commit()
+        self.announce_change(conversation, "accepted", event)
+        self.presence.announce(operator.id)
+        self.announce_queue()
+        self.hub.publish(
+            operator_channel(operator.id),
+            self.staff_frame(conversation, "assigned"),
+        )
+        signals.send(
+            signals.conversation_accepted, conversation=conversation, operator=operator
+        )
+        return conversation
+
+    def end(
+        self, conversation_id: int, *, by: str, operator: t.Any | None = None
+    ) -> t.Any:
+        """End a chat; one no operator took counts as missed.
+
+        :param by: ``visitor``, ``operator`` or ``timeout``.
+        """
+        return self.finish(conversation_id, by=by, operator=operator)[0]
+
+    def finish(
+        self,
+        conversation_id: int,
+        *,
+        by: str,
+        operator: t.Any | None = None,
+        only: str | None = None,
+    ) -> tuple[t.Any, bool]:
+        """End a chat, and say whether this call ended it (not another process).
+
+        :param only: End it only while it has this status (``queued``).
+        """
+        conversation = self.get(conversation_id)
+        if operator is not None and not access.can_end(operator, conversation):
+            raise NotAllowed("not-allowed", N_("You may not end this chat."))
+        if self._needs_tag(conversation, by):
+            raise Refused("tag-required", N_("Add a tag before you end the chat."))
+        current = conversation.status
+        if current not in OPEN or (only is not None and current != only):
+            return conversation, False
+        model = self.models.conversation
+        done = self.session.execute(
+            sa.update(model)
+            .where(model.id == conversation_id, model.status == current)
+            .values(
+                status="ended" if current == "active" else "missed",
+                ended_at=utcnow(),
+                ended_by=by,
+            )
+        )
+        if done.rowcount != 1:
+            self.session.rollback()
+            return self.get(conversation_id), False
+        self.session.refresh(conversation)
+        event = self.add_event(conversation, "ended", operator=operator, by=by)
+        self.session.commit()
+        self.announce_change(conversation, "ended", event)
+        if conversation.operator_id is not None:
+            self.presence.announce(conversation.operator_id)
+        if current == "queued":
+            self.announce_queue()
+        signals.send(signals.conversation_ended, conversation=conversation, reason=by)
+        return conversation, True
+
+    def release_chats(self, operator_id: int) -> list[int]:
+        """Put an operator's active chats back in the queue (they were deactivated).
+
+        The customers wait for the next operator instead of for someone who
+        can no longer answer.
+        """
+        model = self.models.conversation
+        active = self.session.execute(
+            sa.select(model.id).where(
+                model.status == "active", model.operator_id == operator_id
+            )
+        ).scalars()
+        released = []
+        for conversation_id in list(active):
+            back = self.session.execute(
+                sa.update(model)
+                .where(model.id == conversation_id, model.status == "active")
+                .values(status="queued", operator_id=None, requested_operator_id=None)
+            )
+            if back.rowcount != 1:
+                self.session.rollback()
+                continue
+            conversation = self.get(conversation_id)
+            self.session.refresh(conversation)
+            event = self.add_event(conversation, "returned")
+            self.session.commit()
+            self.announce_change(conversation, "queued", event)
+            self.hub.publish(
+                operator_channel(operator_id),
+                self.staff_frame(conversation, "unassigned"),
+            )
+            released.append(conversation_id)
+        if released:
+            self.presence.announce(operator_id)
+            self.announce_queue()
+        return released
+
+    def _needs_tag(self, conversation: t.Any, by: str) -> bool:
+        return (
+            by == "operator"
+            and conversation.status == "active"
+            and not conversation.tags
+            and bool(self.settings.get("REQUIRE_TAG"))
+        )
+
+    def set_tags(
+        self, operator: t.Any, conversation_id: int, names: list[str]
+    ) -> t.Any:
+        """Replace the tags of a chat the operator has or may see."""
+        conversation = self.for_operator(operator, conversation_id)
+        if not (
+            access.can_write(operator, conversation)
+            or access.can_end(operator, conversation)
+        ):
+            raise NotAllowed("not-yours", N_("Accept the chat before you tag it."))
+        wanted = {name.strip()[:64] for name in names if name.strip()}
+        model = self.models.tag
+        existing = {
+            tag.name: tag
+            for tag in self.session.execute(
+                sa.select(model).where(model.name.in_(wanted))
+            ).scalars()
+        }
+        for name in wanted - existing.keys():
+            existing[name] = model(name=name)
+            self.session.add(existing[name])
+        conversation.tags = [existing[name] for name in sorted(wanted)]
+        try:
+            self.session.commit()
+        except IntegrityError:
+            # Another chat created the same new tag at the same moment.
+            self.session.rollback()
+            return self.set_tags(operator, conversation_id, names)
+        self.hub.publish(
+            staff_conversation_channel(conversation.id),
+            self.staff_frame(conversation, "conversation"),
+        )
+        return conversation
+
+    def all_tags(self) -> list[str]:
+        model = self.models.tag
+        return list(
+            self.session.execute(sa.select(model.name).order_by(model.name)).scalars()
+        )
+
+    def push_page(
+        self,
+        operator: t.Any,
+        conversation_id: int,
+        url: str,
+        *,
+        shop_origin: str | None = None,
+    ) -> t.Any:
+        """Send the visitor to a page of the shop; written in the transcript.
+
+        :param shop_origin: The shop app's own address, always allowed.
+        """
+        conversation = self.for_operator(operator, conversation_id)
+        if not access.can_write(operator, conversation):
+            raise NotAllowed("not-yours", N_("Accept the chat before you answer it."))
+        if not self._pushable(conversation, url, shop_origin):
+            raise Refused(
+                "bad-url",
+                N_("Only http and https pages of the shop can be pushed."),
+            )
+        event = self.add_event(conversation, "pushed", operator=operator, url=url)
+        self.session.commit()
+        self.publish(event)
+        return event
+
+    def _pushable(self, conversation: t.Any, url: str, shop_origin: str | None) -> bool:
+        allowed = {_origin(o) for o in self.setting("PUSH_ORIGINS")}
+        allowed |= {_origin(o) for o in self.setting("ALLOWED_ORIGINS")}
+        for page in (
+            shop_origin,
+            conversation.page_url,
+            conversation.visitor.current_page,
+        ):
+            if page:
+                allowed.add(_origin(page))
+        target = _origin(url)
+        return target is not None and target in allowed
+
+    def typing(self, conversation_id: int, author: str, state: bool) -> None:
+        self.hub.publish(
+            conversation_channel(conversation_id),
+            typing_frame(conversation_id, author, state),
+        )
+
+    # Internals.
+
+    def announce_change(self, conversation: t.Any, change: str, event: t.Any) -> None:
+        """Publish a changed conversation and the event message it wrote."""
+        self.publish(event)
+        self.hub.publish(
+            conversation_channel(conversation.id), self.visitor_frame(conversation)
+        )
+        self.hub.publish(STAFF_CHANNEL, self.staff_frame(conversation, change))
+
+    def add_event(
+        self, conversation: t.Any, name: str, *, staff_only: bool = False, **data: t.Any
+    ) -> t.Any:
+        """Write an event (``accepted``, ``pushed``...) into the transcript.
+
+        The caller commits, then publishes it with :meth:`publish`.
+        """
+        operator = data.pop("operator", None)
+        if operator is not None:
+            data["operator"] = operator.name
+        return self._append(
+            conversation, "system", name, kind="event", data=data, staff_only=staff_only
+        )
+
+    def _append(
+        self,
+        conversation: t.Any,
+        author: str,
+        body: str,
+        *,
+        kind: str = "text",
+        client_id: str | None = None,
+        operator: t.Any | None = None,
+        data: dict[str, t.Any] | None = None,
+        staff_only: bool = False,
+    ) -> t.Any:
+        now = utcnow()
+        message = self.models.message(
+            conversation_id=conversation.id,
+            seq=self._next_seq(conversation),
+            client_id=client_id,
+            author=author,
+            author_name=self._author_name(conversation, author, operator),
+            operator_id=operator.id if operator is not None else None,
+            kind=kind,
+            body=body,
+            data=data or None,
+            staff_only=staff_only,
+            created_at=now,
+        )
+        self.session.add(message)
+        if kind == "text":
+            self._note_activity(conversation, author, now)
+        return message
+
+    @staticmethod
+    def _author_name(
+        conversation: t.Any, author: str, operator: t.Any | None
+    ) -> str | None:
+        if operator is not None:
+            return t.cast(str, operator.name)
+        if author == "visitor":
+            return t.cast("str | None", conversation.visitor_name)
+        return None
+
+    @staticmethod
+    def _note_activity(conversation: t.Any, author: str, now: t.Any) -> None:
+        if author == "visitor":
+            conversation.last_visitor_message_at = now
+        elif author == "operator":
+            conversation.last_operator_message_at = now
+            if conversation.first_response_at is None:
+                conversation.first_response_at = now
+
+    def _next_seq(self, conversation: t.Any) -> int:
+        # An UPDATE takes the row's write lock until commit, so concurrent
+        # writers to one conversation get consecutive numbers on SQLite and
+        # PostgreSQL alike.
+        model = self.models.conversation
+        seq = self.session.execute(
+            sa.update(model)
+            .where(model.id == conversation.id)
+            .values(last_seq=model.last_seq + 1)
+            .returning(model.last_seq)
+            .execution_options(synchronize_session=False)
+        ).scalar_one()
+        self.session.expire(conversation, ["last_seq"])
+        return t.cast(int, seq)
+
+    def _by_client_id(self, conversation_id: int, client_id: str) -> t.Any | None:
+        model = self.models.message
+        query = sa.select(model).where(
+            model.conversation_id == conversation_id, model.client_id == client_id
+        )
+        return self.session.execute(query).scalar_one_or_none()
+
+    def _by_visitor_client_id(self, visitor_id: int, client_id: str) -> t.Any | None:
+        message, conversation = self.models.message, self.models.conversation
+        query = (
+            sa.select(message)
+            .join(conversation, conversation.id == message.conversation_id)
+            .where(
+                conversation.visitor_id == visitor_id, message.client_id == client_id
+            )
+        )
+        return self.session.execute(query).scalar_one_or_none()
+
+    # Mail: offline messages, and what comes and goes by mail (services/offline.py
+    # and services/inbound.py). These do not commit: the caller commits the
+    # message together with the mails it causes.
+
+    def add_offline(
+        self,
+        visitor_id: int,
+        *,
+        client_id: str,
+        body: str,
+        name: str | None,
+        email: str | None,
+        consent: bool,
+        page: str | None,
+        locale: str | None,
+        department_id: int | None,
+        reply_token: str,
+    ) -> tuple[t.Any, t.Any]:
+        """A conversation no operator took, with the visitor's text as message 1."""
+        conversation = self.models.conversation(
+            visitor_id=visitor_id,
+            status="missed",
+            origin="offline",
+            visitor_name=name,
+            visitor_email=email,
+            email_consent=bool(email) and consent,
+            page_url=page,
+            locale=locale,
+            department_id=department_id,
+            reply_token=reply_token,
+            last_seq=0,
+        )
+        self.session.add(conversation)
+        self.session.flush()
+        visitor = conversation.visitor
+        # What they tell us here is also who they are in the visitor list.
+        visitor.name = name or visitor.name
+        visitor.email = email or visitor.email
+        message = self._append(conversation, "visitor", body, client_id=client_id)
+        return conversation, message
+
+    def append_by_mail(
+        self,
+        conversation: t.Any,
+        author: str,
+        body: str,
+        *,
+        client_id: str | None = None,
+        operator: t.Any | None = None,
+        author_name: str | None = None,
+        data: dict[str, t.Any] | None = None,
+    ) -> t.Any:
+        """Add a message that came or went by mail, whatever the chat's status."""
+        message = self._append(
+            conversation,
+            author,
+            body,
+            client_id=client_id,
+            operator=operator,
+            data=data,
+        )
+        message.via = "email"
+        if author_name:
+            message.author_name = author_name[:120]
+        return message
+
+    def announce_by_mail(
+        self, conversation: t.Any, message: t.Any, change: str
+    ) -> None:
+        """After the commit: show a message that came or went by mail everywhere."""
+        frame = message_frame(message)
+        frame["via"] = message.via
+        self.hub.publish(conversation_channel(conversation.id), frame)
+        self.hub.publish(STAFF_CHANNEL, self.staff_frame(conversation, change))
+        signals.send(signals.message_posted, conversation=conversation, message=message)
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _origin(url: str) -> str | None:
+    """``scheme://host[:port]`` of an http(s) URL, else ``None``."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc.lower()}"

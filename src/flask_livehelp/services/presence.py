@@ -1,0 +1,275 @@
+"""Who is there: operators' chosen status, their open panels, and the widget state.
+
+What a visitor sees of an operator is the *effective* status: the one the
+operator chose while a panel of theirs is connected; ``away`` for a grace time
+after their last panel went quiet; ``offline`` after that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import secrets
+import threading
+import time
+import typing as t
+
+import sqlalchemy as sa
+
+from .. import signals
+from ..hub import operator_channel
+from ..hub import STAFF_CHANNEL
+from ..models import utcnow
+from . import Service
+
+#: How long a computed widget state is reused within one process.
+STATE_CACHE_SECONDS = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class WidgetState:
+    """What the widget shows: ``online``, ``busy``, ``away`` or ``offline``."""
+
+    state: str
+    #: Conversations waiting in the queue.
+    queued: int
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorPresence:
+    id: int
+    name: str
+    status: str
+    active_chats: int
+    max_chats: int
+    department_ids: tuple[int, ...]
+
+    @property
+    def busy(self) -> bool:
+        return self.status == "online" and self.active_chats >= self.max_chats
+
+    def serves(self, department_id: int | None) -> bool:
+        """Operators without departments serve every department."""
+        return (
+            department_id is None
+            or not self.department_ids
+            or department_id in self.department_ids
+        )
+
+
+class PresenceService(Service):
+    def __init__(self, *args: t.Any) -> None:
+        super().__init__(*args)
+        self._cache: dict[t.Hashable, tuple[float, t.Any]] = {}
+        self._cache_lock = threading.Lock()
+        #: The effective statuses this process last told the panels about.
+        self._told: dict[int, str] = {}
+
+    def open_connection(self, operator_id: int) -> str:
+        """Record a newly connected panel; returns the connection's id."""
+        connection_id = secrets.token_hex(16)
+        now = utcnow()
+        self.session.add(
+            self.models.connection(
+                id=connection_id, operator_id=operator_id, opened_at=now, seen_at=now
+            )
+        )
+        self._seen(operator_id, now)
+        self.session.commit()
+        self.announce(operator_id)
+        return connection_id
+
+    def touch_connection(self, connection_id: str, operator_id: int) -> None:
+        """The panel is still there."""
+        now = utcnow()
+        model = self.models.connection
+        self.session.execute(
+            sa.update(model).where(model.id == connection_id).values(seen_at=now)
+        )
+        self._seen(operator_id, now)
+        self.session.commit()
+
+    def close_connection(self, connection_id: str, operator_id: int) -> None:
+        model = self.models.connection
+        self.session.execute(sa.delete(model).where(model.id == connection_id))
+        self._seen(operator_id, utcnow())
+        self.session.commit()
+        self.announce(operator_id)
+
+    def _seen(self, operator_id: int, now: dt.datetime) -> None:
+        model = self.models.operator
+        self.session.execute(
+            sa.update(model).where(model.id == operator_id).values(last_seen_at=now)
+        )
+
+    def expire(self, now: dt.datetime | None = None) -> None:
+        """Presence that changed by time alone (a background job).
+
+        Connections of a process that died are dropped; an operator whose
+        panels have been gone longer than the grace time is set offline, so a
+        later reconnect does not bring them back online unasked; and the
+        panels hear of every effective status that changed since last time.
+        """
+        now = now or utcnow()
+        stale = now - dt.timedelta(seconds=3 * self.setting("HEARTBEAT_SECONDS"))
+        connection = self.models.connection
+        self.session.execute(sa.delete(connection).where(connection.seen_at < stale))
+        self.session.commit()
+        changed = []
+        for presence in self.operators(now=now):
+            if presence.status == "offline":
+                self._persist_offline(presence.id)
+            if self._told.get(presence.id) != presence.status:
+                changed.append(presence.id)
+        for operator_id in changed:
+            self.announce(operator_id)
+
+    def _persist_offline(self, operator_id: int) -> None:
+        model = self.models.operator
+        self.session.execute(
+            sa.update(model)
+            .where(model.id == operator_id, model.status != "offline")
+            .values(status="offline", status_changed_at=utcnow())
+        )
+        self.session.commit()
+
+    def set_status(self, operator_id: int, status: str) -> None:
+        """Change what the operator chose: ``online``, ``away`` or ``offline``."""
+        operator = self.session.get(self.models.operator, operator_id)
+        if operator.status == status:
+            return
+        operator.status = status
+        operator.status_changed_at = utcnow()
+        self.session.commit()
+        self.announce(operator_id)
+        signals.send(signals.operator_status_changed, operator=operator, status=status)
+
+    def announce(self, operator_id: int) -> None:
+        """Tell every panel, and this operator's own tabs, who is there now."""
+        self.forget_state()
+        operators = self.operators()
+        self._told = {o.id: o.status for o in operators}
+        self.hub.publish(
+            STAFF_CHANNEL,
+            {
+                "type": "presence",
+                "operators": [dataclasses.asdict(o) for o in operators],
+            },
+        )
+        mine = next((o for o in operators if o.id == operator_id), None)
+        chosen = self.session.get(self.models.operator, operator_id).status
+        self.hub.publish(
+            operator_channel(operator_id),
+            {
+                "type": "status",
+                "chosen": chosen,
+                "effective": mine.status if mine else "offline",
+            },
+        )
+
+    def operators(self, now: dt.datetime | None = None) -> list[OperatorPresence]:
+        """Every active operator with their effective status and load."""
+        now = now or utcnow()
+        live = self._live_connections()
+        load = self._active_chats()
+        operator = self.models.operator
+        rows = self.session.execute(
+            sa.select(operator).where(operator.is_active).order_by(operator.name)
+        ).scalars()
+        return [
+            OperatorPresence(
+                id=row.id,
+                name=row.name,
+                status=self._effective(row, live.get(row.id), now),
+                active_chats=load.get(row.id, 0),
+                max_chats=row.max_chats,
+                department_ids=tuple(d.id for d in row.departments),
+            )
+            for row in rows
+        ]
+
+    def _effective(
+        self, operator: t.Any, live_seen: dt.datetime | None, now: dt.datetime
+    ) -> str:
+        if operator.status == "offline":
+            return "offline"
+        stale = dt.timedelta(seconds=3 * self.setting("HEARTBEAT_SECONDS"))
+        if live_seen is not None and live_seen >= now - stale:
+            return t.cast(str, operator.status)
+        grace = dt.timedelta(seconds=self.setting("PRESENCE_GRACE_SECONDS"))
+        last = max(filter(None, (operator.last_seen_at, live_seen)), default=None)
+        if last is not None and last >= now - grace:
+            return "away"
+        return "offline"
+
+    def _live_connections(self) -> dict[int, dt.datetime]:
+        model = self.models.connection
+        query = sa.select(model.operator_id, sa.func.max(model.seen_at)).group_by(
+            model.operator_id
+        )
+        return {
+            operator_id: self._aware(seen)
+            for operator_id, seen in self.session.execute(query)
+        }
+
+    @staticmethod
+    def _aware(moment: dt.datetime) -> dt.datetime:
+        # An aggregate bypasses the column type, so SQLite hands back naive UTC.
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+    def _active_chats(self) -> dict[int, int]:
+        model = self.models.conversation
+        query = (
+            sa.select(model.operator_id, sa.func.count())
+            .where(model.status == "active")
+            .group_by(model.operator_id)
+        )
+        # Not dict(result): a Result has keys() and would be read as a mapping.
+        return {
+            operator_id: count for operator_id, count in self.session.execute(query)
+        }
+
+    def widget_state(self, department_id: int | None = None) -> WidgetState:
+        """What the widget should show, reused for a second within a process."""
+        return t.cast(
+            WidgetState,
+            self.remember(
+                ("state", department_id), lambda: self._compute_state(department_id)
+            ),
+        )
+
+    def remember(self, key: t.Hashable, build: t.Callable[[], t.Any]) -> t.Any:
+        """Something made from the widget state, kept as long as the state is.
+
+        Every presence change in this process forgets it at once; changes in
+        other processes show within :data:`STATE_CACHE_SECONDS`.
+        """
+        with self._cache_lock:
+            cached = self._cache.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        value = build()
+        with self._cache_lock:
+            self._cache[key] = (time.monotonic() + STATE_CACHE_SECONDS, value)
+        return value
+
+    def forget_state(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+
+    def _compute_state(self, department_id: int | None) -> WidgetState:
+        serving = [o for o in self.operators() if o.serves(department_id)]
+        online = [o for o in serving if o.status == "online"]
+        if any(not o.busy for o in online):
+            state = "online"
+        elif online:
+            state = "busy"
+        elif any(o.status == "away" for o in serving):
+            state = "away"
+        else:
+            state = "offline"
+        model = self.models.conversation
+        queued = self.session.execute(
+            sa.select(sa.func.count()).where(model.status == "queued")
+        ).scalar_one()
+        return WidgetState(state=state, queued=queued)

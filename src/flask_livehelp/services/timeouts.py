@@ -1,0 +1,77 @@
+"""The time-outs from the seeds, run by the background loop.
+
+A queued chat nobody accepts in time becomes an offline message (nothing is
+lost: the question goes to the shop's mailbox); a chat where nobody has said
+anything for long is closed. Each chat is claimed by one atomic UPDATE, so
+with several processes every chat times out once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+import sqlalchemy as sa
+
+from ..models import utcnow
+
+
+def time_out_queue(state: t.Any, now: dt.datetime | None = None) -> list[int]:
+    """Queued chats older than ``QUEUE_TIMEOUT_SECONDS``: missed, and mailed."""
+    seconds = state.settings.get("QUEUE_TIMEOUT_SECONDS")
+    if not seconds:
+        return []
+    cutoff = (now or utcnow()) - dt.timedelta(seconds=seconds)
+    model = state.models.conversation
+    waiting = state.db.session.execute(
+        sa.select(model.id).where(
+            model.status == "queued",
+            model.deleted_at.is_(None),
+            model.created_at < cutoff,
+        )
+    ).scalars()
+    timed_out = []
+    for conversation_id in list(waiting):
+        _, mine = state.conversations.finish(
+            conversation_id, by="timeout", only="queued"
+        )
+        if mine:
+            timed_out.append(conversation_id)
+            _mail_as_offline_message(state, conversation_id)
+    return timed_out
+
+
+def _mail_as_offline_message(state: t.Any, conversation_id: int) -> None:
+    offline = getattr(state, "offline", None)
+    if offline is not None:
+        offline.mail_timed_out(conversation_id)
+
+
+def close_inactive(state: t.Any, now: dt.datetime | None = None) -> list[int]:
+    """Active chats where nobody said anything for ``INACTIVE_CLOSE_SECONDS``."""
+    seconds = state.settings.get("INACTIVE_CLOSE_SECONDS")
+    if not seconds:
+        return []
+    cutoff = (now or utcnow()) - dt.timedelta(seconds=seconds)
+    model = state.models.conversation
+    active = state.db.session.execute(
+        sa.select(model).where(model.status == "active", model.deleted_at.is_(None))
+    ).scalars()
+    quiet = [c.id for c in active if _last_activity(c) < cutoff]
+    closed = []
+    for conversation_id in quiet:
+        _, mine = state.conversations.finish(
+            conversation_id, by="timeout", only="active"
+        )
+        if mine:
+            closed.append(conversation_id)
+    return closed
+
+
+def _last_activity(conversation: t.Any) -> dt.datetime:
+    moments = (
+        conversation.accepted_at,
+        conversation.last_visitor_message_at,
+        conversation.last_operator_message_at,
+    )
+    return max(m for m in moments if m is not None)

@@ -1,0 +1,298 @@
+"""Shop visitors: anonymous, known by a token they keep, and seen on the site.
+
+Every open shop page reports itself with the widget's status request (a
+"beat"). Beats are only collected in memory there, and written to the
+database in one batch by the background loop, so the status request stays
+as cheap as a plain page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import secrets
+import threading
+import typing as t
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import NotFound
+from ..errors import Refused
+from ..hub import operator_channel
+from ..i18n import N_
+from ..models import utcnow
+from . import Service
+
+#: A visitor counts as on the site while a page of theirs reported this recently.
+ON_SITE_SECONDS = 90
+#: The visitor list shows who was there this recently.
+LISTED_MINUTES = 30
+MAX_INVITATION = 500
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Beat:
+    """One report of an open shop page."""
+
+    page: str | None
+    title: str | None
+    referrer: str | None
+    locale: str | None
+    user_agent: str | None
+    ip_address: str | None
+    at: dt.datetime
+
+
+class VisitorService(Service):
+    def __init__(self, *args: t.Any) -> None:
+        super().__init__(*args)
+        #: Per browser tab: its latest beat, and each page it showed since the
+        #: last flush (a quick visitor sees several between two flushes).
+        self._beats: dict[str, tuple[Beat, list[str]]] = {}
+        self._beats_lock = threading.Lock()
+        #: Invitations waiting in this process's view: presence id -> offer.
+        self._invitations: dict[str, dict[str, t.Any]] = {}
+
+    # The chat's visitor.
+
+    def create(
+        self,
+        *,
+        ip_address: str | None,
+        user_agent: str | None,
+        locale: str | None,
+        page: str | None = None,
+        presence_id: str | None = None,
+    ) -> tuple[t.Any, str]:
+        """The visitor who opens the chat, with the secret token that identifies them.
+
+        A visitor already seen browsing (by ``presence_id``) is the same person
+        and keeps their row.
+        """
+        token = secrets.token_urlsafe(32)
+        visitor = self._browsing(presence_id)
+        if visitor is None:
+            visitor = self.models.visitor(presence_id=presence_id, pages_seen=1)
+            self.session.add(visitor)
+        visitor.token_hash = hash_token(token)
+        visitor.ip_address = ip_address
+        visitor.user_agent = (user_agent or "")[:400] or None
+        visitor.locale = locale
+        visitor.current_page = page or visitor.current_page
+        visitor.last_seen_at = utcnow()
+        self.session.commit()
+        return visitor, token
+
+    def _browsing(self, presence_id: str | None) -> t.Any | None:
+        """The row of a visitor seen browsing who has not chatted yet."""
+        if not presence_id:
+            return None
+        model = self.models.visitor
+        visitor = self.session.execute(
+            sa.select(model).where(model.presence_id == presence_id)
+        ).scalar_one_or_none()
+        return visitor if visitor is not None and visitor.token_hash is None else None
+
+    def from_token(self, token: str | None) -> t.Any | None:
+        if not token:
+            return None
+        model = self.models.visitor
+        query = sa.select(model).where(model.token_hash == hash_token(token))
+        return self.session.execute(query).scalar_one_or_none()
+
+    def seen(
+        self,
+        visitor_id: int,
+        page: str | None,
+        *,
+        presence_id: str | None = None,
+        identity: dict[str, t.Any] | None = None,
+    ) -> None:
+        """The chat's visitor is back: note the page and who the shop says they are."""
+        visitor = self.session.get(self.models.visitor, visitor_id)
+        visitor.last_seen_at = utcnow()
+        if page:
+            visitor.current_page = page
+        if identity:
+            visitor.shop_identity = identity
+        if presence_id and visitor.presence_id != presence_id:
+            self._adopt(visitor, presence_id)
+        self.session.commit()
+
+    def _adopt(self, visitor: t.Any, presence_id: str) -> None:
+        """Take over the browsing row of the same person in a new tab."""
+        browsing = self._browsing(presence_id)
+        if browsing is not None and browsing.id != visitor.id:
+            visitor.pages_seen += browsing.pages_seen
+            self.session.delete(browsing)
+            self.session.flush()
+        owner = self.session.execute(
+            sa.select(self.models.visitor.id).where(
+                self.models.visitor.presence_id == presence_id
+            )
+        ).scalar_one_or_none()
+        if owner is None:
+            visitor.presence_id = presence_id
+
+    # Beats.
+
+    def beat(self, presence_id: str, beat: Beat) -> None:
+        """Note an open shop page; written to the database by :meth:`flush_beats`."""
+        with self._beats_lock:
+            pages = self._beats.get(presence_id, (beat, []))[1]
+            if beat.page and (not pages or pages[-1] != beat.page):
+                pages.append(beat.page)
+            self._beats[presence_id] = (beat, pages)
+
+    def flush_beats(self) -> int:
+        """Write the collected beats in one go; returns how many."""
+        with self._beats_lock:
+            beats, self._beats = self._beats, {}
+        if not beats:
+            return 0
+        model = self.models.visitor
+        known = {
+            visitor.presence_id: visitor
+            for visitor in self.session.execute(
+                sa.select(model).where(model.presence_id.in_(beats))
+            ).scalars()
+        }
+        for presence_id, (beat, pages) in beats.items():
+            visitor = known.get(presence_id)
+            if visitor is None:
+                visitor = model(
+                    presence_id=presence_id, pages_seen=0, first_seen_at=beat.at
+                )
+                self.session.add(visitor)
+            self._apply(visitor, beat, pages)
+        try:
+            self.session.commit()
+        except IntegrityError:
+            # Another process added one of these visitors meanwhile; their
+            # next beat lands on that row.
+            self.session.rollback()
+        return len(beats)
+
+    @staticmethod
+    def _apply(visitor: t.Any, beat: Beat, pages: list[str]) -> None:
+        for page in pages:
+            if page != visitor.current_page:
+                visitor.current_page = page
+                visitor.pages_seen += 1
+        if beat.title:
+            visitor.page_title = beat.title
+        if beat.referrer and not visitor.referrer:
+            visitor.referrer = beat.referrer
+        visitor.locale = beat.locale or visitor.locale
+        visitor.user_agent = beat.user_agent or visitor.user_agent
+        visitor.ip_address = beat.ip_address or visitor.ip_address
+        visitor.last_seen_at = max(beat.at, visitor.last_seen_at or beat.at)
+
+    def on_site(self, now: dt.datetime | None = None) -> list[dict[str, t.Any]]:
+        """Who is on the site: those here now first, then the most recent."""
+        now = now or utcnow()
+        model, chats = self.models.visitor, self.models.conversation
+        chatting = (
+            sa.select(chats.id)
+            .where(
+                chats.visitor_id == model.id,
+                chats.status.in_(("queued", "active")),
+                chats.deleted_at.is_(None),
+            )
+            .limit(1)
+            .scalar_subquery()
+        )
+        rows = self.session.execute(
+            sa.select(model, chatting)
+            .where(
+                model.last_seen_at >= now - dt.timedelta(minutes=LISTED_MINUTES),
+                model.erased_at.is_(None),
+            )
+            .order_by(model.last_seen_at.desc())
+            .limit(200)
+        ).all()
+        here = now - dt.timedelta(seconds=ON_SITE_SECONDS)
+        listed = [self._listed(v, chat, v.last_seen_at >= here) for v, chat in rows]
+        # "In site" first, then by how recently they were seen.
+        return sorted(listed, key=lambda v: not v["on_site"])
+
+    @staticmethod
+    def _listed(
+        visitor: t.Any, conversation_id: int | None, on_site: bool
+    ) -> dict[str, t.Any]:
+        identity = visitor.shop_identity or {}
+        return {
+            "id": visitor.id,
+            "name": identity.get("name") or visitor.name,
+            "page": visitor.current_page,
+            "title": visitor.page_title,
+            "pages": visitor.pages_seen,
+            "since": visitor.first_seen_at.isoformat().replace("+00:00", "Z"),
+            "seen": visitor.last_seen_at.isoformat().replace("+00:00", "Z"),
+            "referrer": visitor.referrer,
+            "lang": visitor.locale,
+            "on_site": on_site,
+            "conversation": conversation_id,
+            "invited": visitor.invited_at is not None,
+        }
+
+    # Invitations.
+
+    def invite(self, operator: t.Any, visitor_id: int, message: str | None) -> None:
+        """Ask a visitor on the site to chat; the widget shows it until answered."""
+        visitor = self.session.get(self.models.visitor, visitor_id)
+        if visitor is None or visitor.presence_id is None:
+            raise NotFound("no-visitor", N_("This visitor has left."))
+        text = (message or "").strip()[:MAX_INVITATION]
+        if not text:
+            raise Refused("bad-field", N_("Write what the visitor should see."))
+        visitor.invitation = text
+        visitor.invited_at = utcnow()
+        visitor.invited_by_id = operator.id
+        self.session.commit()
+        self.load_invitations()
+
+    def load_invitations(self) -> None:
+        """Refresh this process's view of open invitations (a background job)."""
+        model = self.models.visitor
+        rows = self.session.execute(
+            sa.select(model).where(model.invited_at.is_not(None))
+        ).scalars()
+        self._invitations = {
+            v.presence_id: {
+                "operator": v.invited_by.name if v.invited_by else None,
+                "operator_id": v.invited_by_id,
+                "message": v.invitation,
+            }
+            for v in rows
+            if v.presence_id
+        }
+
+    def invitation_for(self, presence_id: str | None) -> dict[str, t.Any] | None:
+        """The open invitation of a browser tab, from memory (no query)."""
+        return self._invitations.get(presence_id) if presence_id else None
+
+    def answer_invitation(self, presence_id: str, *, accepted: bool) -> int | None:
+        """Clear an invitation; returns the inviting operator's id, if any."""
+        model = self.models.visitor
+        visitor = self.session.execute(
+            sa.select(model).where(model.presence_id == presence_id)
+        ).scalar_one_or_none()
+        if visitor is None or visitor.invited_at is None:
+            return None
+        operator_id = visitor.invited_by_id
+        visitor.invitation = visitor.invited_at = visitor.invited_by_id = None
+        self.session.commit()
+        self._invitations.pop(presence_id, None)
+        if operator_id is not None and not accepted:
+            self.hub.publish(
+                operator_channel(operator_id),
+                {"type": "invitation-declined", "visitor": visitor.id},
+            )
+        return operator_id

@@ -1,0 +1,186 @@
+"""What both sockets share: the receive loop, validation, errors and sending."""
+
+from __future__ import annotations
+
+import json
+import logging
+import select
+import threading
+import time
+import typing as t
+
+from simple_websocket import ConnectionClosed
+
+from ..config import config_value
+from ..errors import Refused
+from ..extension import LiveHelpState
+from ..hub import HEALTH_CHANNEL
+from ..i18n import _lh
+from ..i18n import N_
+from ..protocol import Field
+from ..protocol import Frame
+from ..protocol import parse_frame
+
+log = logging.getLogger(__name__)
+
+#: Seconds a send may wait for a client to read before the client is dropped.
+SEND_WAIT = 5.0
+
+
+class RateLimit:
+    """At most ``per_minute`` events, refilled smoothly (a token bucket)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.capacity = float(per_minute)
+        self.tokens = self.capacity
+        self.rate = per_minute / 60.0
+        self.stamp = time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class Connection:
+    """One WebSocket: reads frames, checks them, and hands them to ``on_<type>``.
+
+    Events from the hub arrive on other threads and only ever send; every
+    database access happens on the connection's own thread, and the database
+    session is given back after each frame so an idle socket holds no
+    database connection.
+    """
+
+    #: The frames this socket accepts.
+    specs: dict[str, dict[str, Field]] = {}
+
+    def __init__(self, ws: t.Any, state: LiveHelpState) -> None:
+        self.ws = ws
+        self.state = state
+        self.closed = False
+        self._send_lock = threading.Lock()
+        # Every socket hears when the hub goes down and comes back up, so
+        # the client can say so and ask for what it missed.
+        self.subscription = state.hub.subscribe(self.on_event, HEALTH_CHANNEL)
+        # A frame larger than this ends the connection before it is read.
+        ws.max_message_size = config_value("MAX_FRAME_BYTES")
+        # poll, not select: select fails on descriptors past 1024, which a
+        # server with thousands of chats has.
+        sock = getattr(ws, "sock", None)
+        self._poll = select.poll() if sock is not None else None
+        if self._poll is not None:
+            self._poll.register(sock, select.POLLOUT)
+
+    # Sending.
+
+    def send(self, frame: dict[str, t.Any]) -> None:
+        self.send_text(json.dumps(frame, separators=(",", ":")))
+
+    def send_text(self, text: str) -> None:
+        with self._send_lock:
+            if self.closed:
+                return
+            if not self._writable():
+                # A client that stops reading would block whoever delivers
+                # the hub's events (with Redis, a whole process): let it go.
+                log.info("Closing a socket whose client stopped reading.")
+                self.close(1008, "too slow")
+                return
+            try:
+                self.ws.send(text)
+            except ConnectionClosed:
+                self.closed = True
+
+    def _writable(self) -> bool:
+        """Whether the socket takes data within :data:`SEND_WAIT` seconds."""
+        if self._poll is None:
+            return True
+        return bool(self._poll.poll(SEND_WAIT * 1000))
+
+    def on_event(self, channel: str, text: str) -> None:
+        """An event from the hub; by default passed on as it is."""
+        self.send_text(text)
+
+    def refuse(self, refusal: Refused) -> None:
+        self.send(
+            {
+                "type": "error",
+                "code": refusal.code,
+                "message": _lh(refusal.message, **refusal.variables),
+                "ref": refusal.ref,
+            }
+        )
+
+    def close(self, reason: int = 1000, message: str = "") -> None:
+        self.closed = True
+        try:
+            self.ws.close(reason=reason, message=message)
+        except Exception:
+            # Closing an already broken socket fails; it is closed either way.
+            pass
+
+    # Receiving.
+
+    #: Seconds without a frame after which :meth:`on_idle` runs.
+    idle_seconds: float | None = None
+
+    def run(self) -> None:
+        try:
+            self.guarded(self.on_open)
+            while not self.closed:
+                text = self.ws.receive(timeout=self.idle_seconds)
+                if text is None:
+                    self.guarded(self.on_idle)
+                else:
+                    self.guarded(self.handle, text)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed = True
+            self.subscription.close()
+            self.guarded(self.on_close)
+
+    def guarded(self, work: t.Callable[..., None], *args: t.Any) -> None:
+        """Run ``work``, turn a refusal into an error frame, release the database."""
+        session = self.state.db.session
+        try:
+            work(*args)
+        except Refused as refusal:
+            session.rollback()
+            self.refuse(refusal)
+        except ConnectionClosed:
+            raise
+        except Exception:
+            session.rollback()
+            log.exception("A socket frame failed.")
+            self.refuse(Refused("server-error", N_("Something went wrong. Try again.")))
+        finally:
+            session.close()
+
+    def handle(self, text: str) -> None:
+        self.dispatch(parse_frame(text, self.specs, self._limit))
+
+    def dispatch(self, frame: Frame) -> None:
+        getattr(self, "on_" + frame.type.replace("-", "_"))(frame)
+
+    @staticmethod
+    def _limit(key: str) -> int:
+        return t.cast(int, config_value(key))
+
+    def on_ping(self, frame: Frame) -> None:
+        self.send({"type": "pong"})
+
+    # Hooks.
+
+    def on_open(self) -> None:
+        pass
+
+    def on_idle(self) -> None:
+        pass
+
+    def on_close(self) -> None:
+        pass

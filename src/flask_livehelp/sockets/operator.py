@@ -1,0 +1,363 @@
+"""The operator's socket: the panel's live line to the queue and its chats."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import typing as t
+
+from flask import request
+
+from ..auth import current_operator
+from ..config import config_value
+from ..errors import NotAllowed
+from ..errors import Refused
+from ..extension import get_state
+from ..hub import conversation_channel
+from ..hub import operator_channel
+from ..hub import STAFF_CHANNEL
+from ..hub import staff_conversation_channel
+from ..i18n import _lh
+from ..i18n import current_language
+from ..i18n import in_language
+from ..i18n import N_
+from ..protocol import ack_frame
+from ..protocol import Frame
+from ..protocol import message_frame
+from ..protocol import OPERATOR_FRAMES
+from ..services import access
+from .connection import Connection
+from .visitor import offline_service
+
+#: Seconds a busy socket goes on trusting that its operator is still signed in.
+RECHECK_SECONDS = 5.0
+#: Staff events about one conversation, filtered by who may see it.
+CONVERSATION_EVENTS = ("queued", "accepted", "ended")
+
+
+@dataclasses.dataclass(frozen=True)
+class Seat:
+    """What the hub threads may know of the operator: no database objects."""
+
+    id: int
+    name: str
+    role: str
+    department_ids: frozenset[int]
+
+    def serves(self, department_id: int | None) -> bool:
+        return (
+            department_id is None
+            or not self.department_ids
+            or department_id in self.department_ids
+        )
+
+    def may_see(self, event: dict[str, t.Any]) -> bool:
+        """Whether a queue change concerns this operator.
+
+        Everyone who serves the chat's department sees it queued, and so
+        also sees it leave the queue.
+        """
+        if self.role == "admin" or event.get("operator_id") == self.id:
+            return True
+        return self.serves(event.get("department_id"))
+
+
+class OperatorConnection(Connection):
+    specs = OPERATOR_FRAMES
+
+    def __init__(self, ws: t.Any, state: t.Any, operator: t.Any) -> None:
+        super().__init__(ws, state)
+        self.seat = Seat(
+            operator.id,
+            operator.name,
+            operator.role,
+            frozenset(access.department_ids(operator)),
+        )
+        self._checked = time.monotonic()
+        self.session_key = operator.session_key
+        self.connection_id: str | None = None
+        self.idle_seconds = config_value("HEARTBEAT_SECONDS")
+
+    def operator(self) -> t.Any:
+        """The operator, read again, so a deactivated one is stopped at once."""
+        operator = self.state.operators.session_valid(self.seat.id, self.session_key)
+        if operator is None:
+            self.close(4401, "signed out")
+            raise NotAllowed("signed-out", N_("You are signed out."))
+        self._checked = time.monotonic()
+        return operator
+
+    def still_signed_in(self) -> Seat:
+        """The operator, checked again at most every few seconds.
+
+        For the frames of a busy chat: a deactivation or sign-out reaches
+        the socket at once through the hub anyway (``signed-out``).
+        """
+        if time.monotonic() - self._checked > RECHECK_SECONDS:
+            self.operator()
+        return self.seat
+
+    def on_open(self) -> None:
+        self.subscription.add(STAFF_CHANNEL)
+        self.subscription.add(operator_channel(self.seat.id))
+        self.connection_id = self.state.presence.open_connection(self.seat.id)
+        self.send_hello()
+
+    def send_hello(self) -> None:
+        """Everything the panel shows, sent on connect; events keep it current."""
+        operator = self.operator()
+        conversations = self.state.conversations
+        active = conversations.active_for(operator)
+        for conversation in active:
+            self._follow(conversation.id)
+        self.send(
+            {
+                "type": "hello",
+                "operator": {
+                    "id": operator.id,
+                    "name": operator.name,
+                    "email": operator.email,
+                    "role": operator.role,
+                    "status": operator.status,
+                    "max_chats": operator.max_chats,
+                },
+                "queue": [
+                    conversations.staff_frame(c)
+                    for c in conversations.queue_for(operator)
+                ],
+                "active": [conversations.staff_frame(c) for c in active],
+                "operators": [
+                    dataclasses.asdict(o) for o in self.state.presence.operators()
+                ],
+                "transfers": [
+                    self.state.transfers.frame(offer)
+                    for offer in self.state.transfers.open_for(operator)
+                ],
+                "departments": self.state.transfers.departments(),
+                "tags": conversations.all_tags(),
+                "canned": self._canned(operator),
+                "settings": self._settings(),
+                "translate": self.state.extension.translate is not None,
+            }
+        )
+
+    def _canned(self, operator: t.Any) -> list[dict[str, str]]:
+        """Every canned response; the panel picks each chat's language."""
+        knowledge = getattr(self.state, "knowledge", None)
+        if knowledge is None:
+            return []
+        return [
+            {"name": c.name, "lang": c.lang, "body": c.body}
+            for c in knowledge.canned_responses()
+        ]
+
+    def _settings(self) -> dict[str, t.Any]:
+        settings = self.state.settings
+        return {
+            "idle_seconds": settings.get("IDLE_SECONDS"),
+            "require_tag": bool(settings.get("REQUIRE_TAG")),
+            "queue_timeout": settings.get("QUEUE_TIMEOUT_SECONDS"),
+        }
+
+    def _follow(self, conversation_id: int) -> None:
+        self.subscription.add(conversation_channel(conversation_id))
+        self.subscription.add(staff_conversation_channel(conversation_id))
+
+    def _unfollow(self, conversation_id: int) -> None:
+        self.subscription.discard(conversation_channel(conversation_id))
+        self.subscription.discard(staff_conversation_channel(conversation_id))
+
+    def on_event(self, channel: str, text: str) -> None:
+        if channel == STAFF_CHANNEL or channel == operator_channel(self.seat.id):
+            event = json.loads(text)
+            kind = event.get("type")
+            if kind in CONVERSATION_EVENTS and not self.seat.may_see(event):
+                return
+            if kind == "transfer" and channel == STAFF_CHANNEL:
+                # The same rule as TransferService.open_for, on what the hub knows.
+                department = event.get("department_id")
+                if not (self.seat.role == "admin" or self.seat.serves(department)):
+                    return
+            if kind == "assigned":
+                # Every tab of this operator follows a chat any of them took.
+                self._follow(event["id"])
+            elif kind in ("unassigned", "ended") or (
+                kind == "accepted" and event.get("operator_id") != self.seat.id
+            ):
+                self._unfollow(event["id"])
+            elif kind == "signed-out":
+                self.send_text(text)
+                self.close(4401, "signed out")
+                return
+        self.send_text(text)
+
+    def on_idle(self) -> None:
+        self.operator()
+        assert self.connection_id is not None
+        self.state.presence.touch_connection(self.connection_id, self.seat.id)
+
+    def on_close(self) -> None:
+        if self.connection_id is not None:
+            self.state.presence.close_connection(self.connection_id, self.seat.id)
+
+    def on_hello(self, frame: Frame) -> None:
+        self.send_hello()
+
+    def on_status(self, frame: Frame) -> None:
+        self.state.presence.set_status(self.operator().id, frame["state"])
+
+    def on_accept(self, frame: Frame) -> None:
+        self.state.conversations.accept(self.operator(), frame["conversation"])
+
+    def on_message(self, frame: Frame) -> None:
+        message, _ = self.state.conversations.post_by_operator(
+            self.still_signed_in(),
+            frame["conversation"],
+            client_id=frame["id"],
+            body=frame["body"],
+        )
+        self.send(ack_frame(message))
+
+    def on_typing(self, frame: Frame) -> None:
+        conversations = self.state.conversations
+        conversation = conversations.for_operator(
+            self.operator(), frame["conversation"]
+        )
+        if not access.can_write(self.operator(), conversation):
+            raise NotAllowed("not-yours", N_("Accept the chat before you answer it."))
+        conversations.typing(conversation.id, "operator", frame["state"])
+
+    def on_end(self, frame: Frame) -> None:
+        self.state.conversations.end(
+            frame["conversation"], by="operator", operator=self.operator()
+        )
+
+    def on_sync(self, frame: Frame) -> None:
+        """Send what the panel missed of a chat it may see, and follow it."""
+        conversations = self.state.conversations
+        conversation = conversations.for_operator(
+            self.operator(), frame["conversation"]
+        )
+        if conversation.status in ("queued", "active"):
+            self._follow(conversation.id)
+        self.send(conversations.staff_frame(conversation))
+        for message in conversations.messages_after(
+            conversation.id, frame["after"], staff=True
+        ):
+            self.send(message_frame(message))
+
+    def on_tags(self, frame: Frame) -> None:
+        conversations = self.state.conversations
+        conversation = conversations.set_tags(
+            self.operator(), frame["conversation"], frame["names"]
+        )
+        # Also to a manager tagging a chat they look at without following it.
+        self.send(conversations.staff_frame(conversation))
+
+    def on_transfer(self, frame: Frame) -> None:
+        self.state.transfers.offer(
+            self.operator(),
+            frame["conversation"],
+            to_operator_id=frame["operator"],
+            to_department_id=frame["department"],
+            note=frame["note"],
+        )
+        self.send({"type": "notice", "message": _lh("The transfer was offered.")})
+
+    def on_transfer_answer(self, frame: Frame) -> None:
+        transfers = self.state.transfers
+        if frame["accept"]:
+            transfers.accept(self.operator(), frame["transfer"])
+        else:
+            transfers.decline(self.operator(), frame["transfer"])
+
+    def on_push(self, frame: Frame) -> None:
+        self.state.conversations.push_page(
+            self.operator(),
+            frame["conversation"],
+            frame["url"],
+            shop_origin=request.host_url,
+        )
+
+    def on_transcript(self, frame: Frame) -> None:
+        """Mail a transcript: to the customer's address on file, or to oneself.
+
+        Never to an address typed in the chat: that would make the shop a
+        spam relay for anyone who can open a chat.
+        """
+        operator = self.operator()
+        conversation = self.state.conversations.for_operator(
+            operator, frame["conversation"]
+        )
+        if frame["to"] == "me":
+            address = operator.email
+        elif conversation.visitor_email:
+            address = conversation.visitor_email
+        else:
+            raise Refused("no-email", N_("The customer gave no e-mail address."))
+        offline_service(self.state).queue_transcript(
+            conversation.id, address, requested_by=operator
+        )
+        self.send(
+            {
+                "type": "notice",
+                "message": _lh(
+                    "The transcript is on its way to %(address)s.", address=address
+                ),
+            }
+        )
+
+    def on_visitors(self, frame: Frame) -> None:
+        self.operator()
+        self.send({"type": "visitors", "items": self.state.visitors.on_site()})
+
+    def on_invite(self, frame: Frame) -> None:
+        self.state.visitors.invite(self.operator(), frame["visitor"], frame["message"])
+        self.send({"type": "notice", "message": _lh("The invitation was sent.")})
+
+    def on_translate(self, frame: Frame) -> None:
+        translate = self.state.extension.translate
+        if translate is None:
+            raise Refused("no-translator", N_("No translation service is set up."))
+        operator = self.operator()
+        conversations = self.state.conversations
+        conversation = conversations.for_operator(operator, frame["conversation"])
+        mine = operator.locale or current_language()
+        if frame["text"]:
+            # The operator's draft, for the customer.
+            text = translate(frame["text"], conversation.locale or mine, mine)
+            self.send(
+                {"type": "translation", "conversation": conversation.id, "draft": text}
+            )
+            return
+        message = conversations.message_at(conversation.id, frame["seq"], staff=True)
+        text = translate(message.body, mine, conversation.locale)
+        self.send(
+            {
+                "type": "translation",
+                "conversation": conversation.id,
+                "seq": message.seq,
+                "text": text,
+            }
+        )
+
+
+def operator_socket(ws: t.Any) -> None:
+    state = get_state()
+    operator = current_operator()
+    if operator is None:
+        ws.send(
+            json.dumps(
+                {
+                    "type": "error",
+                    "code": "signed-out",
+                    "message": _lh("Sign in first."),
+                }
+            )
+        )
+        ws.close(reason=4401, message="signed out")
+        return
+    # Notices and errors in the operator's own language, as the panel page is.
+    with in_language(operator.locale):
+        OperatorConnection(ws, state, operator).run()

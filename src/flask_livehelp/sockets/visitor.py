@@ -1,0 +1,227 @@
+"""The visitor's socket: opened by the widget when a chat starts or resumes."""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import request
+
+from ..config import config_value
+from ..errors import Refused
+from ..extension import get_state
+from ..hub import conversation_channel
+from ..i18n import current_language
+from ..i18n import N_
+from ..identity import context_for_visitor
+from ..protocol import ack_frame
+from ..protocol import Frame
+from ..protocol import message_frame
+from ..protocol import VISITOR_FRAMES
+from ..services.operators import valid_email
+from .connection import Connection
+from .connection import RateLimit
+
+REQUIRED = {
+    "name": N_("Please give your name."),
+    "email": N_("Please give your e-mail address."),
+}
+
+
+def offline_service(state: t.Any) -> t.Any:
+    """The offline-message and mail service, which also sends transcripts."""
+    offline = getattr(state, "offline", None)
+    if offline is None:
+        raise Refused("no-mail", N_("Mail is not set up in this shop."))
+    return offline
+
+
+class VisitorConnection(Connection):
+    """A visitor's chat. The first frame is ``hello``, carrying their token.
+
+    Without a token (a first chat) the visitor gets a new one in ``welcome``;
+    with ``conversation`` and ``after`` they get back everything they missed.
+    """
+
+    specs = VISITOR_FRAMES
+
+    def __init__(self, ws: t.Any, state: t.Any) -> None:
+        super().__init__(ws, state)
+        self.visitor_id: int | None = None
+        self.conversation_id: int | None = None
+        #: The shop page the widget is on, as the widget reported it.
+        self.page: str | None = None
+        #: The loader's id for this browser tab.
+        self.pid: str | None = None
+        #: What the shop says about the visitor (its hook, or a signed claim).
+        self.context: dict[str, t.Any] | None = None
+        self.rate = RateLimit(config_value("VISITOR_MESSAGES_PER_MINUTE"))
+
+    def dispatch(self, frame: Frame) -> None:
+        if self.visitor_id is None and frame.type not in ("hello", "ping"):
+            raise Refused("hello-first", N_("Say hello first."), frame.type)
+        super().dispatch(frame)
+
+    def on_hello(self, frame: Frame) -> None:
+        visitors = self.state.visitors
+        self.page, self.pid = frame["page"], frame["pid"]
+        self.context = context_for_visitor(frame["identity"])
+        visitor = visitors.from_token(frame["token"])
+        token = None
+        if visitor is None:
+            visitor, token = visitors.create(
+                ip_address=request.remote_addr,
+                user_agent=request.user_agent.string,
+                locale=current_language(),
+                page=self.page,
+                presence_id=self.pid,
+            )
+        visitors.seen(
+            visitor.id, self.page, presence_id=self.pid, identity=self.context
+        )
+        self.visitor_id = visitor.id
+        conversation = self._resumable(frame["conversation"])
+        known = self.context or {}
+        self.send(
+            {
+                "type": "welcome",
+                "token": token,
+                # The shop already knows these; the form can offer them.
+                "name": known.get("name"),
+                "email": known.get("email"),
+            }
+        )
+        if conversation is not None:
+            self._follow(conversation, after=frame["after"] or 0)
+
+    def _resumable(self, conversation_id: int | None) -> t.Any | None:
+        conversations = self.state.conversations
+        assert self.visitor_id is not None
+        if conversation_id is not None:
+            try:
+                return conversations.for_visitor(self.visitor_id, conversation_id)
+            except Refused:
+                pass
+        return conversations.open_for_visitor(self.visitor_id)
+
+    def _follow(self, conversation: t.Any, after: int) -> None:
+        """Subscribe first, then send the backlog: nothing falls in between."""
+        if self.conversation_id is not None:
+            self.subscription.discard(conversation_channel(self.conversation_id))
+        self.conversation_id = conversation.id
+        self.subscription.add(conversation_channel(conversation.id))
+        self.send(self.state.conversations.visitor_frame(conversation))
+        for message in self.state.conversations.messages_after(conversation.id, after):
+            self.send(message_frame(message))
+        # What follows is news; what came before was the backlog.
+        self.send({"type": "synced", "conversation": conversation.id})
+
+    def on_start(self, frame: Frame) -> None:
+        self._throttle(frame)
+        name, email = self._contact_fields(frame)
+        invited_by = None
+        if frame["invited"] and self.pid:
+            invited_by = self.state.visitors.answer_invitation(self.pid, accepted=True)
+        conversation, message = self.state.conversations.start(
+            self._visitor(),
+            client_id=frame["id"],
+            body=frame["body"],
+            name=name,
+            email=email,
+            consent=bool(frame["consent"]),
+            locale=current_language(),
+            page=self.page,
+            department_id=frame["department"],
+            requested_operator_id=invited_by,
+            context=self.context,
+        )
+        self.send(ack_frame(message))
+        self._follow(conversation, after=0)
+
+    def _contact_fields(self, frame: Frame) -> tuple[str | None, str | None]:
+        """Name and e-mail, as the shop's settings ask for them.
+
+        What the customer does not type, the shop may know (its context hook
+        or a signed claim): a signed-in customer need not say who they are.
+        """
+        settings, lang = self.state.settings, current_language()
+        known = self.context or {}
+        given: dict[str, str | None] = {}
+        for field, key in (("name", "WIDGET_ASK_NAME"), ("email", "WIDGET_ASK_EMAIL")):
+            asked = settings.get(key, lang)
+            value = "" if asked == "hidden" else (frame[field] or "").strip()
+            value = value or str(known.get(field) or "").strip()
+            if asked == "required" and not value:
+                raise Refused(f"{field}-required", REQUIRED[field], frame["id"])
+            given[field] = value or None
+        email = given["email"]
+        if email and not valid_email(email):
+            raise Refused(
+                "bad-email", N_("This is not a valid e-mail address."), frame["id"]
+            )
+        return given["name"], email
+
+    def on_message(self, frame: Frame) -> None:
+        self._throttle(frame)
+        message, _ = self.state.conversations.post_by_visitor(
+            self._visitor(),
+            self._conversation(),
+            client_id=frame["id"],
+            body=frame["body"],
+        )
+        self.send(ack_frame(message))
+
+    def on_typing(self, frame: Frame) -> None:
+        conversation = self.state.conversations.for_visitor(
+            self._visitor(), self._conversation()
+        )
+        if conversation.status in ("queued", "active"):
+            self.state.conversations.typing(conversation.id, "visitor", frame["state"])
+
+    def on_end(self, frame: Frame) -> None:
+        conversations = self.state.conversations
+        conversation = conversations.for_visitor(self._visitor(), self._conversation())
+        conversations.end(conversation.id, by="visitor")
+
+    def on_transcript(self, frame: Frame) -> None:
+        """Mail the transcript to the address the visitor gave, and only there."""
+        conversation = self.state.conversations.for_visitor(
+            self._visitor(), self._conversation()
+        )
+        if not conversation.visitor_email:
+            raise Refused("no-email", N_("Give your e-mail address first."))
+        offline_service(self.state).queue_transcript(
+            conversation.id, conversation.visitor_email, requested_by="visitor"
+        )
+        self.send({"type": "transcript", "to": conversation.visitor_email})
+
+    def on_contact(self, frame: Frame) -> None:
+        """The visitor tells how the shop can answer by mail (after a time-out)."""
+        email = frame["email"].strip()
+        if not valid_email(email):
+            raise Refused("bad-email", N_("This is not a valid e-mail address."))
+        conversation = self.state.conversations.for_visitor(
+            self._visitor(), self._conversation()
+        )
+        offline_service(self.state).add_contact(
+            conversation.id, email=email, name=(frame["name"] or "").strip() or None
+        )
+        self.send({"type": "contact", "email": email})
+
+    def _visitor(self) -> int:
+        assert self.visitor_id is not None
+        return self.visitor_id
+
+    def _conversation(self) -> int:
+        if self.conversation_id is None:
+            raise Refused("no-conversation", N_("Start a chat first."))
+        return self.conversation_id
+
+    def _throttle(self, frame: Frame) -> None:
+        if not self.rate.allow():
+            raise Refused(
+                "too-fast", N_("You are sending too fast. Wait a moment."), frame["id"]
+            )
+
+
+def visitor_socket(ws: t.Any) -> None:
+    VisitorConnection(ws, get_state()).run()

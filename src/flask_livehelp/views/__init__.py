@@ -1,0 +1,71 @@
+"""The ``livehelp`` blueprint and its children: widget, panel and history."""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import Blueprint
+from flask import Flask
+from flask import jsonify
+from flask import render_template
+from flask import request
+from flask_sock import Sock
+
+from ..config import config_value
+from ..errors import Refused
+from ..extension import get_state
+from ..i18n import _lh
+from ..i18n import current_language
+from . import account
+from . import admin
+from . import history
+from . import offline
+from . import panel
+from . import reports
+from . import widget
+from .embed import asset_url
+
+# Only its route decorator is used, never init_app, so a host's own Sock
+# instance is left alone.
+_sock = Sock()
+
+
+def create_blueprint(app: Flask) -> Blueprint:
+    """Build the ``livehelp`` blueprint tree for ``app``'s settings."""
+    parent = Blueprint(
+        "livehelp",
+        "flask_livehelp",  # templates/ and static/ of the package
+        url_prefix=config_value("URL_PREFIX", app),
+        subdomain=config_value("SUBDOMAIN", app),
+        template_folder="templates",
+        static_folder="static",
+    )
+    parent.register_blueprint(widget.create_blueprint(_sock))
+    parent.register_blueprint(panel.create_blueprint(_sock))
+    parent.register_blueprint(history.create_blueprint())
+    parent.register_blueprint(offline.create_blueprint())
+    parent.register_blueprint(admin.create_blueprint())
+    parent.register_blueprint(reports.create_blueprint())
+    parent.register_blueprint(account.create_blueprint())
+    parent.register_error_handler(Refused, _refused)
+    parent.context_processor(_livehelp_context)
+    return parent
+
+
+def _refused(refusal: Refused) -> tuple[t.Any, int]:
+    """A refusal as JSON for scripts, as a page for people."""
+    message = _lh(refusal.message, **refusal.variables)
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(error=refusal.code, message=message), refusal.status
+    return (
+        render_template("livehelp/error.html", message=message, status=refusal.status),
+        refusal.status,
+    )
+
+
+def _livehelp_context() -> dict[str, t.Any]:
+    return {
+        "lh_nonce": get_state().extension.nonce(),
+        "lh_lang": current_language(),
+        "asset_url": asset_url,
+    }

@@ -1,0 +1,69 @@
+"""What a shop page embeds: one small script tag."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import typing as t
+from functools import cache
+
+from flask import url_for
+from markupsafe import escape
+from markupsafe import Markup
+
+from ..config import config_value
+from ..extension import get_state
+from ..i18n import current_language
+from ..identity import sign_identity
+
+STATIC = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static", "livehelp")
+
+
+@cache
+def asset_version(name: str) -> str:
+    """A short hash of a static file, so browsers may cache it for long."""
+    with open(os.path.join(STATIC, name), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:10]
+
+
+def asset_url(name: str) -> str:
+    return url_for(
+        "livehelp.static", filename=f"livehelp/{name}", v=asset_version(name)
+    )
+
+
+def livehelp_widget(
+    lang: str | None = None,
+    department: int | None = None,
+    identity: dict[str, t.Any] | None = None,
+) -> Markup:
+    """The tag that puts the chat widget on a page: ``{{ livehelp_widget() }}``.
+
+    :param lang: The page's language; by default the host's Babel locale.
+    :param department: Send this page's chats to one department.
+    :param identity: Who the shop knows the visitor to be (``name``,
+        ``email``...), signed here so that operators can trust it. Needed only
+        when the widget runs on another origin than the shop's own app;
+        otherwise the ``visitor_context`` hook sees the shop's login directly.
+    """
+    state = get_state()
+    lang = lang or current_language()
+    settings: dict[str, t.Any] = {
+        "base": url_for("livehelp.widget.frame").rsplit("/", 1)[0],
+        "lang": lang,
+        "poll": config_value("STATUS_POLL_SECONDS"),
+        "position": state.settings.get("WIDGET_POSITION", lang),
+        "color": state.settings.get("WIDGET_COLOR", lang),
+    }
+    if department is not None:
+        settings["department"] = department
+    if identity:
+        settings["identity"] = sign_identity(identity)
+    nonce = state.extension.nonce()
+    nonce_attribute = Markup(' nonce="%s"') % nonce if nonce else ""
+    return Markup('<script src="%s" async data-livehelp="%s"%s></script>') % (
+        asset_url("loader.js"),
+        escape(json.dumps(settings, separators=(",", ":"))),
+        nonce_attribute,
+    )

@@ -1,0 +1,370 @@
+"""What the shop's visitors reach: the widget's state, its chat window, its socket."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import typing as t
+
+from flask import Blueprint
+from flask import current_app
+from flask import jsonify
+from flask import render_template
+from flask import request
+from flask import Response
+from flask import url_for
+from flask_sock import Sock
+from werkzeug.routing import BuildError
+
+from ..auth import check_origin
+from ..auth import origin_allowed
+from ..config import config_value
+from ..extension import get_state
+from ..i18n import _lh
+from ..i18n import current_language
+from ..i18n import in_language
+from ..i18n import known_language
+from ..i18n import N_
+from ..models import utcnow
+from ..services.visitors import Beat
+from ..sockets.visitor import visitor_socket
+from .embed import asset_url
+
+#: The texts of the widget. Admins may replace any of them per language
+#: (the ``WIDGET_TEXTS`` setting), and their text wins over the catalog.
+TEXTS = {
+    # The launcher, in each state.
+    "online": N_("We are online - chat with us"),
+    "busy": N_("All operators are busy - you can still write"),
+    "away": N_("Back in a few minutes - write to us"),
+    "offline": N_("Offline - send a message"),
+    # The chat window.
+    "title": N_("Chat with us"),
+    "close": N_("Close"),
+    "question": N_("How can we help you?"),
+    "name": N_("Your name (optional)"),
+    "nameRequired": N_("Your name"),
+    "email": N_("Your e-mail (optional)"),
+    "emailRequired": N_("Your e-mail"),
+    "consent": N_("You may e-mail me about my question"),
+    "start": N_("Start chat"),
+    "send": N_("Send"),
+    "placeholder": N_("Write a message"),
+    "waiting": N_(
+        "Thank you, we have your message. An operator will be with you shortly."
+    ),
+    "busyWait": N_(
+        "Thank you, we have your message. All operators are busy right now."
+    ),
+    "position": N_("You are number %(position)s in the queue."),
+    "expected": N_("Expected wait: about %(minutes)s min."),
+    "awayWait": N_("We will be back in a few minutes and answer you here."),
+    "accepted": N_("%(name)s joined the chat."),
+    "transferred": N_("You are now chatting with %(name)s."),
+    "pushed": N_("%(name)s sent you a page:"),
+    "ended": N_("The chat has ended."),
+    "returned": N_("Your chat is back in the queue; the next operator will answer."),
+    "timedOut": N_(
+        "Sorry, nobody could answer in time. "
+        "We have your question and will answer by e-mail."
+    ),
+    "leaveEmail": N_("Leave your e-mail address so we can answer you."),
+    "contactSaved": N_("Thank you. We will answer %(email)s."),
+    "end": N_("End chat"),
+    "newChat": N_("Start a new chat"),
+    "transcript": N_("E-mail me the transcript"),
+    "transcriptSent": N_("The transcript is on its way to %(email)s."),
+    "you": N_("You"),
+    "operator": N_("Operator"),
+    "typing": N_("%(name)s is writing..."),
+    "connecting": N_("Connecting..."),
+    "offlineNet": N_("You are offline. We will send your messages when you are back."),
+    "sending": N_("Sending..."),
+    "delivered": N_("Delivered"),
+    "error": N_("Something went wrong. Try again."),
+    "suggestions": N_("These pages may answer your question:"),
+    "answered": N_("This answered my question"),
+    "glad": N_("Glad we could help!"),
+    "offlineTitle": N_("Leave a message"),
+    "offlineIntro": N_(
+        "Nobody is online right now. Write to us and we will answer by e-mail."
+    ),
+    "offlineSend": N_("Send message"),
+    "offlineSent": N_("Thank you! We have your message and will answer by e-mail."),
+    "offlineCopy": N_("A copy is on its way to %(email)s."),
+    "message": N_("Your message"),
+    "invitation": N_("%(name)s would like to help you"),
+    "accept": N_("Chat now"),
+    "decline": N_("No thanks"),
+    "newMessage": N_("New message"),
+}
+#: The states of the launcher, each with its text in ``TEXTS``.
+LAUNCHER = ("online", "busy", "away", "offline")
+PRESENCE_ID = re.compile(r"^[A-Za-z0-9]{8,32}$")
+
+
+def ui_strings() -> dict[str, str]:
+    """Every text of the widget from our catalog, in the current language."""
+    return {key: _lh(msgid) for key, msgid in TEXTS.items()}
+
+
+def fill(text: str, **values: str) -> str:
+    """``text`` with its ``%(key)s`` filled in, the way the widget's script does.
+
+    Admins write these texts, so a stray "%" must not break the request.
+    """
+    return re.sub(r"%\((\w+)\)s", lambda m: values.get(m.group(1), ""), text)
+
+
+def _admin_texts(lang: str | None) -> dict[str, str]:
+    """The shop's own texts for ``lang``: from the panel, else from config.
+
+    The panel keeps one language's texts per row; ``LIVEHELP_WIDGET_TEXTS``
+    in config holds them for every language: ``{"da": {"offline": ...}}``.
+    """
+    lang = lang or current_language()
+    texts = get_state().settings.get("WIDGET_TEXTS", lang) or {}
+    if isinstance(texts.get(lang), dict):
+        texts = texts[lang]
+    return {k: v for k, v in texts.items() if k in TEXTS and isinstance(v, str) and v}
+
+
+def widget_texts(lang: str | None = None) -> dict[str, str]:
+    """Every text of the widget in the current language, with the admin's texts."""
+    return ui_strings() | _admin_texts(lang)
+
+
+def widget_text(key: str) -> str:
+    """One text of the widget: the admin's, else ours, translated.
+
+    The status request needs one or two; translating all of them there would
+    make the cheapest request of the widget cost twice as much.
+    """
+    return _admin_texts(None).get(key) or _lh(TEXTS[key])
+
+
+def create_blueprint(sock: Sock) -> Blueprint:
+    bp = Blueprint("widget", __name__, url_prefix="/widget")
+    bp.add_url_rule("/status", view_func=status)
+    bp.add_url_rule("/frame", view_func=frame)
+    bp.add_url_rule("/suggest", view_func=suggest)
+    # The chat speaks the page's language too (`?lang=` on the socket's URL).
+    sock.route("/ws", bp=bp)(in_page_language(visitor_socket))
+    bp.before_request(_check_socket_origin)
+    return bp
+
+
+def _check_socket_origin() -> None:
+    if request.endpoint == "livehelp.widget.visitor_socket":
+        check_origin()
+
+
+F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+
+
+def in_page_language(view: F) -> F:
+    """Answer in the language the embedding page asked for, when we have it."""
+
+    @functools.wraps(view)
+    def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        param = config_value("WIDGET_LANG_PARAM")
+        lang = known_language(request.args.get(param)) if param else None
+        with in_language(lang):
+            return view(*args, **kwargs)
+
+    return t.cast(F, wrapper)
+
+
+def _department() -> int | None:
+    return request.args.get("department", type=int)
+
+
+def _arg(name: str, limit: int) -> str | None:
+    value = request.args.get(name)
+    return value[:limit] if value else None
+
+
+def status() -> Response:
+    """The widget's state, and the only request an idle shop page makes.
+
+    With ``pid`` it is also the page's heartbeat for the visitor list, kept
+    in memory here and written in batches by the background loop, and it
+    carries an operator's invitation to chat when there is one. Every shop
+    page asks every few seconds, so the answer for a language is made once
+    a second and reused.
+    """
+    state = get_state()
+    param = config_value("WIDGET_LANG_PARAM")
+    lang = (known_language(request.args.get(param)) if param else None) or (
+        current_language()
+    )
+    department = _department()
+    payload = state.presence.remember(
+        ("status", lang, department), lambda: _status_payload(state, lang, department)
+    )
+    pid = request.args.get("pid", "")
+    if PRESENCE_ID.match(pid):
+        _note_beat(state, pid, lang)
+        invitation = state.visitors.invitation_for(pid)
+        if invitation is not None:
+            payload = payload | {"invitation": _invitation(invitation, lang)}
+    response = current_app.response_class(
+        json.dumps(payload, separators=(",", ":")), mimetype="application/json"
+    )
+    response.cache_control.max_age = 2
+    if pid:
+        response.cache_control.private = True
+    else:
+        response.cache_control.public = True
+    _allow_cross_origin(response)
+    return response
+
+
+def _status_payload(
+    state: t.Any, lang: str, department: int | None
+) -> dict[str, t.Any]:
+    widget = state.presence.widget_state(department)
+    with in_language(lang):
+        label = widget_text(widget.state)
+    return {
+        "state": widget.state,
+        "label": label,
+        "queued": widget.queued,
+        "lang": lang,
+        "color": state.settings.get("WIDGET_COLOR"),
+    }
+
+
+def _invitation(invitation: dict[str, t.Any], lang: str) -> dict[str, t.Any]:
+    with in_language(lang):
+        title = fill(widget_text("invitation"), name=invitation["operator"] or "")
+    return {
+        "operator": invitation["operator"],
+        "message": invitation["message"],
+        "title": title,
+    }
+
+
+def _note_beat(state: t.Any, pid: str, lang: str) -> None:
+    if request.args.get("decline"):
+        state.visitors.answer_invitation(pid, accepted=False)
+    state.visitors.beat(
+        pid,
+        Beat(
+            page=_arg("page", 2000),
+            title=_arg("title", 200),
+            referrer=_arg("ref", 2000),
+            locale=lang,
+            user_agent=(request.headers.get("User-Agent") or "")[:400] or None,
+            ip_address=request.remote_addr,
+            at=utcnow(),
+        ),
+    )
+
+
+def _allow_cross_origin(response: Response) -> None:
+    origin = request.headers.get("Origin")
+    if origin and origin_allowed(origin):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.vary.add("Origin")
+
+
+@in_page_language
+def suggest() -> Response:
+    """Help articles that may answer the question the visitor is typing."""
+    question = (request.args.get("q") or "").strip()[:500]
+    knowledge = getattr(get_state(), "knowledge", None)
+    found = []
+    if len(question) >= 3 and knowledge is not None:
+        found = knowledge.suggest(question, current_language(), limit=3)
+    response = jsonify(articles=[_article(a) for a in found])
+    response.cache_control.max_age = 60
+    response.cache_control.public = True
+    return response
+
+
+def _article(article: t.Any) -> dict[str, t.Any]:
+    """An article as the widget shows it, from a model row or a host's dict."""
+    get = (
+        article.get
+        if isinstance(article, dict)
+        else lambda key: getattr(article, key, None)
+    )
+    url = get("url")
+    return {
+        "title": get("title"),
+        "url": url
+        if isinstance(url, str) and url.startswith(("http://", "https://", "/"))
+        else None,
+        "excerpt": (get("excerpt") or get("body") or "")[:300],
+    }
+
+
+@in_page_language
+def frame() -> Response:
+    """The chat window, loaded into the widget's iframe when a visitor opens it."""
+    state = get_state()
+    lang = current_language()
+    # The frame's own requests speak its language too.
+    speak = _in_lang(lang)
+    settings = {
+        "socket": url_for("livehelp.widget.visitor_socket", **speak),
+        "suggest": url_for("livehelp.widget.suggest", **speak),
+        "offline": _offline_url(speak),
+        "maxLength": config_value("MAX_MESSAGE_LENGTH"),
+        "lang": lang,
+        "askName": state.settings.get("WIDGET_ASK_NAME", lang),
+        "askEmail": state.settings.get("WIDGET_ASK_EMAIL", lang),
+        "color": state.settings.get("WIDGET_COLOR", lang),
+        "csrf": _host_csrf_token(),
+    }
+    html = render_template(
+        "livehelp/widget/frame.html",
+        strings=widget_texts(lang),
+        settings=settings,
+        asset_url=asset_url,
+        lang=lang,
+    )
+    response = Response(html)
+    # The chat window needs nothing inline and nothing from elsewhere, so it
+    # runs under the strictest policy, whatever the shop's own pages allow.
+    ancestors = " ".join(["'self'", *config_value("ALLOWED_ORIGINS")])
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+        f" connect-src 'self' {_socket_origin()}; base-uri 'none'; form-action 'none';"
+        f" frame-ancestors {ancestors}"
+    )
+    return response
+
+
+def _socket_origin() -> str:
+    """The WebSocket origin of this app; CSP's 'self' does not cover ws: everywhere."""
+    scheme = "wss" if request.scheme == "https" else "ws"
+    return f"{scheme}://{request.host}"
+
+
+def _in_lang(lang: str) -> dict[str, str]:
+    """The URL arguments that tell our views the language (``?lang=``)."""
+    param = config_value("WIDGET_LANG_PARAM")
+    return {param: lang} if param else {}
+
+
+def _offline_url(speak: dict[str, str]) -> str | None:
+    try:
+        return url_for("livehelp.offline.message", **speak)
+    except BuildError:
+        # No offline form where its blueprint is not registered.
+        return None
+
+
+def _host_csrf_token() -> str | None:
+    """The host's Flask-WTF CSRF token, when its CSRFProtect guards every POST.
+
+    The offline form sends it along, so the host need not exempt our views.
+    """
+    if "csrf" not in current_app.extensions:
+        return None
+    from flask_wtf.csrf import generate_csrf  # type: ignore[import-untyped]
+
+    return t.cast(str, generate_csrf())

@@ -1,0 +1,105 @@
+"""What a person does in the widget and the panel, for the browser tests."""
+
+from __future__ import annotations
+
+import typing as t
+
+from playwright.sync_api import expect
+from playwright.sync_api import FrameLocator
+from playwright.sync_api import Locator
+from playwright.sync_api import Page
+
+SHOP_OPERATOR = {"email": "operator@example.com", "password": "operator"}
+QUESTION = "Hej, har I den i blå?"
+
+
+def launcher(page: Page) -> Locator:
+    return page.locator("livehelp-widget button")
+
+
+def chat(page: Page) -> FrameLocator:
+    return page.frame_locator("livehelp-widget iframe")
+
+
+def sign_in(
+    page: Page,
+    base: str,
+    email: str = SHOP_OPERATOR["email"],
+    password: str = SHOP_OPERATOR["password"],
+) -> None:
+    page.goto(base + "/livehelp/panel/")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    expect(page.locator("#lh-panel")).to_be_visible()
+
+
+def set_status(page: Page, status: str) -> None:
+    page.click(f"[data-status={status}]")
+    expect(page.locator(f"[data-status={status}]")).to_have_attribute(
+        "aria-checked", "true"
+    )
+
+
+def go_online(page: Page) -> None:
+    set_status(page, "online")
+
+
+def ask(customer: Page, question: str = QUESTION, **fields: str) -> None:
+    """Open the widget and start a chat; ``name=`` and ``email=`` fill those in."""
+    if not customer.locator("livehelp-widget iframe").is_visible():
+        launcher(customer).click()
+    window = chat(customer)
+    window.locator("#lh-question").fill(question)
+    for field, value in fields.items():
+        window.locator(f"#lh-{field}").fill(value)
+    window.locator("#lh-prechat button[type=submit]").click()
+
+
+def write(customer: Page, text: str) -> None:
+    box = chat(customer).locator("#lh-input")
+    box.fill(text)
+    box.press("Enter")
+
+
+def accept_first(operator: Page) -> None:
+    operator.locator("#lh-queue .lh-item").first.click()
+    operator.click("#lh-accept")
+    expect(operator.locator("#lh-composer")).to_be_visible()
+
+
+def reply(operator: Page, text: str) -> None:
+    operator.fill("#lh-reply", text)
+    operator.press("#lh-reply", "Enter")
+
+
+def shop_state(customer: Page, state: str, timeout: float = 10_000) -> None:
+    """Wait until the launcher shows ``state`` (it polls every second in tests)."""
+    expect(launcher(customer)).to_have_class(state, timeout=timeout)
+
+
+def online_operator(new_page: t.Any, base: str, **login: str) -> Page:
+    """An operator signed in to the panel and online."""
+    operator = new_page()
+    sign_in(operator, base, **login)
+    go_online(operator)
+    return t.cast(Page, operator)
+
+
+def customer_on_site(new_page: t.Any, base: str, path: str = "/") -> Page:
+    """A customer on a page of the shop, seeing the operators online."""
+    customer = new_page()
+    customer.goto(base + path)
+    shop_state(customer, "online")
+    return t.cast(Page, customer)
+
+
+def staffed_chat(
+    new_page: t.Any, base: str, question: str = QUESTION, **fields: str
+) -> tuple[Page, Page]:
+    """A customer asks, and an online operator accepts: (customer, operator)."""
+    operator = online_operator(new_page, base)
+    customer = customer_on_site(new_page, base)
+    ask(customer, question, **fields)
+    accept_first(operator)
+    return customer, operator

@@ -1,0 +1,442 @@
+"""Fixtures: a host app per test, a live server, socket clients and a browser.
+
+The database is SQLite by default; ``--db postgresql`` (or
+``LIVEHELP_TEST_DB=postgresql``) runs every test against PostgreSQL at
+``LIVEHELP_TEST_PG`` (default: the machine's server, database ``test``), in
+a database of its own that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import collections.abc as c
+import json
+import os
+import re
+import shutil
+import threading
+import typing as t
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask import request
+from flask_babel import Babel
+from flask_mail import Mail
+from flask_sqlalchemy import SQLAlchemy
+from playwright.sync_api import expect
+from werkzeug.serving import make_server
+
+from flask_livehelp import get_state
+from flask_livehelp import LiveHelp
+from wsclient import WsClient
+
+# Real SMTP and IMAP servers for the mail tests.
+pytest_plugins = ["mailservers"]
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_SERVER = os.environ.get(
+    "LIVEHELP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip loudly when a real part is missing here; in CI, fail instead."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI must have this: {reason}")
+    pytest.skip(f"SKIPPED, NOT TESTED: {reason}")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=("sqlite", "postgresql"),
+        default=os.environ.get("LIVEHELP_TEST_DB", "sqlite"),
+        help="database every test runs against",
+    )
+
+
+# Databases.
+
+
+@pytest.fixture(scope="session")
+def database_kind(pytestconfig: pytest.Config) -> str:
+    return t.cast(str, pytestconfig.getoption("--db"))
+
+
+@pytest.fixture(scope="session")
+def postgres_database(database_kind: str) -> c.Iterator[str | None]:
+    """A PostgreSQL database for this test session, dropped at the end."""
+    if database_kind != "postgresql":
+        yield None
+        return
+    name = f"livehelp_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as error:
+        need(False, f"PostgreSQL at {PG_SERVER} ({error.orig})")
+    yield str(sa.engine.make_url(PG_SERVER).set(database=name))
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def database_uri(tmp_path: t.Any, postgres_database: str | None) -> str:
+    # A file, not sqlite://: the live server's threads need to share it.
+    return postgres_database or f"sqlite:///{tmp_path / 'shop.sqlite3'}"
+
+
+def _empty(db: SQLAlchemy) -> None:
+    """Leave nothing of a test for the next one.
+
+    SQLite: every test has a file of its own, which goes with its tmp_path.
+    PostgreSQL: the session's database keeps its tables (making 30 tables per
+    test would cost most of the run) and is emptied instead.
+    """
+    db.session.remove()
+    for engine in db.engines.values():
+        if engine.dialect.name == "postgresql":
+            _truncate(engine)
+        engine.dispose()
+
+
+def _truncate(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        # A thread of the test's server may still hold a connection in a
+        # transaction; TRUNCATE would wait for it forever.
+        connection.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        tables = sa.inspect(connection).get_table_names()
+        if tables:
+            names = ", ".join(f'"{name}"' for name in tables)
+            connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+# The host app.
+
+
+@pytest.fixture
+def db() -> SQLAlchemy:
+    # A new instance per test, so model classes and metadata never leak.
+    return SQLAlchemy()
+
+
+@pytest.fixture
+def livehelp(db: SQLAlchemy) -> LiveHelp:
+    return LiveHelp(db=db)
+
+
+def make_app(
+    database_uri: str, db: SQLAlchemy, livehelp: LiveHelp, **config: t.Any
+) -> Flask:
+    """A host app the way a shop builds one: db, Mail, Babel, then LiveHelp."""
+    # Flask(__name__) makes tests/templates and tests/translations the host's.
+    app = Flask(__name__)
+    app.config.update(
+        TESTING=True,
+        SECRET_KEY="test",
+        SQLALCHEMY_DATABASE_URI=database_uri,
+        MAIL_DEFAULT_SENDER="shop@example.com",
+        LIVEHELP_STATUS_POLL_SECONDS=1,
+    )
+    app.config.update({f"LIVEHELP_{k.upper()}": v for k, v in config.items()})
+    db.init_app(app)
+    Mail(app)
+    Babel(app, locale_selector=lambda: request.args.get("locale"))
+    livehelp.init_app(app)
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+@pytest.fixture
+def app(
+    request: pytest.FixtureRequest,
+    database_uri: str,
+    db: SQLAlchemy,
+    livehelp: LiveHelp,
+) -> c.Iterator[Flask]:
+    marker = request.node.get_closest_marker("livehelp")
+    settings = marker.kwargs if marker else {}
+    app = make_app(database_uri, db, livehelp, **settings)
+    yield app
+    get_state(app).jobs.stop()
+    with app.app_context():
+        _empty(db)
+    get_state(app).hub.close()
+
+
+@pytest.fixture
+def app_context(app: Flask) -> c.Iterator[None]:
+    with app.app_context():
+        yield
+
+
+@pytest.fixture
+def state(app: Flask, app_context: None) -> t.Any:
+    return get_state(app)
+
+
+PASSWORD = "correct horse"
+
+
+@pytest.fixture
+def make_operator(app: Flask) -> c.Callable[..., t.Any]:
+    """Create operators: ``make_operator(name="Mette", role="admin")``."""
+    counter = iter(range(1, 1000))
+
+    def create(**fields: t.Any) -> t.Any:
+        number = next(counter)
+        fields.setdefault("name", f"Operator {number}")
+        fields.setdefault("email", f"operator{number}@example.com")
+        fields.setdefault("password", PASSWORD)
+        with app.app_context():
+            session = get_state(app).db.session
+            operator = get_state(app).operators.create_operator(**fields)
+            # Loaded and detached, so tests can read it outside the app.
+            session.refresh(operator)
+            session.expunge(operator)
+            return operator
+
+    return create
+
+
+@pytest.fixture
+def operator(make_operator: c.Callable[..., t.Any]) -> t.Any:
+    return make_operator(name="Mette", email="mette@example.com")
+
+
+# A live server and socket clients.
+
+
+class LiveServer:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def ws_url(self, path: str) -> str:
+        return self.url.replace("http", "ws", 1) + path
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def live_server(app: Flask) -> c.Iterator[LiveServer]:
+    server = LiveServer(app)
+    yield server
+    server.stop()
+
+
+class Socket:
+    """A test client for our sockets: JSON frames in and out, with a timeout."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+        self.ws = WsClient.connect(url, headers=headers or {})
+
+    def send(self, **frame: t.Any) -> None:
+        self.ws.send(json.dumps(frame))
+
+    def send_raw(self, text: str) -> None:
+        self.ws.send(text)
+
+    def receive(self, timeout: float = 5) -> dict[str, t.Any]:
+        text = self.ws.receive(timeout=timeout)
+        if text is None:
+            raise AssertionError(f"No frame within {timeout} s.")
+        return t.cast("dict[str, t.Any]", json.loads(text))
+
+    def expect(
+        self, frame_type: str, /, timeout: float = 5, **fields: t.Any
+    ) -> dict[str, t.Any]:
+        """The next frame of ``frame_type`` (and these fields), skipping others."""
+        seen = []
+        while True:
+            frame = self.receive(timeout)
+            if frame["type"] == frame_type and all(
+                frame.get(k) == v for k, v in fields.items()
+            ):
+                return frame
+            seen.append(frame)
+            if len(seen) > 50:
+                raise AssertionError(f"No {frame_type} frame among {seen}")
+
+    def quiet(self, timeout: float = 0.3) -> list[dict[str, t.Any]]:
+        """Every frame that arrives within ``timeout``."""
+        frames = []
+        while (text := self.ws.receive(timeout=timeout)) is not None:
+            frames.append(json.loads(text))
+        return frames
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+@pytest.fixture
+def sockets() -> c.Iterator[list[Socket]]:
+    opened: list[Socket] = []
+    yield opened
+    for socket in opened:
+        try:
+            socket.close()
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def visitor_socket(
+    live_server: LiveServer, sockets: list[Socket]
+) -> c.Callable[..., Socket]:
+    def connect(**headers: str) -> Socket:
+        socket = Socket(live_server.ws_url("/livehelp/widget/ws"), headers)
+        sockets.append(socket)
+        return socket
+
+    return connect
+
+
+def login(client: t.Any, email: str, password: str = PASSWORD) -> t.Any:
+    """Sign in to the panel with a test client, as the login form does."""
+    page = client.get("/livehelp/panel/login")
+    token = re.search(r'name="_lh_csrf" value="([^"]+)"', page.text).group(1)
+    return client.post(
+        "/livehelp/panel/login",
+        data={"email": email, "password": password, "_lh_csrf": token},
+    )
+
+
+@pytest.fixture
+def operator_socket(
+    app: Flask, live_server: LiveServer, sockets: list[Socket]
+) -> c.Callable[[t.Any], Socket]:
+    """Open the panel socket as ``operator``, signed in through the login form."""
+
+    def connect(operator: t.Any) -> Socket:
+        client = app.test_client()
+        assert login(client, operator.email).status_code == 302
+        cookie = client.get_cookie("session").value
+        socket = Socket(
+            live_server.ws_url("/livehelp/panel/ws"), {"Cookie": f"session={cookie}"}
+        )
+        sockets.append(socket)
+        socket.expect("hello")
+        return socket
+
+    return connect
+
+
+# The example shop, as a shop developer runs it.
+
+SHOP_OPERATOR = {"email": "operator@example.com", "password": "operator"}
+
+
+@pytest.fixture
+def shop(request: pytest.FixtureRequest, database_uri: str) -> c.Iterator[Flask]:
+    """The example shop; ``@pytest.mark.livehelp(key=value)`` sets LIVEHELP_KEY."""
+    from example_shop import create_app
+    from example_shop.extensions import db as shop_db
+    from example_shop.seed import create_demo_operator
+    from example_shop.seed import seed
+
+    marker = request.node.get_closest_marker("livehelp")
+    settings = marker.kwargs if marker else {}
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_uri,
+            "LIVEHELP_STATUS_POLL_SECONDS": 1,
+            **{f"LIVEHELP_{k.upper()}": v for k, v in settings.items()},
+        }
+    )
+    seed(app)
+    create_demo_operator(app)
+    yield app
+    get_state(app).jobs.stop()
+    with app.app_context():
+        _empty(shop_db)
+
+
+@pytest.fixture
+def shop_server(shop: Flask) -> c.Iterator[LiveServer]:
+    server = LiveServer(shop)
+    yield server
+    server.stop()
+
+
+# The browser.
+
+CHROMIUM = (
+    os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+# A person waits a little longer than Playwright's default 5 s on a busy
+# two-core machine (CI runs the whole suite on one).
+expect.set_options(timeout=10_000)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(
+    browser_type_launch_args: dict[str, t.Any],
+) -> dict[str, t.Any]:
+    # Playwright cannot download its own browsers here; Debian's Chromium works.
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": CHROMIUM_ARGS,
+        "timeout": 30_000,
+    }
+
+
+@pytest.fixture
+def new_page(browser: t.Any) -> c.Iterator[c.Callable[..., t.Any]]:
+    """Open pages, each in a browser context of its own (one person each)."""
+    contexts: list[t.Any] = []
+
+    def open_page(**context_args: t.Any) -> t.Any:
+        context = browser.new_context(**context_args)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def chromium_present() -> None:
+    need(os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM} (apt-get install chromium)")
+
+
+BROWSER_FIXTURES = {"page", "browser", "new_page"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        if uses & BROWSER_FIXTURES or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.browser)
+            item.fixturenames.insert(0, "chromium_present")

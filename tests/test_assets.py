@@ -1,0 +1,27 @@
+"""The shipped front-end files are the built form of widget/src."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_build():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(
+        "widget_build", ROOT / "widget" / "build.py"
+    )
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_static_files_are_built_from_the_current_sources() -> None:
+    build = load_build()
+    stale = [
+        name
+        for name in build.ASSETS
+        if (build.TARGET / name).read_text(encoding="utf-8") != build.build(name)
+    ]
+    assert stale == [], "Run 'python widget/build.py' and commit the result."

@@ -1,0 +1,91 @@
+"""The background loop and its leases; the settings admins change."""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+
+import pytest
+from flask import Flask
+
+from flask_livehelp import get_state
+from flask_livehelp import Refused
+from flask_livehelp.background import hold_lease
+from flask_livehelp.background import Jobs
+
+
+def test_due_jobs_run_on_their_schedule(app: Flask) -> None:
+    jobs = Jobs()
+    ran: list[str] = []
+    jobs.add("fast", 1.0, lambda state: ran.append("fast"))
+    jobs.add("slow", 60.0, lambda state: ran.append("slow"))
+    assert set(jobs.run_due(app, now=100.0)) == {"fast", "slow"}
+    assert jobs.run_due(app, now=100.5) == []
+    assert jobs.run_due(app, now=101.2) == ["fast"]
+    assert ran.count("fast") == 2 and ran.count("slow") == 1
+
+
+def test_a_failing_job_does_not_stop_the_loop(app: Flask) -> None:
+    jobs = Jobs()
+    ran: list[str] = []
+
+    def broken(state: t.Any) -> None:
+        raise RuntimeError("boom")
+
+    jobs.add("broken", 1.0, broken)
+    jobs.add("fine", 1.0, lambda state: ran.append("fine"))
+    jobs.run_due(app, now=5.0)
+    assert ran == ["fine"]
+
+
+def test_one_process_holds_a_lease_at_a_time(app: Flask) -> None:
+    """Eight "processes" race for the lease; exactly one gets it."""
+    winners: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def race(holder: str) -> None:
+        with app.app_context():
+            state = get_state()
+            barrier.wait()
+            if hold_lease(state, "fetch-mail", 60, holder):
+                winners.append(holder)
+            state.db.session.remove()
+
+    threads = [threading.Thread(target=race, args=(f"p{n}",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1
+    with app.app_context():
+        state = get_state()
+        assert hold_lease(state, "fetch-mail", 60, winners[0])  # the holder renews
+        assert not hold_lease(state, "fetch-mail", 60, "someone else")
+        assert hold_lease(state, "fetch-mail", -1, winners[0])  # let it lapse
+        assert hold_lease(state, "fetch-mail", 60, "someone else")
+
+
+def test_settings_from_the_panel_win_over_config_per_language(state: t.Any) -> None:
+    settings = state.settings
+    assert settings.get("WIDGET_POSITION") == "right"
+    settings.set("WIDGET_POSITION", "left")
+    assert settings.get("WIDGET_POSITION") == "left"
+    settings.set("WIDGET_TEXTS", {"offline": "Skriv til os"}, lang="da")
+    assert settings.get("WIDGET_TEXTS", "da") == {"offline": "Skriv til os"}
+    assert settings.get("WIDGET_TEXTS", "en") == {}
+    settings.set("WIDGET_TEXTS", None, lang="da")
+    assert settings.get("WIDGET_TEXTS", "da") == {}
+
+
+def test_unknown_or_mistyped_settings_are_refused(state: t.Any) -> None:
+    with pytest.raises(Refused):
+        state.settings.set("SECRET_KEY", "x")
+    with pytest.raises(Refused):
+        state.settings.set("QUEUE_TIMEOUT_SECONDS", "soon")
+
+
+def test_the_app_registers_its_background_jobs(app: Flask) -> None:
+    names = get_state(app).jobs.names()
+    assert {"queue-timeouts", "inactive-chats", "presence", "visitor-beats"} <= set(
+        names
+    )

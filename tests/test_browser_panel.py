@@ -1,0 +1,358 @@
+"""The operator panel in Chromium: one customer, two operators, a whole shift."""
+
+from __future__ import annotations
+
+import time
+import typing as t
+
+import pytest
+from flask import Flask
+from playwright.sync_api import expect
+from playwright.sync_api import Page
+
+from browser import accept_first
+from browser import ask
+from browser import chat
+from browser import go_online
+from browser import launcher
+from browser import online_operator
+from browser import QUESTION
+from browser import reply
+from browser import set_status
+from browser import shop_state
+from browser import sign_in
+from browser import staffed_chat
+from browser import write
+from flask_livehelp import get_state
+from mailservers import SMTPServer
+from mailservers import text_of
+
+BO = {"name": "Bo", "email": "bo@example.com", "password": "bo-password"}
+
+# Makes the panel believe it is a background tab, and records the desktop
+# notifications it shows (headless Chromium shows none).
+BACKGROUND_TAB = """
+Object.defineProperty(document, "hidden", { get: () => true });
+document.hasFocus = () => false;
+window.shown = [];
+window.Notification = class {
+  static permission = "granted";
+  static requestPermission() { return Promise.resolve("granted"); }
+  constructor(title, options) { window.shown.push([title, options.body]); }
+};
+"""
+
+
+@pytest.fixture
+def bo(shop: Flask) -> dict[str, t.Any]:
+    """A second operator in the shop."""
+    with shop.app_context():
+        get_state().operators.create_operator(
+            name=BO["name"], email=BO["email"], password=BO["password"]
+        )
+    return BO
+
+
+METTE = {"email": "operator@example.com", "password": "operator"}
+
+
+def mette_and_bo(new_page: t.Any, base: str) -> tuple[Page, Page]:
+    return (
+        online_operator(new_page, base),
+        online_operator(new_page, base, email=BO["email"], password=BO["password"]),
+    )
+
+
+def test_a_new_request_rings_notifies_and_blinks_in_a_background_tab(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    operator = new_page()
+    operator.add_init_script(BACKGROUND_TAB)
+    sign_in(operator, shop_server.url)
+    go_online(operator)
+    customer = new_page()
+    customer.goto(shop_server.url + "/")
+    shop_state(customer, "online")
+    ask(customer, "Hjælp med min ordre")
+    expect(operator.locator("#lh-queue .lh-item")).to_have_count(1)
+    shown = operator.evaluate("window.shown")
+    assert shown == [["New chat request", "Anonymous visitor: Hjælp med min ordre"]]
+    expect(operator).to_have_title("(!) New chat request", timeout=3000)
+
+
+@pytest.mark.livehelp(jobs="thread", jobs_tick_seconds=0.2)
+def test_queued_chats_are_blue_and_routed_ones_green(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    operator = online_operator(new_page, shop_server.url)
+    customer = new_page()
+    customer.goto(shop_server.url + "/")
+    shop_state(customer, "online")
+    ask(customer)
+    queued = operator.locator("#lh-queue .lh-item")
+    expect(queued.locator(".lh-tag")).to_have_text("Queued")
+    blue = queued.locator(".lh-tag").evaluate("e => getComputedStyle(e).color")
+    assert blue == "rgb(11, 92, 173)"
+
+    # An invitation routes the chat to the operator who sent it.
+    invited = new_page()
+    invited.goto(shop_server.url + "/cart")
+    shop_state(invited, "online")
+    operator.click("#lh-show-visitors")
+    # The customer who chats has no Invite button; the one on the cart page has.
+    invite = operator.locator("#lh-visitor-rows").get_by_role("button", name="Invite")
+    invite.click()
+    operator.click("#lh-invite-dialog button[value=send]")
+    window = chat(invited)
+    expect(window.locator("#lh-invitation")).to_be_visible(timeout=10_000)
+    expect(window.locator("#lh-invitation-title")).to_have_text(
+        "Mette would like to help you"
+    )
+    window.locator("#lh-invitation-accept").click()
+    ask(invited, "Ja tak, hvad koster fragten?")
+    routed = operator.locator("#lh-queue .lh-is-routed")
+    expect(routed.locator(".lh-tag")).to_have_text("For Mette")
+    green = routed.locator(".lh-tag").evaluate("e => getComputedStyle(e).color")
+    assert green == "rgb(29, 107, 58)"
+
+
+def test_two_operators_accept_at_once_one_gets_it(
+    shop: Flask, shop_server: t.Any, new_page: t.Any, bo: dict[str, t.Any]
+) -> None:
+    mette, other = mette_and_bo(new_page, shop_server.url)
+    customer = new_page()
+    customer.goto(shop_server.url + "/")
+    shop_state(customer, "online")
+    ask(customer)
+    for page in (mette, other):
+        page.locator("#lh-queue .lh-item").first.click()
+        expect(page.locator("#lh-accept")).to_be_visible()
+    # Both click; the server decides.
+    mette.evaluate("document.getElementById('lh-accept').click()")
+    other.evaluate("document.getElementById('lh-accept').click()")
+    winners = []
+    for page, name in ((mette, "Mette"), (other, "Bo")):
+        try:
+            expect(page.locator("#lh-composer")).to_be_visible(timeout=3000)
+            winners.append(name)
+        except AssertionError:
+            expect(page.locator("#lh-connection")).to_have_text(
+                "Another operator has already taken this chat."
+            )
+    assert len(winners) == 1
+
+
+@pytest.mark.livehelp(default_max_chats=1)
+def test_the_widget_shows_busy_when_the_only_operator_is_full(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    operator = online_operator(new_page, shop_server.url)
+    first, second = new_page(), new_page()
+    first.goto(shop_server.url + "/")
+    second.goto(shop_server.url + "/")
+    shop_state(second, "online")
+    ask(first)
+    accept_first(operator)
+    shop_state(second, "busy")
+    expect(operator.locator("#lh-colleagues")).to_contain_text("1/1")
+
+
+def test_a_canned_response_with_placeholders(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    with shop.app_context():
+        get_state().knowledge.save_canned(
+            None,
+            name="generic_OneMoment",
+            lang="",
+            body="Et øjeblik, {visitor_name} - {operator_name} kigger på det.",
+            by=None,
+        )
+    customer, operator = staffed_chat(new_page, shop_server.url, name="Karen")
+    box = operator.locator("#lh-reply")
+    box.type("#generic_One")
+    expect(operator.locator("#lh-canned li")).to_have_count(1)
+    box.press("Enter")
+    expect(box).to_have_value("Et øjeblik, Karen - Mette kigger på det.")
+    box.press("Enter")
+    expect(chat(customer).locator("#lh-log")).to_contain_text(
+        "Et øjeblik, Karen - Mette kigger på det."
+    )
+
+
+@pytest.mark.livehelp(require_tag=True)
+def test_a_tag_is_required_before_ending_when_so_configured(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    customer, operator = staffed_chat(new_page, shop_server.url)
+    # The tag prompt opens at the start of the chat (seed 001).
+    expect(operator.locator("#lh-tag-input")).to_be_focused()
+    operator.click("#lh-end")
+    expect(operator.locator("#lh-connection")).to_have_text(
+        "Add a tag before you end the chat."
+    )
+    expect(chat(customer).locator("#lh-end")).to_be_visible()
+    operator.fill("#lh-tag-input", "levering")
+    operator.press("#lh-tag-input", "Enter")
+    expect(operator.locator("#lh-tag-list")).to_contain_text("levering")
+    operator.click("#lh-end")
+    expect(chat(customer).locator("#lh-log")).to_contain_text("The chat has ended.")
+
+
+def test_a_transfer_accepted_by_a_colleague_keeps_the_history(
+    shop: Flask, shop_server: t.Any, new_page: t.Any, bo: dict[str, t.Any]
+) -> None:
+    mette, other = mette_and_bo(new_page, shop_server.url)
+    customer = new_page()
+    customer.goto(shop_server.url + "/")
+    shop_state(customer, "online")
+    ask(customer)
+    accept_first(mette)
+    reply(mette, "Jeg giver dig videre til Bo")
+    mette.click("#lh-transfer")
+    mette.select_option("#lh-transfer-to", label="Colleague: Bo")
+    mette.fill("#lh-transfer-note", "Hun vil bytte en jakke")
+    mette.click("#lh-transfer-dialog button[value=send]")
+    offer = other.locator("#lh-transfers .lh-offer")
+    expect(offer).to_contain_text("Mette offers you the chat with Anonymous visitor.")
+    expect(offer).to_contain_text("Note: Hun vil bytte en jakke")
+    offer.get_by_role("button", name="Take it").click()
+    log = other.locator("#lh-log")
+    expect(log).to_contain_text(QUESTION)
+    expect(log).to_contain_text("Jeg giver dig videre til Bo")
+    expect(log).to_contain_text(
+        "Mette offered the chat to Bo. Note: Hun vil bytte en jakke"
+    )
+    expect(chat(customer).locator("#lh-operator")).to_have_text("Bo")
+    expect(chat(customer).locator("#lh-log")).to_contain_text(
+        "You are now chatting with Bo."
+    )
+    expect(chat(customer).locator("#lh-log")).not_to_contain_text("Hun vil bytte")
+    reply(other, "Hej, det er Bo")
+    expect(chat(customer).locator("#lh-log")).to_contain_text("Hej, det er Bo")
+    expect(mette.locator("#lh-active .lh-item")).to_have_count(0)
+
+
+def test_the_transcript_is_mailed_to_the_customers_address(
+    shop: Flask, shop_server: t.Any, new_page: t.Any, smtp_server: SMTPServer
+) -> None:
+    smtp_server.serve(shop)
+    customer, operator = staffed_chat(
+        new_page, shop_server.url, name="Søren", email="soren@example.com"
+    )
+    reply(operator, "Den er på lager i blå og gul.")
+    expect(chat(customer).locator("#lh-log")).to_contain_text("Den er på lager")
+    operator.click("#lh-mail-customer")
+    expect(operator.locator("#lh-connection")).to_have_text(
+        "The transcript is on its way to soren@example.com."
+    )
+    (delivery,) = smtp_server.wait_for(1)
+    assert delivery.recipients == ["soren@example.com"]
+    text = text_of(delivery.message)
+    assert QUESTION in text and "Den er på lager i blå og gul." in text
+
+
+@pytest.mark.livehelp(queue_timeout_seconds=2, jobs="thread", jobs_tick_seconds=0.2)
+def test_a_queued_chat_nobody_takes_becomes_an_offline_message(
+    shop: Flask, shop_server: t.Any, new_page: t.Any, smtp_server: SMTPServer
+) -> None:
+    smtp_server.serve(shop)
+    shop.config["LIVEHELP_OFFLINE_MAILBOX"] = "kundeservice@nordlys.example"
+    operator = new_page()
+    sign_in(operator, shop_server.url)
+    set_status(operator, "away")
+    customer = new_page()
+    customer.goto(shop_server.url + "/")
+    shop_state(customer, "away")
+    ask(customer, "Er der nogen?")
+    window = chat(customer)
+    expect(window.locator("#lh-log")).to_contain_text(
+        "nobody could answer in time", timeout=15_000
+    )
+    window.locator("#lh-contact-email").fill("karen@example.com")
+    window.locator("#lh-contact button").click()
+    expect(window.locator("#lh-notice")).to_have_text(
+        "Thank you. We will answer karen@example.com."
+    )
+    # To the shop's mailbox (and the operators who get offline messages), and
+    # the customer's own copy to the address they left.
+    smtp_server.wait_for(2)
+    (to_shop,) = smtp_server.to("kundeservice@nordlys.example")
+    assert "Er der nogen?" in text_of(to_shop.message)
+    assert smtp_server.to("karen@example.com")
+    operator.goto(shop_server.url + "/livehelp/offline/")
+    expect(operator.locator("main")).to_contain_text("Er der nogen?")
+
+
+@pytest.mark.livehelp(jobs="thread", jobs_tick_seconds=0.2)
+def test_the_visitor_list_shows_the_page_the_customer_is_on(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    operator = online_operator(new_page, shop_server.url)
+    customer = new_page()
+    customer.goto(shop_server.url + "/")
+    customer.goto(shop_server.url + "/product/regnjakke-blaa?lang=da")
+    shop_state(customer, "online")
+    operator.click("#lh-show-visitors")
+    row = operator.locator("#lh-visitor-rows tr").first
+    expect(row).to_contain_text("Regnjakke, blå", timeout=10_000)
+    expect(row.locator("td").nth(2)).to_have_text("2")
+    expect(row.locator("td").nth(5)).to_have_text("da")
+    assert "lh-on-site" in (row.get_attribute("class") or "")
+
+
+@pytest.mark.livehelp(
+    presence_grace_seconds=3, heartbeat_seconds=1, jobs="thread", jobs_tick_seconds=0.2
+)
+def test_a_lost_panel_turns_the_widget_away_then_offline(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    operator = online_operator(new_page, shop_server.url)
+    customer = new_page()
+    customer.goto(shop_server.url + "/")
+    shop_state(customer, "online")
+    operator.context.close()  # the operator's browser is gone
+    shop_state(customer, "away")
+    expect(launcher(customer)).to_have_text("Back in a few minutes - write to us")
+    shop_state(customer, "offline", timeout=15_000)
+    # The presence job also records it, so a later reconnect does not bring
+    # her back online unasked.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and mette_status(shop) != "offline":
+        time.sleep(0.2)
+    assert mette_status(shop) == "offline"
+
+
+def mette_status(shop: Flask) -> str:
+    with shop.app_context():
+        state = get_state()
+        status = state.operators.find_by_email(METTE["email"]).status
+        state.db.session.remove()
+        return t.cast(str, status)
+
+
+def test_keyboard_moves_between_chats_and_drafts_are_kept(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    operator = online_operator(new_page, shop_server.url)
+    first, second = new_page(), new_page()
+    for customer, name in ((first, "Anna"), (second, "Bent")):
+        customer.goto(shop_server.url + "/")
+        shop_state(customer, "online")
+        ask(customer, f"Spørgsmål fra {name}", name=name)
+        expect(operator.locator("#lh-queue .lh-item")).to_have_count(1)
+        accept_first(operator)
+    expect(operator.locator("#lh-active .lh-item")).to_have_count(2)
+    operator.fill("#lh-reply", "Halvt svar til Bent")
+    operator.keyboard.press("Alt+ArrowUp")
+    expect(operator.locator("#lh-chat-title")).to_have_text("Anna")
+    expect(operator.locator("#lh-reply")).to_have_value("")
+    operator.keyboard.press("Alt+ArrowDown")
+    expect(operator.locator("#lh-chat-title")).to_have_text("Bent")
+    expect(operator.locator("#lh-reply")).to_have_value("Halvt svar til Bent")
+    # Anna asked first and still has no answer: she comes first, and her new
+    # message counts as unread while Bent's chat is open.
+    write(first, "Hallo?")
+    anna = operator.locator("#lh-active .lh-item").first
+    expect(anna).to_contain_text("Anna")
+    expect(anna.locator(".lh-unread")).to_have_text("1")

@@ -1,0 +1,26 @@
+"""The example shop works, and carries the widget the documented way."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+
+@pytest.mark.parametrize("lang", ["en", "da"])
+def test_every_shop_page_answers_with_the_widget_tag(shop: Flask, lang: str) -> None:
+    client = shop.test_client()
+    for path in ("/", "/product/regnjakke-blaa", "/cart", "/login"):
+        page = client.get(f"{path}?lang={lang}")
+        assert page.status_code == 200, path
+        assert '<script src="/livehelp/static/livehelp/loader.js?v=' in page.text
+        assert f"&#34;lang&#34;:&#34;{lang}&#34;" in page.text
+    assert "Regnjakke, blå" in client.get("/?lang=da").text
+
+
+def test_the_shop_login_and_the_panel_login_are_separate(shop: Flask) -> None:
+    client = shop.test_client()
+    assert client.get("/livehelp/panel/").status_code == 302
+    login_page = client.get("/livehelp/panel/login")
+    # The host's CSRFProtect covers our forms too; we render its token as well.
+    assert 'name="csrf_token"' in login_page.text
+    assert 'name="_lh_csrf"' in login_page.text

@@ -1,0 +1,574 @@
+"""What operators do in a chat, and what time does on its own (issue 4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from flask_livehelp import get_state
+from flask_livehelp.models import utcnow
+from flask_livehelp.services import timeouts
+from flask_livehelp.services.visitors import Beat
+
+
+def start_chat(
+    socket: t.Any, body: str = "Hej, har I den i blå?", **fields: t.Any
+) -> int:
+    socket.send(type="hello", page="http://127.0.0.1/product/regnjakke-blaa")
+    socket.token = socket.expect("welcome")["token"]
+    socket.send(type="start", id="q1", body=body, **fields)
+    return t.cast(int, socket.expect("ack", id="q1")["conversation"])
+
+
+def online(staff: t.Any) -> None:
+    staff.send(type="status", state="online")
+    staff.expect("status", chosen="online")
+
+
+def accepted(staff: t.Any, conversation_id: int) -> None:
+    staff.send(type="accept", conversation=conversation_id)
+    staff.expect("assigned", id=conversation_id)
+
+
+# Tags.
+
+
+def test_tags_are_set_and_seen_by_staff_only(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    visitor, staff = visitor_socket(), operator_socket(operator)
+    conversation_id = start_chat(visitor)
+    accepted(staff, conversation_id)
+    staff.send(
+        type="tags", conversation=conversation_id, names=["fragt", " retur ", "fragt"]
+    )
+    frame = staff.expect("conversation", id=conversation_id)
+    assert frame["tags"] == ["fragt", "retur"]
+    assert all("tags" not in f for f in visitor.quiet() if f["type"] == "conversation")
+    staff.send(type="tags", conversation=conversation_id, names=["x" * 65])
+    assert staff.expect("error")["code"] == "too-long"
+
+
+@pytest.mark.livehelp(require_tag=True)
+def test_a_tag_can_be_required_before_ending(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    staff = operator_socket(operator)
+    conversation_id = start_chat(visitor_socket())
+    accepted(staff, conversation_id)
+    staff.send(type="end", conversation=conversation_id)
+    error = staff.expect("error")
+    assert (error["code"], error["message"]) == (
+        "tag-required",
+        "Add a tag before you end the chat.",
+    )
+    staff.send(type="tags", conversation=conversation_id, names=["levering"])
+    staff.expect("conversation", id=conversation_id)
+    staff.send(type="end", conversation=conversation_id)
+    assert staff.expect("ended", id=conversation_id)["status"] == "ended"
+
+
+# Transfers.
+
+
+def test_a_transfer_is_accepted_by_the_colleague_with_the_history_intact(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, make_operator: t.Any
+) -> None:
+    anna, bo = make_operator(name="Anna"), make_operator(name="Bo")
+    first, second = operator_socket(anna), operator_socket(bo)
+    online(second)
+    visitor = visitor_socket()
+    conversation_id = start_chat(visitor)
+    accepted(first, conversation_id)
+    first.send(type="message", conversation=conversation_id, id="a1", body="Et øjeblik")
+    first.expect("ack", id="a1")
+
+    first.send(
+        type="transfer",
+        conversation=conversation_id,
+        operator=bo.id,
+        note="Kender farverne",
+    )
+    offer = second.expect("transfer")
+    assert (offer["from"], offer["note"]) == ("Anna", "Kender farverne")
+    # Until the colleague takes it, the chat stays with Anna.
+    second.send(type="message", conversation=conversation_id, id="b0", body="too early")
+    assert second.expect("error")["code"] == "not-allowed"
+
+    second.send(type="transfer-answer", transfer=offer["id"], accept=True)
+    assert second.expect("assigned", id=conversation_id)["operator_id"] == bo.id
+    assert first.expect("unassigned", id=conversation_id)
+    assert visitor.expect("conversation", status="active", operator="Bo")
+
+    second.send(type="sync", conversation=conversation_id, after=0)
+    history = [
+        (f["kind"], f["body"]) for f in second.quiet(0.5) if f["type"] == "message"
+    ]
+    assert ("text", "Et øjeblik") in history
+    assert ("event", "transfer-offered") in history  # with the note, for staff
+    assert history[-1] == ("event", "transferred")
+    # The visitor never sees the staff note.
+    visitor.send(
+        type="hello", token=visitor.token, conversation=conversation_id, after=0
+    )
+    seen = [f for f in visitor.quiet(0.5) if f["type"] == "message"]
+    assert all(f["body"] != "transfer-offered" for f in seen)
+    assert seen[-1]["body"] == "transferred"
+
+    second.send(
+        type="message", conversation=conversation_id, id="b1", body="Hej, jeg er Bo"
+    )
+    assert second.expect("ack", id="b1")
+    first.send(
+        type="message", conversation=conversation_id, id="a2", body="still mine?"
+    )
+    assert first.expect("error")["code"] == "not-allowed"
+
+
+def test_a_transfer_only_goes_to_a_colleague_who_is_online(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, make_operator: t.Any
+) -> None:
+    anna, bo = make_operator(name="Anna"), make_operator(name="Bo")
+    staff = operator_socket(anna)
+    conversation_id = start_chat(visitor_socket())
+    accepted(staff, conversation_id)
+    staff.send(type="transfer", conversation=conversation_id, operator=bo.id)
+    assert staff.expect("error")["code"] == "not-online"
+
+
+def test_a_declined_transfer_is_reported_back(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, make_operator: t.Any
+) -> None:
+    anna, bo = make_operator(name="Anna"), make_operator(name="Bo")
+    first, second = operator_socket(anna), operator_socket(bo)
+    online(second)
+    conversation_id = start_chat(visitor_socket())
+    accepted(first, conversation_id)
+    first.send(type="transfer", conversation=conversation_id, operator=bo.id)
+    offer = second.expect("transfer")
+    second.send(type="transfer-answer", transfer=offer["id"], accept=False)
+    assert first.expect("transfer-declined")["by"] == "Bo"
+    with app.app_context():
+        assert get_state().conversations.get(conversation_id).operator_id == anna.id
+
+
+def test_a_transfer_to_a_department_reaches_its_operators(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, make_operator: t.Any
+) -> None:
+    with app.app_context():
+        state = get_state()
+        returns = state.models.department(name="Returns")
+        state.db.session.add(returns)
+        state.db.session.commit()
+        department_id = returns.id
+    anna, bo = make_operator(name="Anna"), make_operator(name="Bo")
+    with app.app_context():
+        state = get_state()
+        state.operators.get(bo.id).departments = [
+            state.db.session.get(state.models.department, department_id)
+        ]
+        state.db.session.commit()
+    first, second = operator_socket(anna), operator_socket(bo)
+    conversation_id = start_chat(visitor_socket())
+    accepted(first, conversation_id)
+    first.send(
+        type="transfer",
+        conversation=conversation_id,
+        department=department_id,
+        note="Retur",
+    )
+    offer = second.expect("transfer")
+    assert offer["department_id"] == department_id
+    second.send(type="transfer-answer", transfer=offer["id"], accept=True)
+    assert second.expect("assigned", id=conversation_id)
+
+
+# Push page.
+
+
+def test_push_page_of_the_shop_reaches_the_visitor(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    visitor, staff = visitor_socket(), operator_socket(operator)
+    conversation_id = start_chat(visitor)
+    accepted(staff, conversation_id)
+    staff.send(type="push", conversation=conversation_id, url="http://127.0.0.1/cart")
+    pushed = visitor.expect("message", kind="event", body="pushed")
+    assert pushed["data"] == {"operator": "Mette", "url": "http://127.0.0.1/cart"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example/phish",
+        "javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "//evil.example/",
+        "ftp://127.0.0.1/file",
+    ],
+)
+def test_push_page_refuses_other_sites_and_other_schemes(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any, url: str
+) -> None:
+    visitor, staff = visitor_socket(), operator_socket(operator)
+    conversation_id = start_chat(visitor)
+    accepted(staff, conversation_id)
+    staff.send(type="push", conversation=conversation_id, url=url)
+    assert staff.expect("error")["code"] == "bad-url"
+    assert not [f for f in visitor.quiet() if f.get("body") == "pushed"]
+
+
+@pytest.mark.livehelp(push_origins=["https://blog.shop.example"])
+def test_push_page_to_an_allowed_origin(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    visitor, staff = visitor_socket(), operator_socket(operator)
+    conversation_id = start_chat(visitor)
+    accepted(staff, conversation_id)
+    staff.send(
+        type="push", conversation=conversation_id, url="https://blog.shop.example/guide"
+    )
+    assert visitor.expect("message", body="pushed")["data"]["url"].startswith(
+        "https://blog"
+    )
+
+
+# Queue, busy and routing.
+
+
+def test_waiting_visitors_learn_their_place_in_the_queue(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    staff = operator_socket(operator)
+    first, second = visitor_socket(), visitor_socket()
+    first_id = start_chat(first)
+    start_chat(second, body="Og mig?")
+    assert second.expect("conversation")["position"] == 2
+    accepted(staff, first_id)
+    assert second.expect("queue")["position"] == 1
+
+
+@pytest.mark.livehelp(auto_assign=True)
+def test_auto_assignment_routes_to_the_least_busy_operator_never_past_max(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, make_operator: t.Any
+) -> None:
+    anna = make_operator(name="Anna", max_chats=1)
+    bo = make_operator(name="Bo", max_chats=2)
+    first, second = operator_socket(anna), operator_socket(bo)
+    online(first)
+    online(second)
+    chat_one = start_chat(visitor_socket())
+    routed = first.expect("queued", id=chat_one)
+    assert routed["requested_operator"] == "Anna"  # both empty: the lower id
+    accepted(first, chat_one)
+    chat_two = start_chat(visitor_socket())
+    # Anna is at her max; Bo gets it.
+    assert second.expect("routed", id=chat_two)["requested_operator"] == "Bo"
+
+
+# Time-outs.
+
+
+@pytest.mark.livehelp(queue_timeout_seconds=240)
+def test_a_queued_chat_nobody_takes_times_out_once(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    visitor = visitor_socket()
+    conversation_id = start_chat(visitor)
+    visitor.quiet()
+    later = utcnow() + dt.timedelta(seconds=241)
+    with app.app_context():
+        assert timeouts.time_out_queue(get_state(), now=later) == [conversation_id]
+        # A second process running the same job finds nothing left to do.
+        assert timeouts.time_out_queue(get_state(), now=later) == []
+    frame = visitor.expect("conversation", status="missed")
+    assert frame["id"] == conversation_id
+    # The visitor may leave an address so the shop can answer by mail.
+    visitor.send(type="contact", email="karen@example.com", name="Karen")
+    assert visitor.expect("contact")["email"] == "karen@example.com"
+    with app.app_context():
+        conversation = get_state().conversations.get(conversation_id)
+        assert (conversation.status, conversation.ended_by) == ("missed", "timeout")
+        assert conversation.visitor_email == "karen@example.com"
+
+
+@pytest.mark.livehelp(inactive_close_seconds=600)
+def test_a_chat_silent_on_both_sides_is_closed(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    visitor, staff = visitor_socket(), operator_socket(operator)
+    conversation_id = start_chat(visitor)
+    accepted(staff, conversation_id)
+    with app.app_context():
+        state = get_state()
+        assert timeouts.close_inactive(state) == []
+        later = utcnow() + dt.timedelta(seconds=601)
+        assert timeouts.close_inactive(state, now=later) == [conversation_id]
+        assert state.conversations.get(conversation_id).ended_by == "timeout"
+
+
+# Presence over time.
+
+
+@pytest.mark.livehelp(presence_grace_seconds=60)
+def test_presence_expiry_sets_a_vanished_operator_offline(
+    app: Flask, state: t.Any, operator: t.Any
+) -> None:
+    connection = state.presence.open_connection(operator.id)
+    state.presence.set_status(operator.id, "online")
+    state.presence.close_connection(connection, operator.id)
+    state.presence.expire()
+    assert state.operators.get(operator.id).status == "online"  # still in grace
+    state.presence.expire(now=utcnow() + dt.timedelta(seconds=61))
+    assert state.operators.get(operator.id).status == "offline"
+
+
+def test_connections_of_a_dead_process_are_dropped(
+    state: t.Any, operator: t.Any
+) -> None:
+    state.presence.open_connection(operator.id)
+    state.presence.set_status(operator.id, "online")
+    model = state.models.connection
+    much_later = utcnow() + dt.timedelta(hours=1)
+    state.presence.expire(now=much_later)
+    assert (
+        state.db.session.execute(sa.select(sa.func.count()).select_from(model)).scalar()
+        == 0
+    )
+
+
+# Visitors on the site, and invitations.
+
+
+def beat(state: t.Any, pid: str, page: str, **fields: t.Any) -> None:
+    state.visitors.beat(
+        pid,
+        Beat(
+            page=page,
+            title=fields.get("title"),
+            referrer=fields.get("referrer"),
+            locale=fields.get("locale", "da"),
+            user_agent="pytest",
+            ip_address="10.0.0.9",
+            at=fields.get("at", utcnow()),
+        ),
+    )
+
+
+def test_visitors_on_the_site_come_first_with_their_page(state: t.Any) -> None:
+    beat(
+        state,
+        "aaaaaaaa1",
+        "http://shop/",
+        referrer="https://search.example/?q=regnjakke",
+    )
+    beat(state, "bbbbbbbb2", "http://shop/kurv", at=utcnow() - dt.timedelta(minutes=5))
+    state.visitors.flush_beats()
+    beat(
+        state, "aaaaaaaa1", "http://shop/product/regnjakke-blaa", title="Regnjakke, blå"
+    )
+    state.visitors.flush_beats()
+    listed = state.visitors.on_site()
+    assert [v["on_site"] for v in listed] == [True, False]
+    here = listed[0]
+    assert here["page"] == "http://shop/product/regnjakke-blaa"
+    assert (here["pages"], here["title"], here["lang"]) == (2, "Regnjakke, blå", "da")
+    assert here["referrer"] == "https://search.example/?q=regnjakke"
+
+
+def test_the_status_request_is_the_heartbeat_and_writes_nothing_itself(
+    app: Flask,
+) -> None:
+    client = app.test_client()
+    response = client.get(
+        "/livehelp/widget/status?pid=abcdef1234&page=http://shop/x&lang=en"
+    )
+    assert response.status_code == 200
+    assert "private" in response.headers["Cache-Control"]
+    with app.app_context():
+        state = get_state()
+        model = state.models.visitor
+        count = sa.select(sa.func.count()).select_from(model)
+        assert state.db.session.execute(count).scalar() == 0
+        assert state.visitors.flush_beats() == 1
+        assert state.db.session.execute(count).scalar() == 1
+
+
+def test_an_invitation_reaches_the_widget_and_a_decline_the_operator(
+    app: Flask, operator_socket: t.Any, operator: t.Any
+) -> None:
+    client = app.test_client()
+    client.get("/livehelp/widget/status?pid=abcdef1234&page=http://shop/")
+    staff = operator_socket(operator)
+    with app.app_context():
+        get_state().visitors.flush_beats()
+    staff.send(type="visitors")
+    listed = staff.expect("visitors")["items"]
+    assert listed[0]["page"] == "http://shop/"
+    staff.send(type="invite", visitor=listed[0]["id"], message="Kan jeg hjælpe?")
+    assert staff.expect("notice")
+    status = client.get("/livehelp/widget/status?pid=abcdef1234").json
+    assert status["invitation"]["message"] == "Kan jeg hjælpe?"
+    assert status["invitation"]["operator"] == "Mette"
+    client.get("/livehelp/widget/status?pid=abcdef1234&decline=1")
+    assert staff.expect("invitation-declined")
+    assert "invitation" not in client.get("/livehelp/widget/status?pid=abcdef1234").json
+
+
+def test_an_accepted_invitation_routes_the_chat_to_the_inviter(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    client = app.test_client()
+    client.get("/livehelp/widget/status?pid=abcdef1234&page=http://shop/")
+    staff = operator_socket(operator)
+    with app.app_context():
+        get_state().visitors.flush_beats()
+        visitor_id = get_state().visitors.on_site()[0]["id"]
+    staff.send(type="invite", visitor=visitor_id, message="Kan jeg hjælpe?")
+    staff.expect("notice")
+    visitor = visitor_socket()
+    visitor.send(type="hello", pid="abcdef1234", page="http://shop/")
+    visitor.expect("welcome")
+    visitor.send(type="start", id="q1", body="Ja tak", invited=True)
+    visitor.expect("ack")
+    routed = staff.expect("routed")
+    assert routed["requested_operator_id"] == operator.id
+    with app.app_context():
+        # The browsing visitor and the chatting one are one row.
+        assert get_state().visitors.on_site()[0]["conversation"] == routed["id"]
+
+
+# The shop's view of the visitor.
+
+
+def test_the_hosts_context_hook_is_shown_beside_the_chat(
+    app: Flask,
+    livehelp: t.Any,
+    visitor_socket: t.Any,
+    operator_socket: t.Any,
+    operator: t.Any,
+) -> None:
+    @livehelp.visitor_context
+    def shop_customer() -> dict[str, t.Any]:
+        return {
+            "name": "Karen Kunde",
+            "email": "kunde@example.com",
+            "cart": [{"name": "Regnjakke", "quantity": 1}],
+        }
+
+    staff = operator_socket(operator)
+    start_chat(visitor_socket())
+    queued = staff.expect("queued")
+    assert queued["context"]["name"] == "Karen Kunde"
+    assert queued["context"]["cart"] == [{"name": "Regnjakke", "quantity": 1}]
+
+
+def test_identity_from_the_browser_counts_only_when_signed(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    from flask_livehelp.identity import sign_identity
+
+    with app.test_request_context():
+        signed = sign_identity({"name": "Karen", "customer_id": "K-17"})
+    staff = operator_socket(operator)
+    trusted = visitor_socket()
+    trusted.send(type="hello", identity=signed)
+    trusted.expect("welcome")
+    trusted.send(type="start", id="q1", body="Hej")
+    assert staff.expect("queued")["context"] == {"name": "Karen", "customer_id": "K-17"}
+    forged = visitor_socket()
+    forged.send(type="hello", identity=signed[:-4] + "AAAA")
+    forged.expect("welcome")
+    forged.send(type="start", id="q1", body="Hej")
+    assert staff.expect("queued")["context"] is None
+
+
+# Pre-chat fields as the shop asks for them.
+
+
+@pytest.mark.livehelp(widget_ask_email="required")
+def test_a_required_email_is_enforced_by_the_server(
+    app: Flask, visitor_socket: t.Any
+) -> None:
+    socket = visitor_socket()
+    socket.send(type="hello")
+    socket.expect("welcome")
+    socket.send(type="start", id="q1", body="Hej")
+    error = socket.expect("error")
+    assert (error["code"], error["ref"]) == ("email-required", "q1")
+    socket.send(type="start", id="q1", body="Hej", email="karen@example.com")
+    assert socket.expect("ack", id="q1")
+
+
+@pytest.mark.livehelp(widget_ask_name="hidden")
+def test_a_hidden_field_is_not_stored_even_if_sent(
+    app: Flask, visitor_socket: t.Any
+) -> None:
+    socket = visitor_socket()
+    conversation_id = start_chat(socket, name="Sneaky")
+    with app.app_context():
+        assert get_state().conversations.get(conversation_id).visitor_name is None
+
+
+def test_the_shop_known_email_is_the_address_on_file(
+    app: Flask,
+    livehelp: t.Any,
+    visitor_socket: t.Any,
+    operator_socket: t.Any,
+    operator: t.Any,
+) -> None:
+    @livehelp.visitor_context
+    def signed_in_customer() -> dict[str, t.Any]:
+        return {"name": "Karen Kunde", "email": "kunde@example.com"}
+
+    staff = operator_socket(operator)
+    start_chat(visitor_socket())
+    queued = staff.expect("queued")
+    assert (queued["visitor_name"], queued["visitor_email"]) == (
+        "Karen Kunde",
+        "kunde@example.com",
+    )
+
+
+# Instant translation (seed 001), through the host's translation service.
+
+
+def fake_translation(text: str, target: str, source: str | None) -> str:
+    return f"[{source}->{target}] {text}"
+
+
+def test_an_operator_reads_the_customer_in_their_own_language(
+    app: Flask,
+    livehelp: t.Any,
+    visitor_socket: t.Any,
+    operator_socket: t.Any,
+    operator: t.Any,
+) -> None:
+    livehelp.translator(fake_translation)
+    staff = operator_socket(operator)
+    conversation_id = start_chat(visitor_socket(), body="Hvor er min pakke?")
+    accepted(staff, conversation_id)
+    staff.send(type="translate", conversation=conversation_id, seq=1)
+    translation = staff.expect("translation")
+    assert translation["seq"] == 1
+    assert translation["text"].endswith("Hvor er min pakke?")
+    staff.send(type="translate", conversation=conversation_id, text="It is on its way")
+    assert staff.expect("translation")["draft"].endswith("It is on its way")
+
+
+def test_translate_without_a_service_is_refused_clearly(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    staff = operator_socket(operator)
+    conversation_id = start_chat(visitor_socket())
+    accepted(staff, conversation_id)
+    staff.send(type="translate", conversation=conversation_id, seq=1)
+    error = staff.expect("error")
+    assert (error["code"], error["message"]) == (
+        "no-translator",
+        "No translation service is set up.",
+    )

@@ -1,0 +1,789 @@
+"""The permission matrix: every panel route and operator socket event, for each
+role, in its own department and in another, allowed or refused as specified.
+
+Two departments: A ("Salg") and B ("B2B"). The chats asked about are in A and
+belong to ``owner``. The people:
+
+=============  ========  ==========
+who            role      department
+=============  ========  ==========
+owner          operator  A (has the chats)
+colleague      operator  A
+outsider       operator  B
+manager        manager   A
+other_manager  manager   B
+admin          admin     B (admins see every department)
+=============  ========  ==========
+
+A refusal is a 403 page (or an ``error`` frame on the socket), never a page
+that quietly shows less. To add a route or an event, add a row; the coverage
+tests fail while one is missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import typing as t
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from werkzeug.security import generate_password_hash
+
+from conftest import PASSWORD
+from conftest import Socket
+from flask_livehelp import get_state
+from flask_livehelp.auth import SESSION_KEY
+from flask_livehelp.models import utcnow
+from flask_livehelp.protocol import OPERATOR_FRAMES
+from flask_livehelp.services.visitors import Beat
+from staff import chat
+from staff import department
+
+PEOPLE = ("owner", "colleague", "outsider", "manager", "other_manager", "admin")
+EVERYONE = frozenset(PEOPLE)
+MANAGERS = frozenset({"manager", "other_manager", "admin"})
+OVERSEE_A = frozenset({"manager", "admin"})
+#: Who may read a finished or active chat of ``owner`` in department A.
+READ_CHAT = frozenset({"owner", "manager", "admin"})
+#: Staff who serve department A, and admins.
+SERVE_A = frozenset({"owner", "colleague", "manager", "admin"})
+ADMINS = frozenset({"admin"})
+_unique = itertools.count(1)
+
+pytestmark = pytest.mark.livehelp(
+    mail_send_now="off", push_origins=["http://localhost"]
+)
+
+
+@dataclasses.dataclass
+class World:
+    app: Flask
+    people: dict[str, t.Any]
+    a: int
+    b: int
+
+    def targets(self) -> Targets:
+        return Targets(self)
+
+
+class Targets:
+    """Fresh things to act on, made only when a row asks for them."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.app = world.app
+
+    @property
+    def owner(self) -> t.Any:
+        return self.world.people["owner"]
+
+    @property
+    def a(self) -> int:
+        return self.world.a
+
+    @property
+    def b(self) -> int:
+        return self.world.b
+
+    @property
+    def finished(self) -> int:
+        return chat(self.app, operator=self.owner, department_id=self.a)
+
+    @property
+    def active(self) -> int:
+        return chat(self.app, operator=self.owner, department_id=self.a, end=False)
+
+    @property
+    def queued(self) -> int:
+        return chat(self.app, department_id=self.a, end=False)
+
+    @property
+    def offline(self) -> int:
+        with self.app.test_request_context():
+            result = get_state().offline.submit(
+                client_id=f"offline{next(_unique)}",
+                body="Har I den i blå?",
+                email=f"karen{next(_unique)}@example.com",
+                department_id=self.a,
+            )
+            return t.cast(int, result.conversation_id)
+
+    @property
+    def mail(self) -> int:
+        """A mail of the outbox: the one an offline message wrote."""
+        conversation_id = self.offline
+        with self.app.app_context():
+            state = get_state()
+            (first, *_) = state.mail.for_conversation(conversation_id)
+            return t.cast(int, first.id)
+
+    @property
+    def subject(self) -> int:
+        with self.app.app_context():
+            made = get_state().operators.create_operator(
+                name="Subject",
+                email=f"subject{next(_unique)}@example.com",
+                password=None,
+                department_ids=[self.a],
+            )
+            return t.cast(int, made.id)
+
+    @property
+    def offer(self) -> int:
+        """A chat of ``owner`` offered to department A."""
+        conversation_id = self.active
+        with self.app.app_context():
+            state = get_state()
+            owner = state.operators.get(self.owner.id)
+            offer = state.transfers.offer(
+                owner, conversation_id, to_department_id=self.a, note="Retur"
+            )
+            return t.cast(int, offer.id)
+
+    @property
+    def visitor(self) -> int:
+        """A visitor browsing the shop, not chatting."""
+        with self.app.app_context():
+            state = get_state()
+            presence_id = f"browsing{next(_unique):08d}"
+            state.visitors.beat(
+                presence_id,
+                Beat(
+                    page="http://localhost/",
+                    title=None,
+                    referrer=None,
+                    locale="da",
+                    user_agent=None,
+                    ip_address=None,
+                    at=utcnow(),
+                ),
+            )
+            state.visitors.flush_beats()
+            model = state.models.visitor
+            row = state.db.session.execute(
+                sa.select(model.id).where(model.presence_id == presence_id)
+            ).scalar_one()
+            return t.cast(int, row)
+
+    @property
+    def canned(self) -> int:
+        with self.app.app_context():
+            row = get_state().knowledge.save_canned(
+                None, name=f"c{next(_unique)}", lang="", body="Et øjeblik", by=None
+            )
+            return t.cast(int, row.id)
+
+    @property
+    def article(self) -> int:
+        with self.app.app_context():
+            row = get_state().knowledge.save_article(
+                None,
+                title="Retur",
+                body="",
+                url="/retur",
+                lang="",
+                keywords="",
+                by=None,
+            )
+            return t.cast(int, row.id)
+
+
+#: One hash for everyone, made once: hashing is slow on purpose.
+PASSWORD_HASH = generate_password_hash(PASSWORD)
+
+
+@pytest.fixture
+def world(app: Flask, livehelp: t.Any, make_operator: t.Any) -> World:
+    # A translation service, so "translate" is about permission, not set-up.
+    livehelp.translator(lambda text, target, source: text)
+    a, b = department(app, "Salg"), department(app, "B2B")
+    roles = {
+        "owner": ("operator", a),
+        "colleague": ("operator", a),
+        "outsider": ("operator", b),
+        "manager": ("manager", a),
+        "other_manager": ("manager", b),
+        "admin": ("admin", b),
+    }
+    people = {
+        who: make_operator(
+            name=who.replace("_", " ").title(),
+            role=role,
+            department_ids=[department_id],
+            password=None,
+        )
+        for who, (role, department_id) in roles.items()
+    }
+    with app.app_context():
+        state = get_state()
+        for person in people.values():
+            state.operators.get(person.id).password_hash = PASSWORD_HASH
+        state.db.session.commit()
+    return World(app, people, a, b)
+
+
+# The HTTP routes.
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    endpoint: str
+    method: str
+    path: t.Callable[[Targets], str]
+    allowed: frozenset[str]
+    data: t.Callable[[Targets], dict[str, t.Any]] = lambda _: {}
+    #: The status of an allowed request; refused ones are 403.
+    ok: int | None = None
+
+    @property
+    def success(self) -> int:
+        return self.ok or (200 if self.method == "GET" else 302)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.endpoint}"
+
+
+def operator_form(x: Targets) -> dict[str, t.Any]:
+    return {
+        "name": "New",
+        "email": f"new{next(_unique)}@example.com",
+        "password": "a good password",
+        "role": "operator",
+        "max_chats": "3",
+    }
+
+
+ROUTES = [
+    Route("livehelp.panel.index", "GET", lambda x: "/livehelp/panel/", EVERYONE),
+    Route(
+        "livehelp.panel.logout", "POST", lambda x: "/livehelp/panel/logout", EVERYONE
+    ),
+    Route(
+        "livehelp.account.password",
+        "GET",
+        lambda x: "/livehelp/account/password",
+        EVERYONE,
+    ),
+    Route(
+        "livehelp.account.password",
+        "POST",
+        lambda x: "/livehelp/account/password",
+        EVERYONE,
+        lambda x: {
+            "current": PASSWORD,
+            "new": "another secret",
+            "again": "another secret",
+        },
+    ),
+    Route(
+        "livehelp.history.index",
+        "GET",
+        lambda x: "/livehelp/history/?view=completed",
+        EVERYONE,
+    ),
+    Route(
+        "livehelp.history.index",
+        "GET",
+        lambda x: "/livehelp/history/?view=active",
+        EVERYONE,
+    ),
+    Route(
+        "livehelp.history.index",
+        "GET",
+        lambda x: "/livehelp/history/?view=all",
+        MANAGERS,
+    ),
+    Route(
+        "livehelp.history.index",
+        "GET",
+        lambda x: f"/livehelp/history/?view=all&department={x.a}",
+        OVERSEE_A,
+    ),
+    Route(
+        "livehelp.history.index",
+        "GET",
+        lambda x: f"/livehelp/history/?operator={x.owner.id}",
+        frozenset({"owner"}) | MANAGERS,
+    ),
+    Route(
+        "livehelp.history.export",
+        "GET",
+        lambda x: "/livehelp/history/export.csv",
+        EVERYONE,
+    ),
+    Route(
+        "livehelp.history.export",
+        "GET",
+        lambda x: "/livehelp/history/export.csv?view=all",
+        MANAGERS,
+    ),
+    Route(
+        "livehelp.history.transcript",
+        "GET",
+        lambda x: f"/livehelp/history/{x.finished}",
+        READ_CHAT,
+    ),
+    Route(
+        "livehelp.history.transcript_text",
+        "GET",
+        lambda x: f"/livehelp/history/{x.finished}.txt",
+        READ_CHAT,
+    ),
+    Route(
+        "livehelp.history.erase",
+        "GET",
+        lambda x: f"/livehelp/history/{x.finished}/erase",
+        OVERSEE_A,
+    ),
+    Route(
+        "livehelp.history.erase",
+        "POST",
+        lambda x: f"/livehelp/history/{x.finished}/erase",
+        OVERSEE_A,
+    ),
+    Route(
+        "livehelp.history.actions",
+        "POST",
+        lambda x: "/livehelp/history/actions",
+        OVERSEE_A,
+        lambda x: {"action": "delete", "ids": [str(x.finished)]},
+    ),
+    Route(
+        "livehelp.history.actions",
+        "POST",
+        lambda x: "/livehelp/history/actions",
+        READ_CHAT,
+        lambda x: {
+            "action": "transfer",
+            "ids": [str(x.active)],
+            "to": f"department:{x.b}",
+        },
+    ),
+    Route("livehelp.report.index", "GET", lambda x: "/livehelp/report/", MANAGERS),
+    Route(
+        "livehelp.report.index",
+        "GET",
+        lambda x: f"/livehelp/report/?department={x.a}",
+        OVERSEE_A,
+    ),
+    Route("livehelp.admin.index", "GET", lambda x: "/livehelp/admin/", MANAGERS),
+    Route(
+        "livehelp.admin.operators", "GET", lambda x: "/livehelp/admin/operators", ADMINS
+    ),
+    Route(
+        "livehelp.admin.new_operator",
+        "GET",
+        lambda x: "/livehelp/admin/operators/new",
+        ADMINS,
+    ),
+    Route(
+        "livehelp.admin.new_operator",
+        "POST",
+        lambda x: "/livehelp/admin/operators/new",
+        ADMINS,
+        operator_form,
+    ),
+    Route(
+        "livehelp.admin.edit_operator",
+        "GET",
+        lambda x: f"/livehelp/admin/operators/{x.subject}",
+        ADMINS,
+    ),
+    Route(
+        "livehelp.admin.edit_operator",
+        "POST",
+        lambda x: f"/livehelp/admin/operators/{x.subject}",
+        ADMINS,
+        lambda x: {**operator_form(x), "password": ""},
+    ),
+    Route(
+        "livehelp.admin.deactivate",
+        "POST",
+        lambda x: f"/livehelp/admin/operators/{x.subject}/deactivate",
+        ADMINS,
+    ),
+    Route(
+        "livehelp.admin.activate",
+        "POST",
+        lambda x: f"/livehelp/admin/operators/{x.subject}/activate",
+        ADMINS,
+    ),
+    Route(
+        "livehelp.admin.reset_password",
+        "POST",
+        lambda x: f"/livehelp/admin/operators/{x.subject}/password",
+        ADMINS,
+        lambda x: {"password": "a brand new one"},
+    ),
+    Route(
+        "livehelp.admin.departments",
+        "GET",
+        lambda x: "/livehelp/admin/departments",
+        ADMINS,
+    ),
+    Route(
+        "livehelp.admin.departments",
+        "POST",
+        lambda x: "/livehelp/admin/departments",
+        ADMINS,
+        lambda x: {"name": f"Afdeling {next(_unique)}", "is_active": "1"},
+    ),
+    Route(
+        "livehelp.admin.edit_department",
+        "GET",
+        lambda x: f"/livehelp/admin/departments/{x.a}",
+        ADMINS,
+    ),
+    Route(
+        "livehelp.admin.edit_department",
+        "POST",
+        lambda x: f"/livehelp/admin/departments/{x.a}",
+        ADMINS,
+        lambda x: {"name": "Salg", "is_active": "1"},
+    ),
+    Route("livehelp.admin.widget", "GET", lambda x: "/livehelp/admin/widget", ADMINS),
+    Route(
+        "livehelp.admin.widget",
+        "POST",
+        lambda x: "/livehelp/admin/widget?lang=en",
+        ADMINS,
+        lambda x: {
+            "color": "#123456",
+            "position": "right",
+            "ask_name": "optional",
+            "ask_email": "optional",
+        },
+    ),
+    Route(
+        "livehelp.admin.settings", "GET", lambda x: "/livehelp/admin/settings", ADMINS
+    ),
+    Route(
+        "livehelp.admin.settings",
+        "POST",
+        lambda x: "/livehelp/admin/settings",
+        ADMINS,
+        lambda x: {
+            "QUEUE_TIMEOUT_SECONDS": "240",
+            "IDLE_SECONDS": "120",
+            "INACTIVE_CLOSE_SECONDS": "1800",
+        },
+    ),
+    Route(
+        "livehelp.admin.canned_list",
+        "GET",
+        lambda x: "/livehelp/admin/canned",
+        MANAGERS,
+    ),
+    Route(
+        "livehelp.admin.canned_list",
+        "POST",
+        lambda x: "/livehelp/admin/canned",
+        MANAGERS,
+        lambda x: {"name": f"c{next(_unique)}", "lang": "", "body": "Et øjeblik"},
+    ),
+    Route(
+        "livehelp.admin.edit_canned",
+        "GET",
+        lambda x: f"/livehelp/admin/canned/{x.canned}",
+        MANAGERS,
+    ),
+    Route(
+        "livehelp.admin.edit_canned",
+        "POST",
+        lambda x: f"/livehelp/admin/canned/{x.canned}",
+        MANAGERS,
+        lambda x: {"name": f"c{next(_unique)}", "lang": "", "body": "Et øjeblik"},
+    ),
+    Route(
+        "livehelp.admin.delete_canned",
+        "POST",
+        lambda x: f"/livehelp/admin/canned/{x.canned}/delete",
+        MANAGERS,
+    ),
+    Route(
+        "livehelp.admin.article_list",
+        "GET",
+        lambda x: "/livehelp/admin/articles",
+        ADMINS,
+    ),
+    Route(
+        "livehelp.admin.article_list",
+        "POST",
+        lambda x: "/livehelp/admin/articles",
+        ADMINS,
+        lambda x: {
+            "title": "Retur",
+            "url": "/retur",
+            "lang": "",
+            "keywords": "",
+            "body": "",
+        },
+    ),
+    Route(
+        "livehelp.admin.edit_article",
+        "GET",
+        lambda x: f"/livehelp/admin/articles/{x.article}",
+        ADMINS,
+    ),
+    Route(
+        "livehelp.admin.edit_article",
+        "POST",
+        lambda x: f"/livehelp/admin/articles/{x.article}",
+        ADMINS,
+        lambda x: {
+            "title": "Retur",
+            "url": "/retur",
+            "lang": "",
+            "keywords": "",
+            "body": "",
+        },
+    ),
+    Route(
+        "livehelp.admin.delete_article",
+        "POST",
+        lambda x: f"/livehelp/admin/articles/{x.article}/delete",
+        ADMINS,
+    ),
+    Route("livehelp.admin.audit_log", "GET", lambda x: "/livehelp/admin/audit", ADMINS),
+    Route(
+        "livehelp.admin.erase_customer",
+        "GET",
+        lambda x: "/livehelp/admin/erase",
+        ADMINS,
+    ),
+    Route(
+        "livehelp.admin.erase_customer",
+        "POST",
+        lambda x: "/livehelp/admin/erase",
+        ADMINS,
+        lambda x: {"email": "karen@example.com"},
+    ),
+    # The offline messages (issue 5): staff who serve the department answer.
+    Route("livehelp.offline.index", "GET", lambda x: "/livehelp/offline/", EVERYONE),
+    Route(
+        "livehelp.offline.detail",
+        "GET",
+        lambda x: f"/livehelp/offline/{x.offline}",
+        SERVE_A,
+    ),
+    Route(
+        "livehelp.offline.answer",
+        "POST",
+        lambda x: f"/livehelp/offline/{x.offline}/answer",
+        SERVE_A,
+        lambda x: {
+            "body": "Tak for beskeden, den har vi.",
+            "form_id": f"f{next(_unique)}",
+        },
+    ),
+    Route(
+        "livehelp.offline.outbox", "GET", lambda x: "/livehelp/offline/outbox", ADMINS
+    ),
+    Route(
+        "livehelp.offline.retry",
+        "POST",
+        lambda x: f"/livehelp/offline/outbox/{x.mail}/retry",
+        ADMINS,
+    ),
+]
+
+#: Routes that are not the staff's: the login form, what visitors and mail
+#: servers call (tested in their own modules), the panel socket (below).
+NOT_STAFF_ROUTES = {
+    "livehelp.static",
+    "livehelp.panel.login",
+    "livehelp.panel.operator_socket",
+    "livehelp.offline.message",
+    "livehelp.offline.inbound",
+}
+
+
+def test_every_staff_route_has_rows_in_the_matrix(app: Flask) -> None:
+    rules = {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("livehelp.")
+        and not rule.endpoint.startswith("livehelp.widget.")
+        and rule.endpoint not in NOT_STAFF_ROUTES
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    covered = {(route.endpoint, route.method) for route in ROUTES}
+    assert rules - covered == set(), "add rows to ROUTES in tests/test_roles.py"
+    assert covered - rules == set()
+
+
+def _client(app: Flask, person: t.Any | None) -> t.Any:
+    """A browser signed in as ``person`` (sign-in itself: tests/test_accounts.py)."""
+    client = app.test_client()
+    client.get("/livehelp/panel/login")  # a CSRF token, as a browser has
+    if person is not None:
+        with client.session_transaction() as saved:
+            saved[SESSION_KEY] = [person.id, person.session_key]
+    return client
+
+
+def _request(client: t.Any, route: Route, targets: Targets) -> t.Any:
+    path = route.path(targets)
+    if route.method == "GET":
+        response = client.get(path)
+    else:
+        with client.session_transaction() as saved:
+            token = saved["_livehelp_csrf"]
+        response = client.post(path, data={"_lh_csrf": token, **route.data(targets)})
+    # Read to the end: a streamed answer (the CSV) holds its request till then.
+    response.get_data()
+    response.close()
+    return response
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+def test_route(world: World, route: Route) -> None:
+    got, expected = {}, {}
+    for who in PEOPLE:
+        client = _client(world.app, world.people[who])
+        response = _request(client, route, world.targets())
+        got[who] = response.status_code
+        expected[who] = route.success if who in route.allowed else 403
+        if got[who] == 403:
+            assert "<html" in response.text.lower()  # a page that says why
+    anonymous = _request(_client(world.app, None), route, world.targets())
+    got["anonymous"], expected["anonymous"] = anonymous.status_code, 302
+    assert anonymous.location is None or anonymous.location.startswith(
+        "/livehelp/panel/login"
+    )
+    assert got == expected
+
+
+# The operator socket.
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    type: str
+    #: The frame, given fresh targets.
+    frame: t.Callable[[Targets], dict[str, t.Any]]
+    allowed: frozenset[str]
+    #: The frame type an allowed sender gets back.
+    answer: str
+
+    def __str__(self) -> str:
+        return self.type
+
+
+EVENTS = [
+    Event("hello", lambda x: {}, EVERYONE, "hello"),
+    Event("status", lambda x: {"state": "away"}, EVERYONE, "status"),
+    Event("accept", lambda x: {"conversation": x.queued}, SERVE_A, "assigned"),
+    Event(
+        "message",
+        lambda x: {"conversation": x.active, "id": f"m{next(_unique)}", "body": "Hej"},
+        frozenset({"owner"}),
+        "ack",
+    ),
+    Event(
+        "typing",
+        lambda x: {"conversation": x.active, "state": True},
+        frozenset({"owner"}),
+        "typing",
+    ),
+    Event("end", lambda x: {"conversation": x.active}, READ_CHAT, "ended"),
+    Event(
+        "sync",
+        lambda x: {"conversation": x.active, "after": 0},
+        READ_CHAT,
+        "conversation",
+    ),
+    Event(
+        "tags",
+        lambda x: {"conversation": x.active, "names": ["retur"]},
+        READ_CHAT,
+        "conversation",
+    ),
+    # The owner hands on their chat; a manager or admin of its department may
+    # move it too; nobody else.
+    Event(
+        "transfer",
+        lambda x: {"conversation": x.active, "department": x.a, "note": "Retur"},
+        READ_CHAT,
+        "notice",
+    ),
+    # An offer to department A: for those who serve it (not the one who made
+    # it) and admins.
+    Event(
+        "transfer-answer",
+        lambda x: {"transfer": x.offer, "accept": True},
+        frozenset({"colleague", "manager", "admin"}),
+        "assigned",
+    ),
+    # Only the operator who has the chat shows the customer a page.
+    Event(
+        "push",
+        lambda x: {"conversation": x.active, "url": "http://localhost/kurv"},
+        frozenset({"owner"}),
+        "message",
+    ),
+    Event(
+        "transcript",
+        lambda x: {"conversation": x.active, "to": "me"},
+        READ_CHAT,
+        "notice",
+    ),
+    Event("visitors", lambda x: {}, EVERYONE, "visitors"),
+    Event(
+        "translate",
+        lambda x: {"conversation": x.active, "seq": 1},
+        READ_CHAT,
+        "translation",
+    ),
+    Event(
+        "invite",
+        lambda x: {"visitor": x.visitor, "message": "Kan jeg hjælpe?"},
+        EVERYONE,
+        "notice",
+    ),
+]
+#: Events of the live panel without rows yet: move each into EVENTS.
+PENDING_EVENTS: set[str] = set()
+
+
+def test_every_socket_event_has_a_row_in_the_matrix() -> None:
+    events = set(OPERATOR_FRAMES) - {"ping"}
+    covered = {event.type for event in EVENTS}
+    assert events - covered - PENDING_EVENTS == set(), "add rows to EVENTS"
+    assert covered <= events
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=str)
+def test_socket_event(
+    world: World, live_server: t.Any, sockets: list[Socket], event: Event
+) -> None:
+    got, expected = {}, {}
+    for who in PEOPLE:
+        frame = event.frame(world.targets())
+        client = _client(world.app, world.people[who])
+        cookie = client.get_cookie("session").value
+        socket = Socket(
+            live_server.ws_url("/livehelp/panel/ws"), {"Cookie": f"session={cookie}"}
+        )
+        sockets.append(socket)
+        socket.expect("hello")
+        socket.send(type=event.type, **frame)
+        answer = _answer(socket, event.answer)
+        got[who] = answer
+        expected[who] = "allowed" if who in event.allowed else "refused"
+        socket.close()
+    assert got == expected
+
+
+def _answer(socket: t.Any, success: str) -> str:
+    """``allowed`` when the success frame comes, ``refused`` on an error frame."""
+    for _ in range(60):
+        frame = socket.receive(timeout=5)
+        if frame["type"] == "error":
+            assert frame["code"] in ("not-allowed", "not-yours", "signed-out")
+            return "refused"
+        if frame["type"] == success:
+            return "allowed"
+    raise AssertionError(f"Neither {success} nor error came.")

@@ -1,0 +1,350 @@
+"""The visitor and operator sockets, against a real server thread."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+import typing as t
+
+import pytest
+from flask import Flask
+from simple_websocket import ConnectionClosed
+
+from flask_livehelp import get_state
+from wsclient import WsClient
+
+
+def hello(socket: t.Any, **fields: t.Any) -> dict[str, t.Any]:
+    socket.send(type="hello", **fields)
+    return socket.expect("welcome")
+
+
+def start_chat(socket: t.Any, body: str = "Hej, har I den i blå?") -> tuple[str, int]:
+    """Say hello as a new visitor and start a chat; returns (token, conversation id)."""
+    token = hello(socket, page="http://shop.test/product/regnjakke-blaa")["token"]
+    socket.send(type="start", id="q1", body=body)
+    ack = socket.expect("ack", id="q1")
+    return token, ack["conversation"]
+
+
+def stored_messages(app: Flask, conversation_id: int) -> list[tuple[int, str, str]]:
+    with app.app_context():
+        messages = get_state().conversations.messages_after(conversation_id, 0)
+        return [(m.seq, m.author, m.body) for m in messages]
+
+
+# The visitor's socket.
+
+
+def test_a_new_visitor_gets_a_token_and_can_start_a_chat(
+    app: Flask, visitor_socket: t.Any
+) -> None:
+    socket = visitor_socket()
+    token, conversation_id = start_chat(socket)
+    assert len(token) >= 40
+    frame = socket.expect("conversation")
+    assert (frame["id"], frame["status"]) == (conversation_id, "queued")
+    echoed = socket.expect("message", seq=1)
+    assert echoed["body"] == "Hej, har I den i blå?" and echoed["id"] == "q1"
+    with app.app_context():
+        conversation = get_state().conversations.get(conversation_id)
+        assert conversation.page_url == "http://shop.test/product/regnjakke-blaa"
+        assert conversation.visitor_name is None  # nothing personal was needed
+
+
+def test_frames_before_hello_are_refused(visitor_socket: t.Any) -> None:
+    socket = visitor_socket()
+    socket.send(type="message", id="m1", body="hi")
+    assert socket.expect("error")["code"] == "hello-first"
+
+
+def test_a_bad_frame_gets_an_error_frame_and_the_connection_stays(
+    app: Flask, visitor_socket: t.Any
+) -> None:
+    socket = visitor_socket()
+    _, conversation_id = start_chat(socket)
+    socket.send_raw("{not json")
+    assert socket.expect("error")["code"] == "bad-frame"
+    socket.send(type="message", id="m2", body="x" * 5000)
+    error = socket.expect("error")
+    assert (error["code"], error["ref"]) == ("too-long", "m2")
+    assert "4000" in error["message"]
+    socket.send(type="launch-missiles")
+    assert socket.expect("error")["code"] == "unknown-type"
+    # Still connected, and nothing bad was stored.
+    socket.send(type="message", id="m3", body="Still here")
+    assert socket.expect("ack", id="m3")["seq"] == 2
+    assert [m[2] for m in stored_messages(app, conversation_id)] == [
+        "Hej, har I den i blå?",
+        "Still here",
+    ]
+
+
+def test_a_resend_gets_the_same_acknowledgement_and_one_row(
+    app: Flask, visitor_socket: t.Any
+) -> None:
+    socket = visitor_socket()
+    _, conversation_id = start_chat(socket)
+    socket.send(type="message", id="m2", body="Er den vandtæt?")
+    first = socket.expect("ack", id="m2")
+    socket.send(type="message", id="m2", body="Er den vandtæt?")
+    second = socket.expect("ack", id="m2")
+    assert first == second
+    assert len(stored_messages(app, conversation_id)) == 2
+
+
+def test_reconnect_resumes_with_exactly_what_was_missed(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    """The visitor drops; the operator writes meanwhile; the visitor comes back."""
+    visitor = visitor_socket()
+    token, conversation_id = start_chat(visitor)
+    visitor.send(type="message", id="m2", body="Er den vandtæt?")
+    visitor.expect("ack", id="m2")
+    staff = operator_socket(operator)
+    staff.send(type="accept", conversation=conversation_id)
+    staff.expect("assigned")
+    visitor.close()
+
+    staff.send(type="message", conversation=conversation_id, id="o1", body="Ja, helt.")
+    staff.send(
+        type="message", conversation=conversation_id, id="o2", body="Og den er blå."
+    )
+    staff.expect("ack", id="o2")
+
+    # The visitor had seen up to seq 2 before the drop.
+    back = visitor_socket()
+    welcome = hello(back, token=token, conversation=conversation_id, after=2)
+    assert welcome["token"] is None  # the same visitor, no new token
+    assert back.expect("conversation")["status"] == "active"
+    missed = [f for f in back.quiet(0.5) if f["type"] == "message"]
+    assert [(m["seq"], m["kind"], m["body"]) for m in missed] == [
+        (3, "event", "accepted"),
+        (4, "text", "Ja, helt."),
+        (5, "text", "Og den er blå."),
+    ]
+
+
+def test_an_unacknowledged_message_is_resent_after_reconnect_and_stored_once(
+    app: Flask, visitor_socket: t.Any
+) -> None:
+    """The ack was lost with the connection; the widget sends the message again."""
+    visitor = visitor_socket()
+    token, conversation_id = start_chat(visitor)
+    visitor.send(type="message", id="m2", body="Er den vandtæt?")
+    visitor.close()  # before reading the ack
+
+    back = visitor_socket()
+    hello(back, token=token, conversation=conversation_id, after=1)
+    back.send(type="message", id="m2", body="Er den vandtæt?")
+    ack = back.expect("ack", id="m2")
+    assert ack["seq"] == 2
+    assert stored_messages(app, conversation_id) == [
+        (1, "visitor", "Hej, har I den i blå?"),
+        (2, "visitor", "Er den vandtæt?"),
+    ]
+
+
+def test_a_forged_token_or_foreign_conversation_gets_nothing(
+    app: Flask, visitor_socket: t.Any
+) -> None:
+    owner = visitor_socket()
+    _, conversation_id = start_chat(owner)
+    stranger = visitor_socket()
+    welcome = hello(stranger, token="forged", conversation=conversation_id, after=0)
+    assert welcome["token"]  # treated as a new visitor
+    assert [
+        f for f in stranger.quiet() if f["type"] in ("message", "conversation")
+    ] == []
+    stranger.send(type="message", id="x", body="let me in")
+    assert stranger.expect("error")["code"] == "no-conversation"
+
+
+@pytest.mark.livehelp(visitor_messages_per_minute=3)
+def test_a_visitor_sending_too_fast_is_slowed_down(visitor_socket: t.Any) -> None:
+    socket = visitor_socket()
+    start_chat(socket)
+    for n in range(2):
+        socket.send(type="message", id=f"m{n}", body="spam")
+        socket.expect("ack", id=f"m{n}")
+    socket.send(type="message", id="m9", body="spam")
+    error = socket.expect("error")
+    assert (error["code"], error["ref"]) == ("too-fast", "m9")
+
+
+def test_a_frame_over_the_size_limit_closes_the_socket(
+    app: Flask, visitor_socket: t.Any
+) -> None:
+    socket = visitor_socket()
+    _, conversation_id = start_chat(socket)
+    socket.quiet()
+    socket.send_raw(json.dumps({"type": "message", "id": "big", "body": "x" * 40000}))
+    with pytest.raises(ConnectionClosed) as closed:
+        socket.receive(timeout=2)
+    assert closed.value.reason == 1009  # "message too big"
+    assert len(stored_messages(app, conversation_id)) == 1
+
+
+def handshake_status(live_server: t.Any, path: str, origin: str) -> int:
+    """The HTTP status a WebSocket upgrade from ``origin`` gets."""
+    host = live_server.url.removeprefix("http://")
+    connection = http.client.HTTPConnection(host, timeout=5)
+    try:
+        connection.request(
+            "GET",
+            path,
+            headers={
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                "Origin": origin,
+            },
+        )
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_a_foreign_origin_is_refused_at_the_handshake(live_server: t.Any) -> None:
+    for path in ("/livehelp/widget/ws", "/livehelp/panel/ws"):
+        assert handshake_status(live_server, path, "https://evil.example") == 403
+        assert handshake_status(live_server, path, live_server.url) == 101
+
+
+@pytest.mark.livehelp(allowed_origins=["https://partner.example"])
+def test_an_allowed_origin_and_the_own_origin_may_connect(
+    live_server: t.Any, sockets: list
+) -> None:
+    path = "/livehelp/widget/ws"
+    assert handshake_status(live_server, path, live_server.url) == 101
+    assert handshake_status(live_server, path, "https://partner.example") == 101
+    assert handshake_status(live_server, path, "https://other.example") == 403
+    client = WsClient.connect(
+        live_server.ws_url(path), headers={"Origin": "https://partner.example"}
+    )
+    client.send(json.dumps({"type": "ping"}))
+    assert json.loads(client.receive(timeout=5)) == {"type": "pong"}
+    client.close()
+
+
+# The operator's socket.
+
+
+def test_the_operator_socket_needs_a_signed_in_operator(live_server: t.Any) -> None:
+    client = WsClient.connect(live_server.ws_url("/livehelp/panel/ws"))
+    frame = json.loads(client.receive(timeout=5))
+    assert frame["code"] == "signed-out"
+
+
+def test_a_chat_from_request_to_end(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    staff = operator_socket(operator)
+    staff.send(type="status", state="online")
+    assert staff.expect("status")["chosen"] == "online"
+
+    visitor = visitor_socket()
+    _, conversation_id = start_chat(visitor)
+    queued = staff.expect("queued")
+    assert (queued["id"], queued["preview"]) == (
+        conversation_id,
+        "Hej, har I den i blå?",
+    )
+
+    staff.send(type="sync", conversation=conversation_id, after=0)
+    assert staff.expect("message")["body"] == "Hej, har I den i blå?"
+    staff.send(type="accept", conversation=conversation_id)
+    assert staff.expect("assigned")["operator_id"] == operator.id
+    accepted = visitor.expect("conversation", status="active")
+    assert accepted["operator"] == "Mette"
+
+    visitor.send(type="typing", state=True)
+    assert staff.expect("typing")["author"] == "visitor"
+    staff.send(
+        type="message", conversation=conversation_id, id="o1", body="Ja, den har vi!"
+    )
+    assert staff.expect("ack", id="o1")["seq"] == 3
+    reply = visitor.expect("message", seq=3)
+    assert (reply["author"], reply["name"], reply["body"]) == (
+        "operator",
+        "Mette",
+        "Ja, den har vi!",
+    )
+
+    staff.send(type="end", conversation=conversation_id)
+    assert visitor.expect("conversation", status="ended")["ended_at"]
+    assert staff.expect("ended")["id"] == conversation_id
+
+
+def test_two_operators_accept_at_once_one_wins_the_other_is_told(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, make_operator: t.Any
+) -> None:
+    anna, bo = make_operator(name="Anna"), make_operator(name="Bo")
+    first, second = operator_socket(anna), operator_socket(bo)
+    _, conversation_id = start_chat(visitor_socket())
+    first.send(type="accept", conversation=conversation_id)
+    second.send(type="accept", conversation=conversation_id)
+    winners = []
+    for socket, who in ((first, anna), (second, bo)):
+        for frame in socket.quiet(1.0):
+            if frame["type"] == "assigned":
+                winners.append(who.name)
+            if frame["type"] == "error":
+                assert frame["code"] == "taken"
+                assert (
+                    frame["message"] == "Another operator has already taken this chat."
+                )
+    assert len(winners) == 1
+
+
+def test_an_operator_may_not_answer_or_end_another_operators_chat(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, make_operator: t.Any
+) -> None:
+    anna, bo = make_operator(name="Anna"), make_operator(name="Bo")
+    first, second = operator_socket(anna), operator_socket(bo)
+    _, conversation_id = start_chat(visitor_socket())
+    first.send(type="accept", conversation=conversation_id)
+    first.expect("assigned")
+    second.send(type="message", conversation=conversation_id, id="b1", body="Mine now")
+    assert second.expect("error")["code"] == "not-allowed"
+    second.send(type="end", conversation=conversation_id)
+    assert second.expect("error")["code"] == "not-allowed"
+    second.send(type="sync", conversation=conversation_id, after=0)
+    assert second.expect("error")["code"] == "not-allowed"
+    with app.app_context():
+        assert get_state().conversations.get(conversation_id).status == "active"
+
+
+def test_every_tab_of_an_operator_follows_a_chat_one_tab_took(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    tab_one, tab_two = operator_socket(operator), operator_socket(operator)
+    visitor = visitor_socket()
+    _, conversation_id = start_chat(visitor)
+    tab_one.send(type="accept", conversation=conversation_id)
+    assert tab_two.expect("assigned")["id"] == conversation_id
+    visitor.send(type="message", id="m2", body="Hallo?")
+    assert tab_two.expect("message", seq=3)["body"] == "Hallo?"
+
+
+def widget_state(app: Flask) -> str:
+    with app.app_context():
+        get_state().presence.forget_state()
+    return t.cast(str, app.test_client().get("/livehelp/widget/status").json["state"])
+
+
+def test_a_closed_panel_turns_the_operator_away(
+    app: Flask, operator_socket: t.Any, operator: t.Any
+) -> None:
+    staff = operator_socket(operator)
+    staff.send(type="status", state="online")
+    staff.expect("status")
+    assert widget_state(app) == "online"
+    staff.close()
+    # The server notices the closed socket on its own thread; give it a moment.
+    deadline = time.monotonic() + 5
+    while widget_state(app) != "away" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert widget_state(app) == "away"

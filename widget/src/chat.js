@@ -1,0 +1,529 @@
+// Flask-LiveHelp chat window: runs inside the widget's iframe.
+//
+// Nothing the customer writes is lost: every message waits in a stored
+// outbox until the server acknowledges it, and is sent again after any
+// reconnect. The server recognises a resend by its id and stores it once;
+// this page shows each stored message once, in sequence-number order.
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const strings = JSON.parse($("lh-strings").textContent);
+  const settings = JSON.parse($("lh-settings").textContent);
+  const params = new URLSearchParams(location.search);
+  const page = params.get("page");
+  const pid = params.get("pid");
+  const identity = params.get("identity");
+  const department = Number(params.get("department")) || null;
+  const KEY = "livehelp.chat";
+  const ancestors = location.ancestorOrigins;
+  const parentOrigin = (ancestors && ancestors[0]) || (document.referrer ? new URL(document.referrer).origin : "*");
+
+  const format = (text, values) => text.replace(/%\((\w+)\)s/g, (_, key) => values[key] ?? "");
+  const newId = () => Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const tell = (message) => {
+    if (window.parent !== window) window.parent.postMessage({ livehelp: message }, parentOrigin);
+  };
+  const show = (id, on) => { $(id).hidden = !on; };
+  const say = (id, text) => {
+    $(id).textContent = text || "";
+    show(id, Boolean(text));
+  };
+  if (settings.color) document.documentElement.style.setProperty("--lh-accent", settings.color);
+
+  // Stored state: {token, conversation, email, outbox: [frames not yet acknowledged]}.
+  let saved;
+  try { saved = JSON.parse(localStorage.getItem(KEY)) || {}; } catch (e) { saved = {}; }
+  saved.outbox = saved.outbox || [];
+  const save = () => {
+    try { localStorage.setItem(KEY, JSON.stringify(saved)); } catch (e) { /* storage full or blocked */ }
+  };
+
+  const log = $("lh-log");
+  const shown = new Set();
+  // The highest sequence number this page shows; a fresh page starts from 0
+  // and so gets the whole conversation back.
+  let lastSeq = 0;
+  let visible = document.visibilityState === "visible";
+  let widgetState = "online";
+  let status = null;
+  let operatorName = "";
+  let invited = false;
+
+  // A short tone for a new message while the window is hidden. Browsers allow
+  // sound only after the visitor has touched the page, which they have.
+  let audio = null;
+  const ring = () => {
+    try {
+      audio = audio || new AudioContext();
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      tone.frequency.value = 660;
+      gain.gain.setValueAtTime(0.15, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.4);
+      tone.connect(gain).connect(audio.destination);
+      tone.start();
+      tone.stop(audio.currentTime + 0.4);
+    } catch (e) { /* no sound available */ }
+  };
+
+  // Messages.
+  const bubble = (author, name, body, extra) => {
+    const li = document.createElement("li");
+    li.className = "lh-msg lh-from-" + author + (extra ? " " + extra : "");
+    const who = document.createElement("span");
+    who.className = "lh-who";
+    who.textContent = author === "visitor" ? strings.you : (name || strings.operator);
+    const text = document.createElement("p");
+    text.textContent = body;
+    li.append(who, text, document.createElement("small"));
+    return li;
+  };
+  const eventItem = (m) => {
+    const data = m.data || {};
+    const li = document.createElement("li");
+    li.className = "lh-event";
+    if (m.body === "accepted") li.textContent = format(strings.accepted, { name: data.operator });
+    else if (m.body === "transferred") li.textContent = format(strings.transferred, { name: data.operator });
+    else if (m.body === "returned") li.textContent = strings.returned;
+    // Timed out before any operator joined: it went to the mailbox.
+    else if (m.body === "ended") li.textContent = data.by === "timeout" && !operatorName ? strings.timedOut : strings.ended;
+    else if (m.body === "pushed") {
+      li.textContent = format(strings.pushed, { name: data.operator }) + " ";
+      const link = document.createElement("a");
+      link.href = data.url;
+      link.textContent = data.url;
+      link.target = "_top";
+      li.append(link);
+    }
+    return li;
+  };
+  const place = (li, seq) => {
+    li.dataset.seq = seq;
+    for (const other of log.children) {
+      if (!other.dataset.seq || Number(other.dataset.seq) > seq) return log.insertBefore(li, other);
+    }
+    log.append(li);
+  };
+  const pendingItem = (id) => log.querySelector(`[data-id="${id}"]`);
+  const showPending = (frame) => {
+    const li = bubble("visitor", null, frame.body, "lh-pending");
+    li.dataset.id = frame.id;
+    li.lastChild.textContent = strings.sending;
+    log.append(li);
+    li.scrollIntoView({ block: "end" });
+  };
+  const showStored = (m, live) => {
+    if (shown.has(m.seq)) return;
+    shown.add(m.seq);
+    lastSeq = Math.max(lastSeq, m.seq);
+    let li = m.id && pendingItem(m.id);
+    if (li) {
+      li.classList.remove("lh-pending");
+      li.removeAttribute("data-id");
+      li.lastChild.textContent = strings.delivered;
+    } else if (m.kind === "event") {
+      li = eventItem(m);
+    } else {
+      li = bubble(m.author, m.name, m.body);
+    }
+    place(li, m.seq);
+    li.scrollIntoView({ block: "end" });
+    if (!live) return;
+    if (m.author === "operator") {
+      typingShown(false);
+      if (!visible || document.hidden) {
+        tell({ type: "unread" });
+        ring();
+      }
+    }
+    // The operator pushed a page of the shop: go there; the chat follows.
+    if (m.kind === "event" && m.body === "pushed") tell({ type: "navigate", url: m.data.url });
+  };
+
+  // Views.
+  const view = (name) => {
+    show("lh-prechat", name === "prechat");
+    show("lh-offline", name === "offline");
+    show("lh-offline-done", name === "offline-done");
+    show("lh-talk", name === "talk");
+    if (name !== "prechat") show("lh-invitation", false);
+  };
+  const current = () => ["lh-prechat", "lh-offline", "lh-offline-done", "lh-talk"].find((id) => !$(id).hidden);
+  const firstView = () => (saved.conversation || saved.outbox.length ? "talk" : widgetState === "offline" && settings.offline ? "offline" : "prechat");
+  const net = (text) => say("lh-net", text);
+  // The visitor's last known place in the queue, and the expected wait.
+  let queuePlace = {};
+  const waitingNotice = (frame) => {
+    if (frame.position) queuePlace = frame;
+    if (status !== "queued") return say("lh-notice", null);
+    let text = widgetState === "busy" ? strings.busyWait : widgetState === "away" ? strings.awayWait : strings.waiting;
+    if (queuePlace.position) text += " " + format(strings.position, { position: queuePlace.position });
+    if (queuePlace.wait) text += " " + format(strings.expected, { minutes: Math.max(1, Math.round(queuePlace.wait / 60)) });
+    say("lh-notice", text);
+  };
+  const showStatus = (frame) => {
+    status = frame.status;
+    operatorName = frame.operator || "";
+    const open = status === "queued" || status === "active";
+    $("lh-operator").textContent = operatorName;
+    show("lh-composer", open);
+    show("lh-end", open);
+    show("lh-new", !open);
+    show("lh-transcript", Boolean(saved.email) && status !== "queued");
+    show("lh-contact", status === "missed" && !saved.email);
+    waitingNotice(frame);
+    if (!open) {
+      saved.outbox = [];
+      tell({ type: "ended" });
+    }
+    save();
+  };
+
+  // The socket.
+  let ws = null;
+  let ready = false;
+  // Until the server says "synced", messages are history being sent again,
+  // not news: no sound, and no jumping to a page pushed long ago.
+  let backlog = true;
+  let backoff = 1000;
+  let pingTimer = 0;
+  let pongTimer = 0;
+  const wanted = () => Boolean(saved.conversation || saved.outbox.length);
+  const send = (frame) => ready && ws.send(JSON.stringify(frame));
+  // Who we are and what we have seen; the server answers with what we missed.
+  const hello = () => {
+    backlog = true;
+    ws.send(JSON.stringify({ type: "hello", token: saved.token, conversation: saved.conversation, after: lastSeq, page, pid, identity }));
+  };
+  const connect = () => {
+    if (ws || !wanted()) return;
+    net(navigator.onLine ? strings.connecting : strings.offlineNet);
+    ws = new WebSocket(new URL(settings.socket, location.href).href.replace(/^http/, "ws"));
+    ws.onopen = () => {
+      hello();
+      pingTimer = setInterval(() => {
+        send({ type: "ping" });
+        // No answer in time: the line is dead even if the browser has not noticed.
+        pongTimer = setTimeout(() => ws && ws.close(), 10000);
+      }, 25000);
+    };
+    ws.onmessage = (event) => receive(JSON.parse(event.data));
+    ws.onclose = () => {
+      ws = null;
+      ready = false;
+      clearInterval(pingTimer);
+      clearTimeout(pongTimer);
+      if (!wanted()) return net(null);
+      net(navigator.onLine ? strings.connecting : strings.offlineNet);
+      setTimeout(connect, backoff + Math.random() * 500);
+      backoff = Math.min(backoff * 2, 30000);
+    };
+  };
+  const acknowledged = (id) => {
+    saved.outbox = saved.outbox.filter((frame) => frame.id !== id);
+    save();
+  };
+  const receive = (frame) => {
+    switch (frame.type) {
+      case "welcome":
+        if (frame.token) saved.token = frame.token;
+        ready = true;
+        backoff = 1000;
+        net(null);
+        save();
+        saved.outbox.forEach(send);
+        break;
+      case "conversation":
+        saved.conversation = frame.id;
+        view("talk");
+        showStatus(frame);
+        break;
+      case "queue":
+        waitingNotice(frame);
+        break;
+      case "message":
+        showStored(frame, !backlog);
+        save();
+        break;
+      case "synced":
+        backlog = false;
+        break;
+      case "ack": {
+        acknowledged(frame.id);
+        const li = pendingItem(frame.id);
+        if (li) li.lastChild.textContent = strings.delivered;
+        break;
+      }
+      case "typing":
+        if (frame.author === "operator") typingShown(frame.state);
+        break;
+      case "transcript":
+        say("lh-notice", format(strings.transcriptSent, { email: frame.to }));
+        break;
+      case "contact":
+        saved.email = frame.email;
+        save();
+        show("lh-contact", false);
+        say("lh-notice", format(strings.contactSaved, { email: frame.email }));
+        break;
+      case "hub":
+        // The server lost its other processes for a while: catch up.
+        if (frame.state === "up") hello();
+        break;
+      case "error":
+        refused(frame);
+        break;
+      case "pong":
+        clearTimeout(pongTimer);
+        break;
+    }
+  };
+  const refused = (frame) => {
+    const li = frame.ref && pendingItem(frame.ref);
+    if (frame.code === "too-fast") {
+      // Kept in the outbox: it goes out again with the next reconnect or send.
+      if (li) li.lastChild.textContent = frame.message;
+      return;
+    }
+    if (li) {
+      acknowledged(frame.ref);
+      li.classList.add("lh-failed");
+      li.lastChild.textContent = frame.message;
+      if (!saved.conversation) {
+        // The chat never started (a required field, say): back to the form.
+        li.remove();
+        view("prechat");
+        say("lh-prechat-error", frame.message);
+      }
+    } else {
+      say("lh-notice", frame.message);
+    }
+  };
+
+  let typingTimer = 0;
+  const typingShown = (on) => {
+    clearTimeout(typingTimer);
+    $("lh-typing").textContent = on ? format(strings.typing, { name: operatorName || strings.operator }) : "";
+    if (on) typingTimer = setTimeout(() => typingShown(false), 6000);
+  };
+  let typingSent = 0;
+  let typingStop = 0;
+  $("lh-input").addEventListener("input", () => {
+    const now = Date.now();
+    if (now - typingSent > 3000) {
+      typingSent = now;
+      send({ type: "typing", state: true });
+    }
+    clearTimeout(typingStop);
+    typingStop = setTimeout(() => { typingSent = 0; send({ type: "typing", state: false }); }, 4000);
+  });
+
+  const queue = (frame) => {
+    saved.outbox.push(frame);
+    save();
+    showPending(frame);
+    if (ready) send(frame);
+    else connect();
+  };
+
+  // Before the chat: the question, and help pages that may answer it.
+  const value = (id) => ($(id) ? $(id).value.trim() : "");
+  let suggestTimer = 0;
+  $("lh-question").addEventListener("input", () => {
+    clearTimeout(suggestTimer);
+    suggestTimer = setTimeout(suggest, 400);
+  });
+  const suggest = () => {
+    const question = value("lh-question");
+    if (question.length < 3 || !settings.suggest) return show("lh-suggestions", false);
+    const url = new URL(settings.suggest, location.href);
+    url.searchParams.set("q", question);
+    fetch(url, { credentials: "same-origin" })
+      .then((r) => r.json())
+      .then((data) => {
+        const list = $("lh-suggestion-list");
+        list.replaceChildren(...data.articles.map((article) => {
+          const li = document.createElement("li");
+          const link = document.createElement(article.url ? "a" : "strong");
+          link.textContent = article.title;
+          if (article.url) {
+            link.href = article.url;
+            link.target = "_blank";
+            link.rel = "noopener";
+          }
+          const excerpt = document.createElement("p");
+          excerpt.textContent = article.excerpt;
+          li.append(link, excerpt);
+          return li;
+        }));
+        show("lh-suggestions", data.articles.length > 0);
+      }, () => show("lh-suggestions", false));
+  };
+  $("lh-answered").addEventListener("click", () => {
+    $("lh-question").value = "";
+    show("lh-suggestions", false);
+    say("lh-prechat-error", null);
+    $("lh-prechat").reset();
+    tell({ type: "close" });
+  });
+
+  const required = (ids) => {
+    for (const id of ids) {
+      const field = $(id);
+      if (field && !field.checkValidity()) {
+        field.focus();
+        return field.validationMessage;
+      }
+    }
+    return null;
+  };
+  $("lh-prechat").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const problem = required(["lh-question", "lh-name", "lh-email"]);
+    if (problem) return say("lh-prechat-error", problem);
+    say("lh-prechat-error", null);
+    log.replaceChildren();
+    shown.clear();
+    lastSeq = 0;
+    saved.email = value("lh-email") || null;
+    view("talk");
+    queue({
+      type: "start",
+      id: newId(),
+      body: value("lh-question"),
+      name: value("lh-name") || null,
+      email: saved.email,
+      consent: Boolean($("lh-consent") && $("lh-consent").checked),
+      department,
+      invited,
+    });
+    $("lh-question").value = "";
+    show("lh-suggestions", false);
+    $("lh-input").focus();
+  });
+
+  // The offline form: sent over HTTP, so it works without an open socket.
+  let offlineId = null;
+  $("lh-offline").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const problem = required(["lh-offline-body", "lh-offline-email"]);
+    if (problem) return say("lh-offline-error", problem);
+    // One id per message, kept across retries, so a resend is stored once.
+    offlineId = offlineId || newId();
+    const headers = { "Content-Type": "application/json", Accept: "application/json" };
+    if (settings.csrf) headers["X-CSRFToken"] = settings.csrf;
+    if (saved.token) headers["X-LiveHelp-Token"] = saved.token;
+    const email = value("lh-offline-email") || null;
+    const body = {
+      id: offlineId,
+      body: value("lh-offline-body"),
+      name: value("lh-offline-name") || null,
+      email,
+      consent: $("lh-offline-consent").checked,
+      page,
+      department,
+      website: $("lh-website").value,
+    };
+    say("lh-offline-error", null);
+    fetch(settings.offline, { method: "POST", headers, credentials: "same-origin", body: JSON.stringify(body) })
+      .then((r) => r.json().then((data) => ({ ok: r.ok, data })))
+      .then(({ ok, data }) => {
+        if (!ok) return say("lh-offline-error", data.message || strings.error);
+        offlineId = null;
+        $("lh-offline").reset();
+        view("offline-done");
+        $("lh-offline-done-text").textContent = strings.offlineSent + (email ? " " + format(strings.offlineCopy, { email }) : "");
+      }, () => say("lh-offline-error", strings.error));
+  });
+
+  const sendTyped = () => {
+    const input = $("lh-input");
+    const body = input.value.trim();
+    if (!body) return;
+    input.value = "";
+    clearTimeout(typingStop);
+    typingSent = 0;
+    queue({ type: "message", id: newId(), body });
+  };
+  $("lh-composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sendTyped();
+  });
+  $("lh-input").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      sendTyped();
+    }
+  });
+  $("lh-contact").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const problem = required(["lh-contact-email"]);
+    if (problem) return say("lh-notice", problem);
+    send({ type: "contact", email: value("lh-contact-email") });
+  });
+  $("lh-end").addEventListener("click", () => send({ type: "end" }));
+  $("lh-transcript").addEventListener("click", () => send({ type: "transcript" }));
+  $("lh-new").addEventListener("click", () => {
+    saved.conversation = null;
+    save();
+    if (ws) ws.close();
+    say("lh-notice", null);
+    view(firstView());
+    (current() === "lh-offline" ? $("lh-offline-body") : $("lh-question")).focus();
+  });
+  $("lh-close").addEventListener("click", () => tell({ type: "close", keep: status === "queued" || status === "active" }));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") tell({ type: "close", keep: true });
+  });
+
+  // An operator's invitation, passed on by the loader.
+  let invitationShown = null;
+  $("lh-invitation-accept").addEventListener("click", () => {
+    invited = true;
+    show("lh-invitation", false);
+    $("lh-question").focus();
+  });
+  $("lh-invitation-decline").addEventListener("click", () => {
+    show("lh-invitation", false);
+    tell({ type: "decline" });
+    tell({ type: "close" });
+  });
+
+  const followState = (state) => {
+    widgetState = state;
+    // Nobody there: the offline form, unless a chat is going on or typed into.
+    const idle = !wanted() && !value("lh-question") && !value("lh-offline-body");
+    if (idle && (current() === "lh-prechat" || current() === "lh-offline")) view(firstView());
+    if (status === "queued") waitingNotice({});
+  };
+  window.addEventListener("message", (event) => {
+    if (event.source !== window.parent) return;
+    const message = event.data && event.data.livehelp;
+    if (!message) return;
+    if (message.state) followState(message.state);
+    if (message.type === "shown") {
+      visible = true;
+      const where = current();
+      const field = where === "lh-offline" ? $("lh-offline-body") : where === "lh-talk" ? $("lh-input") : $("lh-question");
+      field.focus();
+    } else if (message.type === "hidden") {
+      visible = false;
+    }
+    const invitation = message.invitation;
+    if (invitation && invitation.message !== invitationShown && !wanted()) {
+      invitationShown = invitation.message;
+      view("prechat");
+      $("lh-invitation-title").textContent = invitation.title;
+      $("lh-invitation-text").textContent = invitation.message;
+      show("lh-invitation", true);
+      $("lh-invitation-accept").focus();
+    }
+  });
+  window.addEventListener("online", () => { if (!ws) { backoff = 1000; connect(); } });
+  window.addEventListener("offline", () => net(strings.offlineNet));
+
+  // Carry on where the customer left off: the conversation and anything unsent.
+  saved.outbox.forEach(showPending);
+  view(firstView());
+  connect();
+  tell({ type: "ready" });
+})();
