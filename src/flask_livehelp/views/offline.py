@@ -1,0 +1,275 @@
+"""Offline messages over HTTP: the widget's form, the inbound-mail webhook, and
+the staff pages (the list, answering by mail, and the outbox for admins).
+"""
+
+from __future__ import annotations
+
+import secrets
+import typing as t
+
+from flask import abort
+from flask import Blueprint
+from flask import current_app
+from flask import flash
+from flask import jsonify
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import Response
+from flask import url_for
+from flask.blueprints import BlueprintSetupState
+
+from ..auth import check_csrf
+from ..auth import current_operator
+from ..auth import operator_required
+from ..auth import origin_allowed
+from ..config import config_value
+from ..errors import NotAllowed
+from ..errors import Refused
+from ..extension import get_state
+from ..i18n import _lh
+from ..i18n import current_language
+from ..i18n import N_
+from ..protocol import CLIENT_ID
+from ..services.history import event_text
+from ..services.inbound import SIGNATURE_HEADER
+from ..services.inbound import TIMESTAMP_HEADER
+from ..services.inbound import webhook_signed
+from .panel import staff_context
+from .widget import in_page_language
+
+PER_PAGE = 50
+#: The largest mail the webhook takes (attachments included).
+MAX_INBOUND_BYTES = 10 * 1024 * 1024
+TOKEN_HEADER = "X-LiveHelp-Token"
+#: Endpoints that are not staff pages: no panel session, no panel CSRF token.
+PUBLIC = ("livehelp.offline.message", "livehelp.offline.inbound")
+
+
+def create_blueprint() -> Blueprint:
+    bp = Blueprint("offline", __name__, url_prefix="/offline")
+    bp.add_url_rule("/message", view_func=message, methods=["POST"])
+    bp.add_url_rule("/inbound", view_func=inbound, methods=["POST"])
+    bp.add_url_rule("/", view_func=index)
+    bp.add_url_rule("/<int:conversation_id>", view_func=detail)
+    bp.add_url_rule("/<int:conversation_id>/answer", view_func=answer, methods=["POST"])
+    bp.add_url_rule("/outbox", view_func=outbox)
+    bp.add_url_rule("/outbox/<int:mail_id>/retry", view_func=retry, methods=["POST"])
+    bp.before_request(_protect)
+    bp.context_processor(staff_context)
+    bp.record_once(_exempt_webhook_from_host_csrf)
+    return bp
+
+
+def _protect() -> None:
+    if request.endpoint not in PUBLIC:
+        check_csrf()
+
+
+def _exempt_webhook_from_host_csrf(setup: BlueprintSetupState) -> None:
+    # A mail relay sends no cookies and cannot know the host's CSRF token; the
+    # webhook proves itself by its signature instead. Only this one view is
+    # exempted from the host's Flask-WTF CSRFProtect (when it is set up
+    # before LiveHelp; otherwise the host exempts it the same way).
+    csrf = setup.app.extensions.get("csrf")
+    if csrf is not None and hasattr(csrf, "exempt"):
+        csrf.exempt(f"{__name__}.inbound")
+
+
+# The widget's offline form.
+
+
+def _refusal(refusal: Refused) -> tuple[Response, int]:
+    message_text = _lh(refusal.message, **refusal.variables)
+    return jsonify(error=refusal.code, message=message_text), refusal.status
+
+
+def _field(data: dict[str, t.Any], name: str, kind: type) -> t.Any:
+    value = data.get(name)
+    # bool is an int in Python, not in our JSON.
+    if value is not None and (
+        not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+    ):
+        raise Refused(
+            "bad-field", N_("The field %(field)s has the wrong type."), field=name
+        )
+    return value
+
+
+@in_page_language
+def message() -> tuple[Response, int]:
+    """Store an offline message from the widget, then mail it.
+
+    Answers ``201 {"ok": true, "conversation": id}`` (plus ``"token"`` for a
+    visitor we did not know yet) once it is stored, the same for a resend,
+    and ``4xx {"error": code, "message": text}`` when it is refused.
+    """
+    if not origin_allowed(request.headers.get("Origin")):
+        return _refusal(
+            Refused(
+                "bad-origin",
+                N_("This site may not send messages here."),
+                status=403,
+            )
+        )
+    data = request.get_json(silent=True)
+    try:
+        if not isinstance(data, dict):
+            raise Refused("bad-field", N_("Send the message as a JSON object."))
+        submission = get_state().offline.submit(
+            client_id=_field(data, "id", str),
+            body=_field(data, "body", str),
+            name=_field(data, "name", str),
+            email=_field(data, "email", str),
+            consent=bool(_field(data, "consent", bool)),
+            page=_field(data, "page", str),
+            department_id=_field(data, "department", int),
+            honeypot=_field(data, "website", str),
+            visitor_token=request.headers.get(TOKEN_HEADER),
+            ip_address=request.remote_addr,
+            user_agent=request.user_agent.string,
+            locale=current_language(),
+        )
+    except Refused as refusal:
+        return _refusal(refusal)
+    answer: dict[str, t.Any] = {"ok": True, "conversation": submission.conversation_id}
+    if submission.token is not None:
+        answer["token"] = submission.token
+    return jsonify(answer), 201
+
+
+# The inbound-mail webhook.
+
+
+def inbound() -> tuple[Response, int]:
+    """A relay posts one raw mail (``message/rfc822``), signed with the secret.
+
+    Answers 200 whatever became of a signed mail (so the relay does not send
+    it again), 403 for a bad signature, 404 while no secret is set.
+    """
+    secret = config_value("INBOUND_SECRET")
+    if not secret:
+        abort(404)
+    request.max_content_length = MAX_INBOUND_BYTES
+    body = request.get_data(cache=False)
+    signed = webhook_signed(
+        secret,
+        body,
+        request.headers.get(TIMESTAMP_HEADER),
+        request.headers.get(SIGNATURE_HEADER),
+    )
+    if not signed:
+        return jsonify(
+            error="bad-signature", message="The signature does not match."
+        ), 403
+    result = get_state().inbound.receive(body)
+    return jsonify(
+        ok=True,
+        outcome=result.outcome,
+        reason=result.reason,
+        conversation=result.conversation_id,
+    ), 200
+
+
+# The staff pages.
+
+
+@operator_required
+def index() -> str:
+    state = get_state()
+    answered = request.args.get("show") == "answered"
+    page = max(request.args.get("page", 1, type=int), 1)
+    operator = current_operator()
+    conversations, total = state.offline.listing(
+        operator, answered=answered, page=page, per_page=PER_PAGE
+    )
+    return render_template(
+        "livehelp/offline/list.html",
+        conversations=conversations,
+        previews={c.id: state.conversations.preview(c.id) for c in conversations},
+        answered=answered,
+        page=page,
+        pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
+        total=total,
+        outbox=_outbox_summary() if operator.role == "admin" else None,
+    )
+
+
+def _outbox_summary() -> dict[str, t.Any]:
+    counts = get_state().mail.counts()
+    return {
+        "failed": counts.get("failed", 0),
+        "pending": counts.get("pending", 0),
+        "mail_ready": "mail" in current_app.extensions,
+    }
+
+
+@operator_required
+def detail(conversation_id: int, body: str = "", status: int = 200) -> t.Any:
+    state = get_state()
+    conversation = state.offline.for_operator(current_operator(), conversation_id)
+    html = render_template(
+        "livehelp/offline/detail.html",
+        conversation=conversation,
+        messages=state.conversations.messages_after(
+            conversation.id, 0, None, staff=True
+        ),
+        mails=state.mail.for_conversation(conversation.id),
+        form_id=secrets.token_hex(12),
+        body=body,
+        event_text=event_text,
+    )
+    return html, status
+
+
+@operator_required
+def answer(conversation_id: int) -> t.Any:
+    body = request.form.get("body", "")
+    form_id = request.form.get("form_id", "")
+    operator = current_operator()
+    try:
+        get_state().offline.answer(
+            operator,
+            conversation_id,
+            body,
+            client_id=form_id if CLIENT_ID.match(form_id) else None,
+        )
+    except NotAllowed:
+        raise
+    except Refused as refusal:
+        # The page again, with what they wrote, so nothing is lost.
+        flash(_lh(refusal.message, **refusal.variables), "livehelp-error")
+        return detail(conversation_id, body=body, status=refusal.status)
+    flash(_lh("Your answer is saved and on its way by mail."), "livehelp-info")
+    return redirect(url_for(".detail", conversation_id=conversation_id))
+
+
+def _admin() -> t.Any:
+    operator = current_operator()
+    if operator.role != "admin":
+        raise NotAllowed("not-allowed", N_("Only admins may see the outbox."))
+    return operator
+
+
+@operator_required
+def outbox() -> str:
+    _admin()
+    state = get_state()
+    return render_template(
+        "livehelp/offline/outbox.html",
+        problems=state.mail.problems(),
+        summary=_outbox_summary(),
+    )
+
+
+@operator_required
+def retry(mail_id: int) -> t.Any:
+    _admin()
+    mail = get_state().mail
+    try:
+        mail.send_soon([mail.retry(mail_id)])
+    except Refused as refusal:
+        flash(_lh(refusal.message, **refusal.variables), "livehelp-error")
+    else:
+        flash(_lh("The mail will be sent again."), "livehelp-info")
+    return redirect(url_for(".outbox"))

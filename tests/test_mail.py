@@ -1,0 +1,271 @@
+"""The outbox, against a real SMTP server (aiosmtpd).
+
+A mail is stored with what caused it, marked sent only once the server took
+it, retried with backoff while the server is away, and after too many
+failures shown to admins with the error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import typing as t
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from conftest import login
+from flask_livehelp import get_state
+from flask_livehelp.errors import Refused
+from mailservers import html_of
+from mailservers import SMTPServer
+from mailservers import text_of
+
+SUBJECT = "Ny besked fra kunden: Æbleskiver på lager?"
+TEXT = "Hej! Har I æbleskivepander? Mvh Søren Ærø"
+
+
+def queue(state: t.Any, to: str = "butik@shop.example", **options: t.Any) -> t.Any:
+    return state.mail.queue("offline", [to], SUBJECT, TEXT, f"<p>{TEXT}</p>", **options)
+
+
+def rows(state: t.Any) -> list[t.Any]:
+    model = state.models.mail
+    return list(state.db.session.execute(sa.select(model).order_by(model.id)).scalars())
+
+
+def due_now(state: t.Any) -> None:
+    """Let the backoff pass: the next attempt is due now."""
+    model = state.models.mail
+    state.db.session.execute(
+        sa.update(model).values(next_attempt_at=dt.datetime.now(dt.timezone.utc))
+    )
+    state.db.session.commit()
+
+
+def test_a_mail_exists_only_if_what_caused_it_was_committed(
+    state: t.Any, smtp: SMTPServer
+) -> None:
+    queue(state)
+    state.db.session.rollback()
+    assert rows(state) == []
+    queue(state)
+    state.db.session.commit()
+    [mail] = rows(state)
+    assert (mail.status, mail.attempts) == ("pending", 0)
+
+
+def test_a_queued_mail_is_sent_with_its_headers_and_marked_sent(
+    state: t.Any, smtp: SMTPServer
+) -> None:
+    mail = queue(
+        state,
+        reply_to="kunde@example.dk",
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    state.db.session.commit()
+    assert state.mail.send_due() == 1
+    [delivery] = smtp.wait_for(1)
+    message = delivery.message
+    assert delivery.recipients == ["butik@shop.example"]
+    assert message["Subject"] == SUBJECT
+    assert message["From"] == "shop@example.com"
+    assert message["Reply-To"] == "kunde@example.dk"
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["X-LiveHelp-Mail"] == "offline"
+    assert message["Message-ID"] == mail.headers["Message-ID"]
+    assert text_of(message).strip() == TEXT
+    assert html_of(message).strip() == f"<p>{TEXT}</p>"
+    state.db.session.refresh(mail)
+    assert (mail.status, mail.attempts, mail.last_error) == ("sent", 1, None)
+    assert mail.sent_at is not None
+    # Sent is sent: the job does not send it again.
+    assert state.mail.send_due() == 0
+    assert len(smtp.deliveries) == 1
+
+
+def test_a_mail_being_sent_by_one_process_is_not_sent_by_another(
+    state: t.Any, smtp: SMTPServer
+) -> None:
+    mail = queue(state)
+    state.db.session.commit()
+    # One sender has claimed it (and is talking to the server right now).
+    assert state.mail._claim(mail.id)
+    assert state.mail.send_due() == 0
+    assert state.mail.send_ids([mail.id]) == 0
+    assert smtp.deliveries == []
+
+
+def test_while_smtp_is_down_mails_wait_with_backoff_and_go_out_once(
+    state: t.Any, app: Flask, smtp: SMTPServer
+) -> None:
+    smtp.stop()
+    for number in range(3):
+        queue(state, to=f"kunde{number}@example.dk")
+    state.db.session.commit()
+    before = dt.datetime.now(dt.timezone.utc)
+    assert state.mail.send_due() == 0
+    mails = rows(state)
+    assert {(m.status, m.attempts) for m in mails} == {("pending", 1)}
+    assert all("Connection refused" in m.last_error for m in mails)
+    # Nothing is due again before the backoff has passed.
+    assert all(m.next_attempt_at >= before + dt.timedelta(seconds=29) for m in mails)
+    assert state.mail.send_due() == 0
+
+    due_now(state)
+    state.mail.send_due()
+    second = {m.next_attempt_at - before for m in rows(state)}
+    # The wait doubles with every failure.
+    assert all(wait >= dt.timedelta(seconds=59) for wait in second)
+
+    smtp.start()
+    due_now(state)
+    assert state.mail.send_due() == 3
+    assert state.mail.send_due() == 0
+    assert sorted(r for d in smtp.wait_for(3) for r in d.recipients) == [
+        "kunde0@example.dk",
+        "kunde1@example.dk",
+        "kunde2@example.dk",
+    ]
+    assert {(m.status, m.attempts) for m in rows(state)} == {("sent", 3)}
+
+
+@pytest.mark.livehelp(mail_max_attempts=2)
+def test_after_too_many_failures_a_mail_is_failed_and_admins_see_why(
+    app: Flask, smtp: SMTPServer, make_operator: t.Callable[..., t.Any]
+) -> None:
+    make_operator(name="Admin", email="admin@shop.example", role="admin")
+    make_operator(name="Clerk", email="clerk@shop.example")
+    smtp.stop()
+    with app.app_context():
+        state = get_state(app)
+        queue(state, to="kunde@example.dk")
+        state.db.session.commit()
+        state.mail.send_due()
+        due_now(state)
+        state.mail.send_due()
+        [mail] = rows(state)
+        assert (mail.status, mail.attempts) == ("failed", 2)
+        mail_id = mail.id
+        # Failed mails are not tried again by the loop.
+        due_now(state)
+        assert state.mail.send_due() == 0
+
+    clerk = app.test_client()
+    login(clerk, "clerk@shop.example")
+    assert clerk.get("/livehelp/offline/outbox").status_code == 403
+
+    admin = app.test_client()
+    login(admin, "admin@shop.example")
+    assert "1 mail could not be sent." in admin.get("/livehelp/offline/").text
+    page = admin.get("/livehelp/offline/outbox")
+    assert page.status_code == 200
+    assert "kunde@example.dk" in page.text
+    assert "Connection refused" in page.text
+    assert SUBJECT in page.text
+
+    # The admin fixed the mail server and sends it again.
+    smtp.start()
+    token = re.search(r'name="_lh_csrf" value="([^"]+)"', page.text).group(1)
+    sent_again = admin.post(
+        f"/livehelp/offline/outbox/{mail_id}/retry", data={"_lh_csrf": token}
+    )
+    assert sent_again.status_code == 302
+    [delivery] = smtp.wait_for(1)
+    assert delivery.recipients == ["kunde@example.dk"]
+    assert "Every mail went out." in admin.get("/livehelp/offline/outbox").text
+
+
+def test_a_mail_the_server_refuses_for_good_fails_at_once(
+    state: t.Any, smtp: SMTPServer
+) -> None:
+    smtp.refuse.add("nobody@shop.example")
+    queue(state, to="nobody@shop.example")
+    queue(state, to="somebody@shop.example")
+    state.db.session.commit()
+    # The refusal of one mail does not hold up the next.
+    assert state.mail.send_due() == 1
+    refused, accepted = rows(state)
+    assert refused.status == "failed"
+    assert "No such mailbox here" in refused.last_error
+    assert accepted.status == "sent"
+    assert [d.recipients for d in smtp.wait_for(1)] == [["somebody@shop.example"]]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "kunde@example.dk\r\nBcc: victim@example.com",
+        "kunde@example.dk\n",
+        "Kunde <kunde@example.dk>",
+        "kunde@example.dk, victim@example.com",
+        "not an address",
+    ],
+)
+def test_addresses_must_be_one_plain_address(state: t.Any, address: str) -> None:
+    with pytest.raises(Refused) as refused:
+        queue(state, to=address)
+    assert refused.value.code == "bad-email"
+    with pytest.raises(Refused):
+        queue(state, reply_to=address)
+    state.db.session.rollback()
+    assert rows(state) == []
+
+
+def test_a_header_value_is_one_line(state: t.Any) -> None:
+    with pytest.raises(ValueError, match="not one safe line"):
+        queue(state, headers={"In-Reply-To": "<a@b>\r\nBcc: victim@example.com"})
+
+
+def test_without_flask_mail_mails_wait_in_the_outbox_and_admins_are_told(
+    app: Flask, make_operator: t.Callable[..., t.Any]
+) -> None:
+    make_operator(name="Admin", email="admin@shop.example", role="admin")
+    make_operator(name="Jens", email="jens@shop.example", receives_offline=True)
+    # A host that never set up Flask-Mail.
+    del app.extensions["mail"]
+    client = app.test_client()
+    answer = client.post(
+        "/livehelp/offline/message",
+        json={"id": "x1", "body": "Hej", "email": "kunde@example.dk", "website": ""},
+    )
+    assert answer.status_code == 201
+    state = get_state(app)
+    state.mail.wait_idle()
+    with app.app_context():
+        assert state.mail.send_due() == 0
+        assert {(m.status, m.attempts) for m in rows(state)} == {("pending", 0)}
+    login(client, "admin@shop.example")
+    warning = "the shop has not set up Flask-Mail. 2 mails are waiting"
+    assert warning in client.get("/livehelp/offline/").text
+    assert warning in client.get("/livehelp/offline/outbox").text
+
+
+@pytest.mark.livehelp(mail_send_now="inline")
+def test_sent_right_away_before_the_answer_when_asked_to(
+    app: Flask, smtp: SMTPServer, make_operator: t.Callable[..., t.Any]
+) -> None:
+    make_operator(name="Jens", email="jens@shop.example", receives_offline=True)
+    answer = app.test_client().post(
+        "/livehelp/offline/message",
+        json={"id": "x1", "body": "Hej", "website": ""},
+    )
+    assert answer.status_code == 201
+    # No waiting: the mail was accepted before the form got its answer.
+    assert [d.recipients for d in smtp.deliveries] == [["jens@shop.example"]]
+
+
+@pytest.mark.livehelp(mail_send_now="off")
+def test_with_sending_now_off_the_background_job_sends(
+    app: Flask, smtp: SMTPServer, make_operator: t.Callable[..., t.Any]
+) -> None:
+    make_operator(name="Jens", email="jens@shop.example", receives_offline=True)
+    app.test_client().post(
+        "/livehelp/offline/message",
+        json={"id": "x1", "body": "Hej", "website": ""},
+    )
+    assert smtp.deliveries == []
+    result = app.test_cli_runner().invoke(args=["livehelp", "send-mail"])
+    assert "Sent 1 mails." in result.output
+    assert [d.recipients for d in smtp.wait_for(1)] == [["jens@shop.example"]]
