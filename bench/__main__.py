@@ -1,0 +1,458 @@
+"""Run the benchmarks and print their tables: ``python -m bench [--quick]``.
+
+Every figure is measured beside its baseline in the same run, on the same
+machine: the widget against its size budget, the status request against a
+bare Flask route in the same server, chat delivery against a bare
+``websockets`` echo and relay and a Flask-SocketIO relay doing the same job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import gzip
+import platform
+import resource
+import sys
+import tempfile
+import time
+import typing as t
+from pathlib import Path
+
+import flask_livehelp
+from bench import load
+from bench import procstat
+from bench import targets
+from bench.report import kb
+from bench.report import ms
+from bench.report import percentile
+from bench.report import ratio
+from bench.report import table
+from bench.report import us
+
+#: Operator sockets; each serves an equal share of the chats.
+OPERATORS = 10
+STATIC = Path(flask_livehelp.__file__).parent / "static" / "livehelp"
+STATUS_PATH = (
+    "/livehelp/widget/status?lang=en&pid=31415926535897932&page=https%3A%2F%2F"
+    "shop.example%2Fregnjakke&title=Regnjakke%20%E2%80%93%20Nordlys&ref="
+)
+
+
+@dataclasses.dataclass
+class Settings:
+    sizes: list[int]
+    rate: float
+    duration: float
+    warmup: float
+    databases: list[str]
+    throughput_chats: int
+
+
+def settings_from(arguments: argparse.Namespace) -> Settings:
+    databases = ["sqlite"]
+    if "postgresql" in arguments.db and targets.postgres_available():
+        databases.append("postgresql")
+    elif "postgresql" in arguments.db:
+        print(f"NOTE: no PostgreSQL at {targets.PG_SERVER}; SQLite only.\n")
+    if arguments.quick:
+        return Settings([50, 500], arguments.rate, 4, 1, databases, 20)
+    return Settings(
+        arguments.sizes, arguments.rate, arguments.duration, 2, databases, 50
+    )
+
+
+# Measuring one chat load.
+
+
+@dataclasses.dataclass
+class Sample:
+    """CPU seconds of the server and its helpers at one moment."""
+
+    server: float
+    helpers: dict[str, float]
+
+    @classmethod
+    def take(cls, running: targets.Running) -> Sample:
+        return cls(
+            procstat.cpu_seconds(running.pids()),
+            {
+                name: procstat.cpu_seconds(pids)
+                for name, pids in running.helpers().items()
+            },
+        )
+
+
+@dataclasses.dataclass
+class ChatFigures:
+    result: load.ChatResult
+    cpu_per_message: float | None
+    helper_cpu_per_message: dict[str, float]
+    memory_per_chat: float | None
+
+
+async def measure_chats(
+    running: targets.Running, chats: int, settings: Settings
+) -> ChatFigures:
+    chat_load = load.ChatLoad(running.target, chats, min(OPERATORS, chats))
+    before = procstat.rss_bytes(running.pids())
+    connect_seconds = await chat_load.open()
+    await asyncio.sleep(1)
+    after = procstat.rss_bytes(running.pids())
+    samples: list[Sample] = []
+    result = await chat_load.run(
+        settings.rate,
+        settings.duration,
+        settings.warmup,
+        lambda: samples.append(Sample.take(running)),
+        lambda: samples.append(Sample.take(running)),
+    )
+    result.connect_seconds = connect_seconds
+    await chat_load.close()
+    handled = 2 * result.sent
+    start, end = samples
+    return ChatFigures(
+        result,
+        (end.server - start.server) / handled if handled else None,
+        {
+            name: (end.helpers[name] - start.helpers[name]) / handled
+            for name in end.helpers
+        },
+        (after - before) / chats,
+    )
+
+
+def chat_servers(settings: Settings, chats: int) -> list[tuple[str, t.Any]]:
+    """Every server of the latency table, as (name, context manager factory)."""
+    operators = min(OPERATORS, chats)
+    servers: list[tuple[str, t.Any]] = [
+        ("websockets echo", lambda: targets.relay(operators, echo=True)),
+        ("websockets relay", lambda: targets.relay(operators)),
+        ("flask-socketio relay", lambda: targets.socketio(operators)),
+    ]
+    for kind in settings.databases:
+        servers.append(
+            (
+                f"flask-livehelp, {kind}",
+                lambda kind=kind: targets.livehelp(kind, chats, operators),
+            )
+        )
+    return servers
+
+
+# The sections.
+
+
+def widget_weight(settings: Settings) -> str:
+    from bench.app import create_app
+
+    with tempfile.TemporaryDirectory() as directory:
+        app = create_app(f"sqlite:///{directory}/widget.sqlite3", LIVEHELP_JOBS="off")
+        with app.app_context():
+            flask_livehelp.get_state().db.create_all()
+        frame = app.test_client().get("/livehelp/widget/frame").data
+    parts = {
+        "loader.js (every shop page)": (STATIC / "loader.js").read_bytes(),
+        "frame page (on opening the chat)": frame,
+        "chat.js": (STATIC / "chat.js").read_bytes(),
+        "chat.css": (STATIC / "chat.css").read_bytes(),
+    }
+    rows = [
+        [name, f"{len(data):,} B", f"{len(gzip.compress(data, 9)):,} B"]
+        for name, data in parts.items()
+    ]
+    whole = sum(len(gzip.compress(data, 9)) for data in parts.values())
+    rows.append(["whole widget", "", f"{whole:,} B"])
+    rows.append(["budget: loader / whole", "", "2,048 B / 12,288 B"])
+    return table("Widget weight (gzip -9)", ["part", "raw", "gzipped"], rows)
+
+
+async def status_rate(settings: Settings) -> str:
+    duration = max(2.0, settings.duration / 2)
+    with targets.livehelp("sqlite", chats=1, operators=1) as running:
+        port = int(running.target.operator_base.rsplit(":", 1)[1])
+        rows = []
+        rates: dict[str, float] = {}
+        for name, path in (
+            ("bare Flask route (baseline)", "/bench/bare"),
+            # What the loader on every shop page asks, every few seconds.
+            ("widget status", STATUS_PATH),
+        ):
+            await load.requests_per_second("127.0.0.1", port, path, 20, 1)
+            before = procstat.cpu_seconds(running.pids())
+            rate = await load.requests_per_second("127.0.0.1", port, path, 20, duration)
+            cpu = procstat.cpu_seconds(running.pids()) - before
+            rates[name] = rate
+            rows.append([name, f"{rate:,.0f}", us(cpu / (rate * duration))])
+        baseline = rates["bare Flask route (baseline)"]
+        for row, rate in zip(rows, rates.values(), strict=True):
+            row.append(f"{100 * rate / baseline:.0f} %")
+    return table(
+        "Status requests, one gevent worker, 20 keep-alive connections",
+        ["route", "requests/s", "server CPU/request", "of bare route"],
+        rows,
+    )
+
+
+async def latency(settings: Settings, memory: list[list[str]]) -> str:
+    rows = []
+    for chats in settings.sizes:
+        echo: ChatFigures | None = None
+        for name, start in chat_servers(settings, chats):
+            with start() as running:
+                figures = await measure_chats(running, chats, settings)
+            result = figures.result
+            if name == "websockets echo":
+                echo = figures
+            helpers = ", ".join(
+                f"{helper} {us(cost)}"
+                for helper, cost in figures.helper_cpu_per_message.items()
+            )
+            rows.append(
+                [
+                    name,
+                    f"{chats:,}",
+                    ms(percentile(result.to_operator, 0.5)),
+                    ms(percentile(result.to_operator, 0.99)),
+                    ms(percentile(result.round_trip, 0.5)),
+                    ms(percentile(result.round_trip, 0.99)),
+                    str(result.lost),
+                    us(figures.cpu_per_message),
+                    ratio(
+                        figures.cpu_per_message,
+                        echo.cpu_per_message if echo else None,
+                    ),
+                    helpers or "-",
+                ]
+            )
+            memory.append(
+                [
+                    name,
+                    f"{chats:,}",
+                    kb(figures.memory_per_chat),
+                    f"{result.connect_seconds:.1f} s",
+                ]
+            )
+            print(f"  measured {name} at {chats} chats", file=sys.stderr)
+    return table(
+        f"Delivery at {settings.rate:g} messages/s (half from customers, half"
+        f" answers), {settings.duration:g} s, {OPERATORS} operator sockets",
+        [
+            "server",
+            "chats",
+            "to operator p50",
+            "p99",
+            "round trip p50",
+            "p99",
+            "unanswered after 10 s",
+            "server CPU/message",
+            "vs echo",
+            "database/Redis CPU/message",
+        ],
+        rows,
+    )
+
+
+async def throughput(settings: Settings) -> str:
+    rows = []
+    runs = [(kind, 1) for kind in settings.databases]
+    if targets.REDIS_SERVER is not None:
+        runs.append((settings.databases[-1], 2))
+    chats = settings.throughput_chats
+    for kind, processes in runs:
+        samples: list[Sample] = []
+        with targets.livehelp(
+            kind, chats, min(OPERATORS, chats), processes, split_customers=True
+        ) as running:
+            # Operators are there, as in a shop, but only customers write.
+            chat_load = load.ChatLoad(running.target, chats, min(OPERATORS, chats))
+            await chat_load.open(readers=False)
+            rate = await load.stored_per_second(
+                running.target,
+                chat_load.customers,
+                settings.duration,
+                lambda: samples.append(Sample.take(running)),  # noqa: B023
+                lambda: samples.append(Sample.take(running)),  # noqa: B023
+            )
+            await chat_load.close()
+        stored = rate * settings.duration
+        start, end = samples
+        helpers = ", ".join(
+            f"{name} {us((end.helpers[name] - start.helpers[name]) / stored)}"
+            for name in end.helpers
+        )
+        rows.append(
+            [
+                kind,
+                "2 + Redis" if processes > 1 else "1",
+                f"{rate:,.0f}",
+                us((end.server - start.server) / stored),
+                helpers or "-",
+            ]
+        )
+        print(
+            f"  measured throughput on {kind}, {processes} process(es)", file=sys.stderr
+        )
+    return table(
+        f"Stored messages per second, {chats} customers sending as fast as"
+        " they are acknowledged",
+        [
+            "database",
+            "processes",
+            "stored/s",
+            "server CPU/message",
+            "helpers CPU/message",
+        ],
+        rows,
+    )
+
+
+async def scale(settings: Settings) -> str:
+    """The same delivery with customers on one process and operators on another."""
+    chats = 500 if 500 in settings.sizes else settings.sizes[-1]
+    kind = settings.databases[-1]
+    rows = []
+    for processes in (1, 2):
+        with targets.livehelp(kind, chats, min(OPERATORS, chats), processes) as running:
+            figures = await measure_chats(running, chats, settings)
+        result = figures.result
+        helpers = ", ".join(
+            f"{name} {us(cost)}"
+            for name, cost in figures.helper_cpu_per_message.items()
+        )
+        rows.append(
+            [
+                "1"
+                if processes == 1
+                else "2 + Redis (customers on one, operators on the other)",
+                ms(percentile(result.to_operator, 0.5)),
+                ms(percentile(result.to_operator, 0.99)),
+                ms(percentile(result.round_trip, 0.99)),
+                str(result.lost),
+                us(figures.cpu_per_message),
+                helpers or "-",
+            ]
+        )
+    return table(
+        f"Two processes joined by Redis, {chats} chats,"
+        f" {settings.rate:g} messages/s, {kind}",
+        [
+            "processes",
+            "to operator p50",
+            "p99",
+            "round trip p99",
+            "unanswered after 10 s",
+            "server CPU/message (all)",
+            "database/Redis CPU/message",
+        ],
+        rows,
+    )
+
+
+SECTIONS = ("widget", "status", "latency", "throughput", "scale")
+
+
+async def run(arguments: argparse.Namespace) -> str:
+    settings = settings_from(arguments)
+    printed = [machine(settings, arguments)]
+    print(printed[0])
+    memory: list[list[str]] = []
+    for section in arguments.only:
+        began = time.perf_counter()
+        if section == "widget":
+            text = widget_weight(settings)
+        elif section == "status":
+            text = await status_rate(settings)
+        elif section == "latency":
+            text = await latency(settings, memory)
+            text += "\n" + table(
+                "Memory per open chat (server RSS growth ÷ chats; includes the"
+                " operators' share)",
+                ["server", "chats", "memory/chat", "time to open all"],
+                memory,
+            )
+        elif section == "throughput":
+            text = await throughput(settings)
+        else:
+            text = await scale(settings)
+        print(text)
+        print(f"({section}: {time.perf_counter() - began:.0f} s)\n", file=sys.stderr)
+        printed.append(text)
+    return "\n".join(printed)
+
+
+def machine(settings: Settings, arguments: argparse.Namespace) -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    cores = len(
+        [
+            line
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("processor")
+        ]
+    )
+    command = "python -m bench " + " ".join(sys.argv[1:])
+    return (
+        f"## Flask-LiveHelp benchmarks, {time.strftime('%Y-%m-%d')}\n\n"
+        f"Machine: {cores} cores, {cpu}; Python {platform.python_version()};"
+        f" databases: {', '.join(settings.databases)}. Command: `{command.strip()}`.\n"
+    )
+
+
+def raise_open_files_limit() -> None:
+    """Thousands of sockets on both ends; child servers inherit the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--quick", action="store_true", help="a short run: 50 and 500 chats, 4 s each"
+    )
+    parser.add_argument(
+        "--only",
+        type=lambda text: text.split(","),
+        default=list(SECTIONS),
+        help=f"comma-separated sections of {', '.join(SECTIONS)}",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[50, 500, 5000],
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=100,
+        help="messages per second of the delivery tables (the issue's target: 500)",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=10, help="seconds per measurement"
+    )
+    parser.add_argument(
+        "--db", type=lambda text: text.split(","), default=["sqlite", "postgresql"]
+    )
+    parser.add_argument(
+        "--output", type=Path, help="also write the tables to this file"
+    )
+    arguments = parser.parse_args()
+    unknown = set(arguments.only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    raise_open_files_limit()
+    text = asyncio.run(run(arguments))
+    if arguments.output:
+        arguments.output.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,268 @@
+"""The shipped Alembic migrations: from the first schema, with chats, to now.
+
+Run on SQLite and, with ``--db postgresql``, on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import collections.abc as c
+import datetime as dt
+import typing as t
+import warnings
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
+import schema_v1
+from flask_livehelp import get_state
+from flask_livehelp import LiveHelp
+from flask_livehelp import migrations
+
+FIRST = "0001"
+
+
+def host_app(database_uri: str, **livehelp: t.Any) -> Flask:
+    """A host app whose tables nobody has created yet."""
+    app = Flask(__name__)
+    app.config.update(SQLALCHEMY_DATABASE_URI=database_uri, TESTING=True)
+    db = SQLAlchemy()
+    db.init_app(app)
+    LiveHelp(app, db=db, **livehelp)
+    return app
+
+
+@pytest.fixture
+def make_app(database_uri: str) -> c.Iterator[c.Callable[..., Flask]]:
+    made: list[Flask] = []
+
+    def make(**livehelp: t.Any) -> Flask:
+        app = host_app(database_uri, **livehelp)
+        made.append(app)
+        return app
+
+    yield make
+    # Drop everything, the version tables too: the next test starts empty.
+    engine = sa.create_engine(database_uri)
+    everything = sa.MetaData()
+    everything.reflect(engine)
+    everything.drop_all(engine)
+    engine.dispose()
+    for app in made:
+        with app.app_context():
+            get_state(app).db.session.remove()
+            for made_engine in get_state(app).db.engines.values():
+                made_engine.dispose()
+
+
+def differences(app: Flask, metadata: sa.MetaData | None = None) -> list[t.Any]:
+    """What the database lacks or has beyond ``metadata`` (default: the models)."""
+    with app.app_context():
+        options = migrations.configure_options(app)
+        metadata = metadata or options["target_metadata"]
+        with options["engine"].connect() as connection:
+            context = MigrationContext.configure(
+                connection,
+                opts={
+                    key: options[key]
+                    for key in ("include_name", "compare_type", "version_table")
+                },
+            )
+            with warnings.catch_warnings():
+                # SQLite cannot reflect PostgreSQL's expression indexes (the
+                # full-text index is made on PostgreSQL only): nothing to compare.
+                warnings.filterwarnings(
+                    "ignore", "autogenerate skipping metadata-specified expression"
+                )
+                return list(compare_metadata(context, metadata))
+
+
+def table_names(app: Flask) -> set[str]:
+    with app.app_context():
+        return set(sa.inspect(get_state(app).db.engine).get_table_names())
+
+
+def test_the_migrations_make_exactly_what_the_models_declare(
+    make_app: t.Any,
+) -> None:
+    """Fails when models.py changed without a revision; see the module docs
+    of flask_livehelp.migrations for the command that writes one."""
+    app = make_app()
+    migrations.upgrade(app)
+    assert differences(app) == []
+    assert migrations.current_revision(app) == _head()
+
+
+def test_the_first_revision_is_the_first_schema(make_app: t.Any) -> None:
+    app = make_app()
+    migrations.upgrade(app, FIRST)
+    first = SQLAlchemy()
+    schema_v1.build_models(first)
+    assert differences(app, first.metadata) == []
+
+
+def _head() -> str:
+    from alembic.script import ScriptDirectory
+
+    return t.cast(str, ScriptDirectory(str(migrations.DIRECTORY)).get_current_head())
+
+
+# An upgrade from the first schema, holding chats.
+
+NOW = dt.datetime(2026, 3, 1, 12, 0)
+
+
+def fill_first_schema(database_uri: str) -> dict[int, list[tuple[int, str, str]]]:
+    """Tables as Flask-LiveHelp 0.1 made them, with two chats; returns them."""
+    db = SQLAlchemy()
+    app = Flask(__name__)
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_uri
+    db.init_app(app)
+    models = schema_v1.build_models(db)
+    transcripts = {
+        1: [
+            (1, "visitor", "Hej, har I regnjakken i blå?"),
+            (2, "system", "accepted"),
+            (3, "operator", "Ja, i str. M og L."),
+            (4, "visitor", "Tak! Så tager jeg en M."),
+        ],
+        2: [(1, "visitor", "Hvornår åbner I på lørdag?")],
+    }
+    with app.app_context():
+        db.create_all()
+        session = db.session
+        session.add(
+            models.operator(
+                id=1, name="Mette", email="mette@example.com", session_key="k" * 32
+            )
+        )
+        session.add(models.visitor(id=1, token_hash="a" * 64))
+        session.add(models.visitor(id=2, token_hash="b" * 64))
+        for number, status in ((1, "ended"), (2, "queued")):
+            session.add(
+                models.conversation(
+                    id=number,
+                    visitor_id=number,
+                    operator_id=1 if status == "ended" else None,
+                    status=status,
+                    last_seq=len(transcripts[number]),
+                )
+            )
+        session.flush()
+        for conversation_id, lines in transcripts.items():
+            for seq, author, body in lines:
+                session.add(
+                    models.message(
+                        conversation_id=conversation_id,
+                        seq=seq,
+                        client_id=f"c{seq}" if author != "system" else None,
+                        author=author,
+                        kind="event" if author == "system" else "text",
+                        body=body,
+                        created_at=NOW.replace(tzinfo=dt.timezone.utc),
+                    )
+                )
+        session.commit()
+        session.remove()
+        db.engine.dispose()
+    return transcripts
+
+
+def test_an_upgrade_keeps_every_chat_and_message(
+    make_app: t.Any, database_uri: str
+) -> None:
+    transcripts = fill_first_schema(database_uri)
+    app = make_app()
+    runner = app.test_cli_runner()
+    # Tables made by create_all carry no revision: the upgrade says what to do.
+    refused = runner.invoke(args=["livehelp", "db-upgrade"])
+    assert refused.exit_code != 0 and "db-stamp" in refused.output
+    assert runner.invoke(args=["livehelp", "db-stamp", FIRST]).exit_code == 0
+    upgraded = runner.invoke(args=["livehelp", "db-upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert _head() in upgraded.output
+    assert differences(app) == []
+
+    with app.app_context():
+        state = get_state()
+        for conversation_id, lines in transcripts.items():
+            messages = state.conversations.messages_after(conversation_id, 0)
+            assert [(m.seq, m.author, m.body) for m in messages] == lines
+            assert {(m.via, m.staff_only) for m in messages} == {("chat", False)}
+            assert messages[0].created_at == NOW.replace(tzinfo=dt.timezone.utc)
+        # The waiting chat goes on where it was.
+        message, stored = state.conversations.post_by_visitor(
+            2, 2, client_id="c2", body="Er der nogen?"
+        )
+        assert (stored, message.seq) == (True, 2)
+        assert state.visitors.from_token(None) is None
+        assert state.db.session.get(state.models.visitor, 1).pages_seen == 0
+
+
+def test_a_downgrade_takes_the_tables_back(make_app: t.Any) -> None:
+    app = make_app()
+    migrations.upgrade(app)
+    migrations.downgrade(app, FIRST)
+    first = SQLAlchemy()
+    schema_v1.build_models(first)
+    assert differences(app, first.metadata) == []
+    migrations.downgrade(app, "base")
+    assert table_names(app) == {"livehelp_alembic_version"}
+
+
+def test_the_host_tables_and_version_table_are_left_alone(
+    make_app: t.Any,
+) -> None:
+    app = make_app()
+    with app.app_context():
+        engine = get_state(app).db.engine
+        with engine.begin() as connection:
+            connection.execute(sa.text("CREATE TABLE product (id INTEGER PRIMARY KEY)"))
+            connection.execute(
+                sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32))")
+            )
+            connection.execute(sa.text("INSERT INTO alembic_version VALUES ('h0st')"))
+    migrations.upgrade(app)
+    migrations.downgrade(app, "base")
+    assert {"product", "alembic_version"} <= table_names(app)
+    with app.app_context(), get_state(app).db.engine.connect() as connection:
+        host_version = connection.execute(sa.text("SELECT * FROM alembic_version"))
+        assert host_version.scalar_one() == "h0st"
+
+
+def test_another_table_prefix_migrates_too(make_app: t.Any) -> None:
+    app = make_app(table_prefix="shop_chat_")
+    migrations.upgrade(app)
+    assert differences(app) == []
+    names = table_names(app)
+    assert "shop_chat_conversation" in names and "shop_chat_alembic_version" in names
+    assert not any(name.startswith("livehelp_") for name in names)
+
+
+# Flask-Migrate 4.1's env.py template tries the deprecated get_engine() first.
+@pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")
+def test_a_host_with_flask_migrate_upgrades_our_branch_too(
+    make_app: t.Any, tmp_path: Path
+) -> None:
+    flask_migrate = pytest.importorskip("flask_migrate")
+    app = make_app()
+    db = get_state(app).db
+    # The one line a host adds, as docs/deployment.md says.
+    flask_migrate.Migrate(app, db).configure(migrations.include_in)
+    directory = str(tmp_path / "migrations")
+    with app.app_context():
+        flask_migrate.init(directory)
+        # Its logging setup would silence every logger of the test session.
+        env = Path(directory) / "env.py"
+        env.write_text(env.read_text().replace("fileConfig(", "(lambda name: 0)("))
+        flask_migrate.upgrade(directory, "heads")
+    assert differences(app) == []
+    with app.app_context(), db.engine.connect() as connection:
+        versions = connection.execute(
+            sa.text("SELECT version_num FROM alembic_version")
+        )
+        assert versions.scalars().all() == [_head()]

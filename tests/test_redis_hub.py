@@ -1,0 +1,295 @@
+"""The Redis hub: events between processes, one connection each, outages.
+
+Each test runs its own redis-server, so it can stop it and start it again.
+Two hubs (or two apps, each with its own server) stand in for two worker
+processes; tests/test_deployment.py runs real gunicorn processes.
+"""
+
+from __future__ import annotations
+
+import collections.abc as c
+import json
+import queue
+import typing as t
+
+import pytest
+import redis
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
+from conftest import _empty
+from conftest import LiveServer
+from conftest import login
+from conftest import make_app
+from conftest import need
+from conftest import Socket
+from flask_livehelp import get_state
+from flask_livehelp import LiveHelp
+from flask_livehelp.hub import HEALTH_CHANNEL
+from flask_livehelp.redis_hub import RedisHub
+from servers import REDIS_SERVER
+from servers import RedisServer
+from servers import wait_until
+
+
+@pytest.fixture
+def redis_server() -> c.Iterator[RedisServer]:
+    need(REDIS_SERVER is not None, "redis-server (apt-get install redis-server)")
+    server = RedisServer().start()
+    yield server
+    server.close()
+
+
+class Inbox:
+    """Collects what a hub subscriber gets, for waiting on it."""
+
+    def __init__(self) -> None:
+        self.events: queue.Queue[tuple[str, dict[str, t.Any]]] = queue.Queue()
+
+    def __call__(self, channel: str, text: str) -> None:
+        self.events.put((channel, json.loads(text)))
+
+    def next(self, timeout: float = 5) -> tuple[str, dict[str, t.Any]]:
+        return self.events.get(timeout=timeout)
+
+    def empty_after(self, seconds: float = 0.3) -> bool:
+        try:
+            self.events.get(timeout=seconds)
+        except queue.Empty:
+            return True
+        return False
+
+
+@pytest.fixture
+def hubs(redis_server: RedisServer) -> c.Iterator[c.Callable[..., RedisHub]]:
+    made: list[RedisHub] = []
+
+    def make(prefix: str = "shop-a:") -> RedisHub:
+        hub = RedisHub(redis_server.url, prefix=prefix)
+        made.append(hub)
+        return hub
+
+    yield make
+    for hub in made:
+        hub.close()
+
+
+def subscribers(server: RedisServer, channel: str) -> int:
+    client = redis.Redis(port=server.port)
+    try:
+        return t.cast(int, dict(client.pubsub_numsub(channel))[channel.encode()])
+    finally:
+        client.close()
+
+
+def test_an_event_reaches_the_other_process_and_the_own_once(
+    hubs: t.Any,
+) -> None:
+    here, there = hubs(), hubs()
+    local, remote = Inbox(), Inbox()
+    here.subscribe(local, "conversation:1")
+    there.subscribe(remote, "conversation:1", "staff")
+    here.publish("conversation:1", {"type": "message", "body": "Hej æøå"})
+    here.publish("conversation:2", {"type": "message", "body": "not for them"})
+    assert remote.next() == ("conversation:1", {"type": "message", "body": "Hej æøå"})
+    assert local.next() == ("conversation:1", {"type": "message", "body": "Hej æøå"})
+    # Nothing twice (the own event coming back from Redis is skipped), and
+    # nothing of channels nobody subscribed to.
+    assert local.empty_after() and remote.empty_after()
+
+
+def test_two_shops_on_one_redis_never_mix(hubs: t.Any) -> None:
+    shop_a, shop_b = hubs("shop-a:"), hubs("shop-b:")
+    inbox = Inbox()
+    shop_b.subscribe(inbox, "staff")
+    shop_a.publish("staff", {"type": "queued", "id": 7})
+    assert inbox.empty_after(0.5)
+
+
+def test_one_redis_subscription_per_channel_and_process(
+    hubs: t.Any, redis_server: RedisServer
+) -> None:
+    hub = hubs()
+    first = hub.subscribe(Inbox(), "conversation:5")
+    second = hub.subscribe(Inbox(), "conversation:5")
+    # Redis has confirmed before subscribe() returns.
+    assert subscribers(redis_server, "shop-a:conversation:5") == 1
+    first.close()
+    assert subscribers(redis_server, "shop-a:conversation:5") == 1
+    second.close()
+    wait_until(
+        lambda: subscribers(redis_server, "shop-a:conversation:5") == 0,
+        5,
+        "the last subscriber leaving unsubscribes",
+    )
+    # The health channel stays within the process.
+    hub.subscribe(Inbox(), HEALTH_CHANNEL)
+    assert subscribers(redis_server, "shop-a:hub") == 0
+
+
+def test_an_outage_is_announced_and_the_hub_recovers(
+    hubs: t.Any, redis_server: RedisServer
+) -> None:
+    here, there = hubs(), hubs()
+    health, remote, local = Inbox(), Inbox(), Inbox()
+    there.subscribe(health, HEALTH_CHANNEL)
+    there.subscribe(remote, "conversation:9")
+    here.subscribe(local, "conversation:9")
+
+    redis_server.stop()
+    assert health.next() == (HEALTH_CHANNEL, {"type": "hub", "state": "down"})
+    assert not there.is_healthy()
+    wait_until(lambda: not here.is_healthy(), 5, "both hubs noticing the outage")
+    # Publishing during the outage neither fails nor waits; this process's
+    # own subscribers still get the event.
+    here.publish("conversation:9", {"type": "message", "seq": 4})
+    assert local.next() == ("conversation:9", {"type": "message", "seq": 4})
+    # Whoever subscribes during the outage hears of it at once.
+    late = Inbox()
+    there.subscribe(late, HEALTH_CHANNEL)
+    assert late.next(timeout=0.1)[1] == {"type": "hub", "state": "down"}
+
+    redis_server.start()
+    assert health.next(timeout=10) == (HEALTH_CHANNEL, {"type": "hub", "state": "up"})
+    wait_until(here.is_healthy, 10, "the publishing hub reconnecting")
+    # Subscriptions were renewed: events cross again.
+    here.publish("conversation:9", {"type": "message", "seq": 5})
+    assert remote.next() == ("conversation:9", {"type": "message", "seq": 5})
+
+
+def test_a_hub_started_while_redis_is_down_says_so_and_comes_up(
+    redis_server: RedisServer,
+) -> None:
+    redis_server.stop()
+    hub = RedisHub(redis_server.url, prefix="shop-a:")
+    try:
+        health = Inbox()
+        hub.subscribe(health, HEALTH_CHANNEL)
+        assert health.next(timeout=1)[1] == {"type": "hub", "state": "down"}
+        redis_server.start()
+        assert health.next(timeout=10)[1] == {"type": "hub", "state": "up"}
+        assert hub.is_healthy()
+    finally:
+        hub.close()
+
+
+# Two apps, each with its own server, on one database and one Redis: a
+# customer on one, an operator on the other.
+
+
+class Site:
+    def __init__(self, app: Flask, server: LiveServer) -> None:
+        self.app = app
+        self.server = server
+
+
+@pytest.fixture
+def two_sites(
+    redis_server: RedisServer, database_uri: str
+) -> c.Iterator[tuple[Site, Site]]:
+    sites = []
+    for _ in range(2):
+        db = SQLAlchemy()
+        app = make_app(database_uri, db, LiveHelp(db=db), hub_url=redis_server.url)
+        sites.append(Site(app, LiveServer(app)))
+    yield sites[0], sites[1]
+    for site in sites:
+        site.server.stop()
+        get_state(site.app).hub.close()
+    for site in reversed(sites):
+        # The first app drops the tables, after the second let go of them.
+        with site.app.app_context():
+            _empty(get_state(site.app).db)
+
+
+@pytest.fixture
+def connect(
+    sockets: list[Socket],
+) -> c.Callable[..., Socket]:
+    def open_socket(site: Site, path: str, **headers: str) -> Socket:
+        socket = Socket(site.server.ws_url(path), headers)
+        sockets.append(socket)
+        return socket
+
+    return open_socket
+
+
+def operator_on(site: Site, connect: t.Any) -> Socket:
+    with site.app.app_context():
+        get_state().operators.create_operator(
+            name="Mette", email="mette@example.com", password="correct horse"
+        )
+    client = site.app.test_client()
+    assert login(client, "mette@example.com").status_code == 302
+    cookie = client.get_cookie("session").value
+    socket = connect(site, "/livehelp/panel/ws", Cookie=f"session={cookie}")
+    socket.expect("hello")
+    socket.send(type="status", state="online")
+    return socket
+
+
+def test_a_customer_on_one_process_chats_with_an_operator_on_the_other(
+    two_sites: tuple[Site, Site], connect: t.Any
+) -> None:
+    shop_a, shop_b = two_sites
+    operator = operator_on(shop_b, connect)
+    customer = connect(shop_a, "/livehelp/widget/ws")
+    customer.send(type="hello", page="https://shop.test/regnjakke")
+    customer.expect("welcome")
+    customer.send(type="start", id="q1", body="Har I den i blå?")
+    conversation = customer.expect("ack", id="q1")["conversation"]
+
+    queued = operator.expect("queued", id=conversation)
+    assert queued["preview"] == "Har I den i blå?"
+    operator.send(type="accept", conversation=conversation)
+    operator.expect("assigned", id=conversation)
+    assert customer.expect("conversation", status="active")["operator"] == "Mette"
+
+    operator.send(type="typing", conversation=conversation, state=True)
+    assert customer.expect("typing")["author"] == "operator"
+    operator.send(type="message", conversation=conversation, id="o1", body="Ja, i M")
+    assert customer.expect("message", id="o1")["body"] == "Ja, i M"
+    customer.send(type="message", id="q2", body="Tak!")
+    assert operator.expect("message", id="q2")["body"] == "Tak!"
+
+
+def test_sockets_hear_of_an_outage_and_resume_without_losing_a_message(
+    two_sites: tuple[Site, Site], connect: t.Any, redis_server: RedisServer
+) -> None:
+    shop_a, shop_b = two_sites
+    operator = operator_on(shop_b, connect)
+    customer = connect(shop_a, "/livehelp/widget/ws")
+    customer.send(type="hello")
+    token = customer.expect("welcome")["token"]
+    customer.send(type="start", id="q1", body="Hej")
+    conversation = customer.expect("ack", id="q1")["conversation"]
+    operator.send(type="accept", conversation=conversation)
+    operator.expect("assigned", id=conversation)
+    operator.send(type="sync", conversation=conversation, after=0)
+    seen = operator.expect("message", conversation=conversation, body="accepted")
+
+    redis_server.stop()
+    assert customer.expect("hub") == {"type": "hub", "state": "down"}
+    assert operator.expect("hub") == {"type": "hub", "state": "down"}
+    # The customer writes on; the message is stored and acknowledged.
+    customer.send(type="message", id="q2", body="Er I der stadig?")
+    stored = customer.expect("ack", id="q2")
+    assert stored["seq"] == seen["seq"] + 1
+
+    redis_server.start()
+    assert customer.expect("hub", timeout=10)["state"] == "up"
+    assert operator.expect("hub", timeout=10)["state"] == "up"
+    # What the panel missed comes back by sequence number, as the panel asks
+    # for it when it hears "up".
+    operator.send(type="sync", conversation=conversation, after=seen["seq"])
+    missed = operator.expect("message", id="q2")
+    assert (missed["seq"], missed["body"]) == (stored["seq"], "Er I der stadig?")
+    # A customer who lost the socket meanwhile resumes from their last number.
+    customer.close()
+    again = connect(shop_a, "/livehelp/widget/ws")
+    again.send(type="hello", token=token, conversation=conversation, after=1)
+    again.expect("welcome")
+    assert [again.expect("message")["seq"] for _ in range(2)] == [2, 3]
+    # And events cross between the processes again.
+    operator.send(type="message", conversation=conversation, id="o1", body="Ja!")
+    assert again.expect("message", id="o1")["body"] == "Ja!"
