@@ -100,9 +100,12 @@ def _empty(db: SQLAlchemy) -> None:
     """
     db.session.remove()
     for engine in db.engines.values():
+        # First: pooled connections may have been ended by another app's
+        # _empty (below), and a fresh one must run the TRUNCATE.
+        engine.dispose()
         if engine.dialect.name == "postgresql":
             _truncate(engine)
-        engine.dispose()
+            engine.dispose()
 
 
 def _truncate(engine: sa.Engine) -> None:

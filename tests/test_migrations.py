@@ -36,8 +36,19 @@ def host_app(database_uri: str, **livehelp: t.Any) -> Flask:
     return app
 
 
+def drop_everything(database_uri: str) -> None:
+    """Every table, the version tables too."""
+    engine = sa.create_engine(database_uri)
+    everything = sa.MetaData()
+    everything.reflect(engine)
+    everything.drop_all(engine)
+    engine.dispose()
+
+
 @pytest.fixture
 def make_app(database_uri: str) -> c.Iterator[c.Callable[..., Flask]]:
+    # On PostgreSQL the session's database keeps the other tests' tables.
+    drop_everything(database_uri)
     made: list[Flask] = []
 
     def make(**livehelp: t.Any) -> Flask:
@@ -46,17 +57,12 @@ def make_app(database_uri: str) -> c.Iterator[c.Callable[..., Flask]]:
         return app
 
     yield make
-    # Drop everything, the version tables too: the next test starts empty.
-    engine = sa.create_engine(database_uri)
-    everything = sa.MetaData()
-    everything.reflect(engine)
-    everything.drop_all(engine)
-    engine.dispose()
     for app in made:
         with app.app_context():
             get_state(app).db.session.remove()
             for made_engine in get_state(app).db.engines.values():
                 made_engine.dispose()
+    drop_everything(database_uri)
 
 
 def differences(app: Flask, metadata: sa.MetaData | None = None) -> list[t.Any]:

@@ -195,6 +195,7 @@ def two_sites(
     yield sites[0], sites[1]
     for site in sites:
         site.server.stop()
+        get_state(site.app).jobs.stop()
         get_state(site.app).hub.close()
     for site in reversed(sites):
         # The first app drops the tables, after the second let go of them.
