@@ -60,17 +60,10 @@ class AuditService(Service):
         """The newest entries first, and how many there are."""
         model = self.models.audit
         where = [model.action == action] if action else []
-        total = self.session.execute(
-            sa.select(sa.func.count()).select_from(model).where(*where)
-        ).scalar_one()
         query = (
-            sa.select(model)
-            .where(*where)
-            .order_by(model.at.desc(), model.id.desc())
-            .offset((max(page, 1) - 1) * per_page)
-            .limit(per_page)
+            sa.select(model).where(*where).order_by(model.at.desc(), model.id.desc())
         )
-        return list(self.session.execute(query).scalars()), total
+        return self.page_of(query, page, per_page)
 
     def actions(self) -> list[str]:
         model = self.models.audit

@@ -183,17 +183,12 @@ class ConversationService(Service):
             model.status == "ended",
             model.deleted_at.is_(None),
         )
-        total = self.session.execute(
-            sa.select(sa.func.count()).select_from(model).where(*where)
-        ).scalar_one()
         query = (
             sa.select(model)
             .where(*where)
             .order_by(model.ended_at.desc(), model.id.desc())
-            .offset((page - 1) * per_page)
-            .limit(per_page)
         )
-        return list(self.session.execute(query).scalars()), total
+        return self.page_of(query, page, per_page)
 
     def preview(self, conversation_id: int) -> str | None:
         """The first thing the visitor wrote, as a hint in the queue."""

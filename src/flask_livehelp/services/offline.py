@@ -433,18 +433,9 @@ class OfflineService(Service):
                     model.department_id.in_(access.department_ids(operator)),
                 )
             )
-        total = self.session.execute(
-            sa.select(sa.func.count()).select_from(model).where(*where)
-        ).scalar_one()
         order = model.answered_at.desc() if answered else model.created_at.desc()
-        query = (
-            sa.select(model)
-            .where(*where)
-            .order_by(order, model.id.desc())
-            .offset((page - 1) * per_page)
-            .limit(per_page)
-        )
-        return list(self.session.execute(query).scalars()), total
+        query = sa.select(model).where(*where).order_by(order, model.id.desc())
+        return self.page_of(query, page, per_page)
 
     def for_operator(self, operator: t.Any, conversation_id: int) -> t.Any:
         conversation = self.conversations.get(conversation_id)
@@ -589,24 +580,20 @@ class OfflineService(Service):
         messages: list[t.Any],
         **extra: t.Any,
     ) -> list[t.Any]:
-        mails = []
-        for lang, addresses in self.staff_recipients(conversation).items():
-            rendered = self.mail.render(
-                template, lang, **self._context(conversation, messages, **extra)
+        return [
+            self._queue_one(
+                conversation,
+                template,
+                kind,
+                messages,
+                lang,
+                addresses,
+                reply_to=self._staff_reply_to(conversation),
+                automatic=True,
+                **extra,
             )
-            mails.append(
-                self.mail.queue(
-                    kind,
-                    addresses,
-                    rendered.subject,
-                    rendered.text,
-                    rendered.html,
-                    reply_to=self._staff_reply_to(conversation),
-                    headers=self._thread_headers(conversation, automatic=True),
-                    conversation_id=conversation.id,
-                )
-            )
-        return mails
+            for lang, addresses in self.staff_recipients(conversation).items()
+        ]
 
     def _queue_customer(
         self,
@@ -619,20 +606,46 @@ class OfflineService(Service):
         if not conversation.visitor_email:
             return []
         lang = self.mail.locale(conversation.locale, staff=False)
+        mail = self._queue_one(
+            conversation,
+            template,
+            kind,
+            messages,
+            lang,
+            [conversation.visitor_email],
+            reply_to=self._customer_reply_to(conversation),
+            automatic=kind == "copy",
+            **extra,
+        )
+        return [mail]
+
+    def _queue_one(
+        self,
+        conversation: t.Any,
+        template: str,
+        kind: str,
+        messages: list[t.Any],
+        lang: str,
+        addresses: list[str],
+        *,
+        reply_to: str | None,
+        automatic: bool,
+        **extra: t.Any,
+    ) -> t.Any:
+        """Render one mail of the conversation in ``lang`` and put it in the outbox."""
         rendered = self.mail.render(
             template, lang, **self._context(conversation, messages, **extra)
         )
-        mail = self.mail.queue(
+        return self.mail.queue(
             kind,
-            [conversation.visitor_email],
+            addresses,
             rendered.subject,
             rendered.text,
             rendered.html,
-            reply_to=self._customer_reply_to(conversation),
-            headers=self._thread_headers(conversation, automatic=kind == "copy"),
+            reply_to=reply_to,
+            headers=self._thread_headers(conversation, automatic=automatic),
             conversation_id=conversation.id,
         )
-        return [mail]
 
     def _context(
         self, conversation: t.Any, messages: list[t.Any], **extra: t.Any

@@ -79,14 +79,14 @@ def create_blueprint() -> Blueprint:
         ("/operators/<int:operator_id>/activate", activate, ["POST"]),
         ("/operators/<int:operator_id>/password", reset_password, ["POST"]),
         ("/departments", departments, ["GET", "POST"]),
-        ("/departments/<int:department_id>", edit_department, ["GET", "POST"]),
+        ("/departments/<int:department_id>", departments, ["GET", "POST"]),
         ("/widget", widget, ["GET", "POST"]),
         ("/settings", settings, ["GET", "POST"]),
-        ("/canned", canned_list, ["GET", "POST"]),
-        ("/canned/<int:canned_id>", edit_canned, ["GET", "POST"]),
+        ("/canned", canned, ["GET", "POST"]),
+        ("/canned/<int:canned_id>", canned, ["GET", "POST"]),
         ("/canned/<int:canned_id>/delete", delete_canned, ["POST"]),
-        ("/articles", article_list, ["GET", "POST"]),
-        ("/articles/<int:article_id>", edit_article, ["GET", "POST"]),
+        ("/articles", articles, ["GET", "POST"]),
+        ("/articles/<int:article_id>", articles, ["GET", "POST"]),
         ("/articles/<int:article_id>/delete", delete_article, ["POST"]),
         ("/audit", audit_log, ["GET"]),
         ("/erase", erase_customer, ["GET", "POST"]),
@@ -320,33 +320,20 @@ def _department_fields() -> dict[str, t.Any]:
 
 
 @role_required("admin")
-def departments() -> t.Any:
+def departments(department_id: int | None = None) -> t.Any:
+    """The departments, with a form for a new one or the one chosen."""
     service = get_state().operators
-    return _saved(
-        "livehelp/admin/departments.html",
-        lambda: service.save_department(
-            None, by=current_operator(), **_department_fields()
-        ),
-        lambda _: url_for("livehelp.admin.departments"),
-        N_("The department is created."),
-        departments=service.departments(),
-        subject=None,
-    )
-
-
-@role_required("admin")
-def edit_department(department_id: int) -> t.Any:
-    service = get_state().operators
-    subject = service.department(department_id)
     return _saved(
         "livehelp/admin/departments.html",
         lambda: service.save_department(
             department_id, by=current_operator(), **_department_fields()
         ),
         lambda _: url_for("livehelp.admin.departments"),
-        N_("The changes are saved."),
+        N_("The department is created.")
+        if department_id is None
+        else N_("The changes are saved."),
         departments=service.departments(),
-        subject=subject,
+        subject=None if department_id is None else service.department(department_id),
     )
 
 
@@ -498,33 +485,19 @@ def _canned_fields() -> dict[str, t.Any]:
 
 
 @role_required("manager")
-def canned_list() -> t.Any:
+def canned(canned_id: int | None = None) -> t.Any:
+    """The canned responses, with a form for a new one or the one chosen."""
     knowledge = get_state().knowledge
-    return _saved(
-        "livehelp/admin/canned.html",
-        lambda: knowledge.save_canned(None, by=current_operator(), **_canned_fields()),
-        lambda _: url_for("livehelp.admin.canned_list"),
-        N_("The canned response is saved."),
-        responses=knowledge.canned_responses(),
-        languages=get_state().domain.languages(),
-        subject=None,
-    )
-
-
-@role_required("manager")
-def edit_canned(canned_id: int) -> t.Any:
-    knowledge = get_state().knowledge
-    subject = knowledge.canned(canned_id)
     return _saved(
         "livehelp/admin/canned.html",
         lambda: knowledge.save_canned(
             canned_id, by=current_operator(), **_canned_fields()
         ),
-        lambda _: url_for("livehelp.admin.canned_list"),
+        lambda _: url_for("livehelp.admin.canned"),
         N_("The canned response is saved."),
         responses=knowledge.canned_responses(),
         languages=get_state().domain.languages(),
-        subject=subject,
+        subject=None if canned_id is None else knowledge.canned(canned_id),
     )
 
 
@@ -532,7 +505,7 @@ def edit_canned(canned_id: int) -> t.Any:
 def delete_canned(canned_id: int) -> t.Any:
     get_state().knowledge.delete_canned(canned_id, by=current_operator())
     flash(_lh("The canned response is deleted."), "livehelp-info")
-    return redirect(url_for("livehelp.admin.canned_list"))
+    return redirect(url_for("livehelp.admin.canned"))
 
 
 def _article_fields() -> dict[str, t.Any]:
@@ -547,35 +520,19 @@ def _article_fields() -> dict[str, t.Any]:
 
 
 @role_required("admin")
-def article_list() -> t.Any:
+def articles(article_id: int | None = None) -> t.Any:
+    """The help articles, with a form for a new one or the one chosen."""
     knowledge = get_state().knowledge
-    return _saved(
-        "livehelp/admin/articles.html",
-        lambda: knowledge.save_article(
-            None, by=current_operator(), **_article_fields()
-        ),
-        lambda _: url_for("livehelp.admin.article_list"),
-        N_("The help article is saved."),
-        articles=knowledge.articles(),
-        languages=get_state().domain.languages(),
-        subject=None,
-    )
-
-
-@role_required("admin")
-def edit_article(article_id: int) -> t.Any:
-    knowledge = get_state().knowledge
-    subject = knowledge.article(article_id)
     return _saved(
         "livehelp/admin/articles.html",
         lambda: knowledge.save_article(
             article_id, by=current_operator(), **_article_fields()
         ),
-        lambda _: url_for("livehelp.admin.article_list"),
+        lambda _: url_for("livehelp.admin.articles"),
         N_("The help article is saved."),
         articles=knowledge.articles(),
         languages=get_state().domain.languages(),
-        subject=subject,
+        subject=None if article_id is None else knowledge.article(article_id),
     )
 
 
@@ -583,7 +540,7 @@ def edit_article(article_id: int) -> t.Any:
 def delete_article(article_id: int) -> t.Any:
     get_state().knowledge.delete_article(article_id, by=current_operator())
     flash(_lh("The help article is deleted."), "livehelp-info")
-    return redirect(url_for("livehelp.admin.article_list"))
+    return redirect(url_for("livehelp.admin.articles"))
 
 
 # The audit log and erasing on request.
