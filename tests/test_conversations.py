@@ -98,6 +98,24 @@ def test_a_resent_message_is_stored_once_and_acknowledged_the_same(
     assert len(state.conversations.messages_after(conversation.id, 0)) == 2
 
 
+def test_a_resend_leaves_no_gap_and_is_answered_after_the_chat_ended(
+    state: t.Any, visitor: t.Any
+) -> None:
+    """A client that lost the acknowledgement resends, perhaps too late."""
+    conversation, _ = start(state, visitor)
+    post = state.conversations.post_by_visitor
+    first, _ = post(visitor.id, conversation.id, client_id="m2", body="Vandtæt?")
+    post(visitor.id, conversation.id, client_id="m2", body="Vandtæt?")
+    after, created = post(visitor.id, conversation.id, client_id="m3", body="Tak")
+    assert (created, after.seq) == (True, 3)
+    state.conversations.end(conversation.id, by="visitor")
+    again, created = post(visitor.id, conversation.id, client_id="m2", body="Vandtæt?")
+    assert (created, again.id, again.seq) == (False, first.id, 2)
+    with pytest.raises(Refused) as refused:
+        post(visitor.id, conversation.id, client_id="m4", body="Hallo?")
+    assert refused.value.code == "ended"
+
+
 def test_sequence_numbers_have_no_gaps_under_concurrent_writers(
     app: Flask, database_kind: str
 ) -> None:

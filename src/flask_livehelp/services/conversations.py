@@ -8,6 +8,7 @@ finds the stored message instead of writing a second one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing as t
 from urllib.parse import urlsplit
 
@@ -53,6 +54,40 @@ class StoredMessage:
     data: dict[str, t.Any] | None = None
     staff_only: bool = False
     via: str = "chat"
+
+
+class PostStatements:
+    """The statements that store a message, built once per set of models.
+
+    Storing a message is the hot path: prepared Core statements with bound
+    parameters skip the ORM's bulk machinery and the statement building and
+    cache-key work that rebuilding them for every message would cost.
+    """
+
+    def __init__(self, models: t.Any) -> None:
+        chat = models.conversation.__table__
+        message = models.message.__table__
+        now = sa.bindparam("now", type_=chat.c.last_visitor_message_at.type)
+        mine = (chat.c.id == sa.bindparam("chat"), chat.c.deleted_at.is_(None))
+        # One UPDATE takes the next number and proves the sender may write:
+        # the row matches only for the visitor's own open chat, or the
+        # operator's own active one. It also holds the row's lock to commit.
+        claim = sa.update(chat).returning(chat.c.last_seq, chat.c.visitor_name)
+        self.visitor_claim = claim.where(
+            *mine,
+            chat.c.visitor_id == sa.bindparam("author"),
+            chat.c.status.in_(OPEN),
+        ).values(last_seq=chat.c.last_seq + 1, last_visitor_message_at=now)
+        self.operator_claim = claim.where(
+            *mine,
+            chat.c.operator_id == sa.bindparam("author"),
+            chat.c.status == "active",
+        ).values(
+            last_seq=chat.c.last_seq + 1,
+            last_operator_message_at=now,
+            first_response_at=sa.func.coalesce(chat.c.first_response_at, now),
+        )
+        self.insert = sa.insert(message).returning(message.c.id)
 
 
 #: How many messages one read hands back at most.
@@ -376,18 +411,12 @@ class ConversationService(Service):
         self, visitor_id: int, conversation_id: int, *, client_id: str, body: str
     ) -> tuple[t.Any, bool]:
         """Store the visitor's message once, however often it is sent."""
-        model = self.models.conversation
-        claim = (
-            model.visitor_id == visitor_id,
-            model.status.in_(OPEN),
-        )
         return self._post(
             conversation_id,
             client_id,
             body,
             author="visitor",
-            claim=claim,
-            activity={"last_visitor_message_at": utcnow()},
+            author_id=visitor_id,
             refuse=lambda: self._refuse_visitor(visitor_id, conversation_id),
         )
 
@@ -398,21 +427,19 @@ class ConversationService(Service):
 
         :param operator: Anything with the operator's ``id`` and ``name``.
         """
-        model = self.models.conversation
-        now = utcnow()
         return self._post(
             conversation_id,
             client_id,
             body,
             author="operator",
+            author_id=operator.id,
             operator=operator,
-            claim=(model.operator_id == operator.id, model.status == "active"),
-            activity={
-                "last_operator_message_at": now,
-                "first_response_at": sa.func.coalesce(model.first_response_at, now),
-            },
             refuse=lambda: self._refuse_operator(operator.id, conversation_id),
         )
+
+    @functools.cached_property
+    def _statements(self) -> PostStatements:
+        return PostStatements(self.models)
 
     def _post(
         self,
@@ -421,27 +448,26 @@ class ConversationService(Service):
         body: str,
         *,
         author: str,
-        claim: tuple[t.Any, ...],
-        activity: dict[str, t.Any],
+        author_id: int,
         refuse: t.Callable[[], None],
         operator: t.Any | None = None,
     ) -> tuple[t.Any, bool]:
-        existing = self._by_client_id(conversation_id, client_id)
-        if existing is not None:
-            return existing, False
-        model = self.models.conversation
-        # One UPDATE takes the next number and proves the sender may write:
-        # the row matches only for the visitor's own open chat, or the
-        # operator's own active one. It also holds the row's lock to commit.
-        taken = self.session.execute(
-            sa.update(model)
-            .where(model.id == conversation_id, model.deleted_at.is_(None), *claim)
-            .values(last_seq=model.last_seq + 1, **activity)
-            .returning(model.last_seq, model.visitor_name)
-            .execution_options(synchronize_session=False)
+        statements = self._statements
+        connection = self.session.connection(
+            bind_arguments={"mapper": self.models.message}
+        )
+        now = utcnow()
+        claim = statements.operator_claim if operator else statements.visitor_claim
+        taken = connection.execute(
+            claim, {"chat": conversation_id, "author": author_id, "now": now}
         ).first()
         if taken is None:
             self.session.rollback()
+            # A resend of a message stored before the chat ended is answered
+            # as stored; anything else is refused with the reason.
+            existing = self._by_client_id(conversation_id, client_id)
+            if existing is not None:
+                return existing, False
             refuse()
             raise Refused("ended", N_("This chat has ended."))
         seq, visitor_name = taken
@@ -453,16 +479,14 @@ class ConversationService(Service):
             author_name=operator.name if operator is not None else visitor_name,
             operator_id=operator.id if operator is not None else None,
             body=body,
-            created_at=utcnow(),
+            created_at=now,
         )
-        table = self.models.message
         try:
-            message_id = self.session.execute(
-                sa.insert(table).values(fields).returning(table.id)
-            ).scalar_one()
+            # No look-up first: a resend is rare, and the unique client id
+            # turns it away here (the number taken above is rolled back).
+            message_id = connection.execute(statements.insert, fields).scalar_one()
             self.session.commit()
         except IntegrityError:
-            # The same id arrived twice at once; the other attempt stored it.
             self.session.rollback()
             existing = self._by_client_id(conversation_id, client_id)
             if existing is None:
