@@ -457,7 +457,9 @@ class ConversationService(Service):
             bind_arguments={"mapper": self.models.message}
         )
         now = utcnow()
-        claim = statements.operator_claim if operator else statements.visitor_claim
+        claim = (
+            statements.visitor_claim if operator is None else statements.operator_claim
+        )
         taken = connection.execute(
             claim, {"chat": conversation_id, "author": author_id, "now": now}
         ).first()

@@ -151,6 +151,7 @@ class Connection:
             work(*args)
         except Refused as refusal:
             session.rollback()
+            log.debug("Refused a frame: %s (%s)", refusal.code, refusal.message)
             self.refuse(refusal)
         except ConnectionClosed:
             raise
