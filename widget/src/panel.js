@@ -121,8 +121,10 @@
     },
     assigned(frame) {
       queue.delete(frame.id);
-      viewing.delete(frame.id);
+      // The chat as it was viewed while queued, messages and draft with it:
+      // a new one would count what the operator already read as unread.
       const chat = chatFor(frame);
+      viewing.delete(frame.id);
       chats.set(chat.id, chat);
       send({ type: "sync", conversation: chat.id, after: chat.lastSeq });
       if (accepting === chat.id || current === chat.id) {
