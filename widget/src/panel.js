@@ -126,12 +126,16 @@
       const chat = chatFor(frame);
       viewing.delete(frame.id);
       chats.set(chat.id, chat);
-      send({ type: "sync", conversation: chat.id, after: chat.lastSeq });
       if (accepting === chat.id || current === chat.id) {
         accepting = null;
-        select(chat.id);
+        // The chat shows as active a moment before this frame, and an
+        // operator may already be typing the answer: never take that away.
+        const typing = document.activeElement === $("lh-reply");
+        select(chat.id); // which syncs
         // Seed 001: the tag prompt opens at the start of the chat.
-        $("lh-tag-input").focus();
+        if (!typing) $("lh-tag-input").focus();
+      } else {
+        send({ type: "sync", conversation: chat.id, after: chat.lastSeq });
       }
       render();
     },
