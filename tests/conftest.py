@@ -442,9 +442,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         uses = set(getattr(item, "fixturenames", ()))
         if uses & BROWSER_FIXTURES or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.browser)
-            # A stopgap, said in the closing note: under a loaded CI machine a
-            # few panel/widget flows intermittently miss a reply or count an
-            # unread message twice, and the cause is not found yet. A rerun
-            # still fails a flow that fails twice.
-            item.add_marker(pytest.mark.flaky(reruns=1))
             item.fixturenames.insert(0, "chromium_present")
