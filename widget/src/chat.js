@@ -358,6 +358,8 @@
         show("lh-suggestions", data.articles.length > 0);
       }, () => show("lh-suggestions", false));
   };
+  // A quick customer may have typed before this script ran.
+  if (value("lh-question")) suggest();
   $("lh-answered").addEventListener("click", () => {
     $("lh-question").value = "";
     show("lh-suggestions", false);
