@@ -151,6 +151,27 @@ def test_host_without_a_database_gets_sqlite_in_the_instance_folder(
     assert os.path.exists(tmp_path / "instance" / "livehelp.sqlite3")
 
 
+@pytest.mark.parametrize(
+    ("tune", "journal", "synchronous"), [(True, "wal", 1), (False, "delete", 2)]
+)
+def test_the_hosts_sqlite_database_is_tuned_unless_told_not(
+    tmp_path: os.PathLike[str], tune: bool, journal: str, synchronous: int
+) -> None:
+    # A commit waiting for the disk would hold up every chat in a gevent worker.
+    db = SQLAlchemy()
+    app = Flask("host")
+    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path}/host.db"
+    app.config["LIVEHELP_TUNE_SQLITE"] = tune
+    db.init_app(app)
+    LiveHelp(app, db=db)
+    with app.app_context():
+        found = [
+            db.session.execute(sa.text(f"PRAGMA {name}")).scalar()
+            for name in ("journal_mode", "synchronous")
+        ]
+    assert found == [journal, synchronous]
+
+
 def test_table_prefix_is_configurable(tmp_path: os.PathLike[str]) -> None:
     db = SQLAlchemy()
     app = Flask("host")

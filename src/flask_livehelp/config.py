@@ -19,6 +19,9 @@ DEFAULTS: dict[str, t.Any] = {
     # The database used when the host has no Flask-SQLAlchemy of its own.
     # ``None`` means a SQLite file ``livehelp.sqlite3`` in the instance folder.
     "DATABASE_URI": None,
+    # Write-ahead log, a busy timeout and synchronous=NORMAL on the SQLite
+    # database our tables live in, the host's own included.
+    "TUNE_SQLITE": True,
     # Origins besides the app's own that may embed the widget and open sockets.
     "ALLOWED_ORIGINS": [],
     # Origins besides the visitor's page's own that operators may push pages of.

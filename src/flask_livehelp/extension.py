@@ -161,6 +161,7 @@ class LiveHelp:
             )
         init_config(app)
         db = self._database_for(app)
+        self._tune_database(app, db)
         models = build_models(
             db, table_prefix=self.table_prefix, bind_key=self.bind_key
         )
@@ -246,11 +247,18 @@ class LiveHelp:
         app.config.setdefault("SQLALCHEMY_DATABASE_URI", uri)
         db = SQLAlchemy()
         db.init_app(app)
-        with app.app_context():
-            engine = db.engine
-        if engine.dialect.name == "sqlite":
-            sa.event.listen(engine, "connect", _tune_sqlite)
         return db
+
+    def _tune_database(self, app: Flask, db: SQLAlchemy) -> None:
+        """Tune the SQLite engine of our tables, the host's too (unless told not)."""
+        if not config_value("TUNE_SQLITE", app):
+            return
+        with app.app_context():
+            engine = db.engines[self.bind_key]
+        if engine.dialect.name == "sqlite" and not sa.event.contains(
+            engine, "connect", _tune_sqlite
+        ):
+            sa.event.listen(engine, "connect", _tune_sqlite)
 
     def _add_template_globals(self, app: Flask) -> None:
         from .views.embed import livehelp_widget
@@ -372,6 +380,7 @@ def _tune_sqlite(connection: t.Any, record: t.Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     # With WAL, NORMAL syncs the disk at checkpoints, not at every commit: an
     # app crash loses nothing, a power cut at most the last commits, and a
-    # commit no longer waits for the disk (which blocks a gevent worker).
+    # commit no longer waits for the disk. SQLite's calls block a whole gevent
+    # worker, so a commit that waits for fsync stalls every chat in it.
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
