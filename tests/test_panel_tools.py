@@ -307,7 +307,13 @@ def test_a_chat_silent_on_both_sides_is_closed(
         state = get_state()
         assert timeouts.close_inactive(state) == []
         later = utcnow() + dt.timedelta(seconds=601)
-        assert timeouts.close_inactive(state, now=later) == [conversation_id]
+        # Whoever spoke last keeps it open: here the customer, 100 s before.
+        conversation = state.conversations.get(conversation_id)
+        conversation.last_visitor_message_at = later - dt.timedelta(seconds=100)
+        state.db.session.commit()
+        assert timeouts.close_inactive(state, now=later) == []
+        much_later = later + dt.timedelta(seconds=501)
+        assert timeouts.close_inactive(state, now=much_later) == [conversation_id]
         assert state.conversations.get(conversation_id).ended_by == "timeout"
 
 

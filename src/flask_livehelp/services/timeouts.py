@@ -54,24 +54,26 @@ def close_inactive(state: t.Any, now: dt.datetime | None = None) -> list[int]:
         return []
     cutoff = (now or utcnow()) - dt.timedelta(seconds=seconds)
     model = state.models.conversation
-    active = state.db.session.execute(
-        sa.select(model).where(model.status == "active", model.deleted_at.is_(None))
+    moments = (
+        model.accepted_at,
+        model.last_visitor_message_at,
+        model.last_operator_message_at,
+    )
+    # Chosen by the database: loading every active chat to compare in Python
+    # held up a gevent worker, and all its chats, for as long as it took.
+    quiet = state.db.session.execute(
+        sa.select(model.id).where(
+            model.status == "active",
+            model.deleted_at.is_(None),
+            sa.or_(*(moment.is_not(None) for moment in moments)),
+            *(sa.or_(moment.is_(None), moment < cutoff) for moment in moments),
+        )
     ).scalars()
-    quiet = [c.id for c in active if _last_activity(c) < cutoff]
     closed = []
-    for conversation_id in quiet:
+    for conversation_id in list(quiet):
         _, mine = state.conversations.finish(
             conversation_id, by="timeout", only="active"
         )
         if mine:
             closed.append(conversation_id)
     return closed
-
-
-def _last_activity(conversation: t.Any) -> dt.datetime:
-    moments = (
-        conversation.accepted_at,
-        conversation.last_visitor_message_at,
-        conversation.last_operator_message_at,
-    )
-    return max(m for m in moments if m is not None)
