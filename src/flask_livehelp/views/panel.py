@@ -13,7 +13,6 @@ from flask import url_for
 from flask_sock import Sock
 
 from ..auth import check_csrf
-from ..auth import check_origin
 from ..auth import csrf_token
 from ..auth import current_operator
 from ..auth import login_operator
@@ -26,6 +25,7 @@ from ..extension import get_state
 from ..i18n import _lh
 from ..i18n import current_language
 from ..sockets.operator import operator_socket
+from .handshake import check_handshake
 
 
 def create_blueprint(sock: Sock) -> Blueprint:
@@ -41,7 +41,7 @@ def create_blueprint(sock: Sock) -> Blueprint:
 
 def _protect() -> None:
     if request.endpoint == "livehelp.panel.operator_socket":
-        check_origin()
+        check_handshake()
     check_csrf()
 
 

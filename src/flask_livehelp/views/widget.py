@@ -17,7 +17,6 @@ from flask import url_for
 from flask_sock import Sock
 from werkzeug.routing import BuildError
 
-from ..auth import check_origin
 from ..auth import origin_allowed
 from ..config import config_value
 from ..extension import get_state
@@ -30,6 +29,7 @@ from ..models import utcnow
 from ..services.visitors import Beat
 from ..sockets.visitor import visitor_socket
 from .embed import asset_url
+from .handshake import check_handshake
 
 #: The texts of the widget. Admins may replace any of them per language
 #: (the ``WIDGET_TEXTS`` setting), and their text wins over the catalog.
@@ -151,13 +151,13 @@ def create_blueprint(sock: Sock) -> Blueprint:
     bp.add_url_rule("/suggest", view_func=suggest)
     # The chat speaks the page's language too (`?lang=` on the socket's URL).
     sock.route("/ws", bp=bp)(in_page_language(visitor_socket))
-    bp.before_request(_check_socket_origin)
+    bp.before_request(_check_socket_handshake)
     return bp
 
 
-def _check_socket_origin() -> None:
+def _check_socket_handshake() -> None:
     if request.endpoint == "livehelp.widget.visitor_socket":
-        check_origin()
+        check_handshake()
 
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
