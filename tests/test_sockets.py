@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+import threading
 import time
 import typing as t
 
 import pytest
+import wsproto
+import wsproto.events as wsevents
 from flask import Flask
 from simple_websocket import ConnectionClosed
 
 from flask_livehelp import get_state
+from flask_livehelp.sockets import connection
 from wsclient import WsClient
 
 
@@ -308,8 +313,8 @@ def test_two_operators_accept_at_once_one_wins_the_other_is_told(
     first.send(type="accept", conversation=conversation_id)
     second.send(type="accept", conversation=conversation_id)
     winners = []
-    for socket, who in ((first, anna), (second, bo)):
-        for frame in socket.quiet(1.0):
+    for panel, who in ((first, anna), (second, bo)):
+        for frame in panel.quiet(1.0):
             if frame["type"] == "assigned":
                 winners.append(who.name)
             if frame["type"] == "error":
@@ -369,3 +374,67 @@ def test_a_closed_panel_turns_the_operator_away(
     while widget_state(app) != "away" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert widget_state(app) == "away"
+
+
+class StalledClient:
+    """A visitor's socket whose reader stops reading, like a frozen tab."""
+
+    def __init__(self, live_server: t.Any, path: str) -> None:
+        host, port = live_server.url.removeprefix("http://").split(":")
+        self.sock = socket.socket()
+        # A small window, so the server's sends back up soon.
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect((host, int(port)))
+        self.ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        self.sock.sendall(self.ws.send(wsevents.Request(host=host, target=path)))
+        self.events: list[t.Any] = []
+        self.until(wsevents.AcceptConnection)
+
+    def send(self, **frame: t.Any) -> None:
+        self.sock.sendall(self.ws.send(wsevents.TextMessage(json.dumps(frame))))
+
+    def until(self, kind: type, text: str = "") -> t.Any:
+        """Read (now, or again after stalling) until an event of ``kind``."""
+        self.sock.settimeout(10)
+        while True:
+            for event in self.ws.events():
+                if isinstance(event, kind) and text in getattr(event, "data", ""):
+                    return event
+            data = self.sock.recv(65536)
+            if not data:
+                raise AssertionError(f"The server hung up before {kind.__name__}.")
+            self.ws.receive_data(data)
+
+
+def test_a_client_that_stops_reading_is_let_go_and_holds_up_nobody(
+    live_server: t.Any,
+    visitor_socket: t.Any,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    monkeypatch.setattr(connection, "SEND_WAIT", 0.5)
+    first_tab = visitor_socket()
+    token, conversation_id = start_chat(first_tab)
+    resume = {"type": "hello", "token": token, "conversation": conversation_id}
+    frozen = StalledClient(live_server, "/livehelp/widget/ws")
+    request.addfinalizer(frozen.sock.close)
+    frozen.send(**resume)
+    frozen.until(wsevents.TextMessage, '"type":"synced"')
+    # The frozen tab reads no more; the hub keeps publishing to the chat.
+    big = "x" * 8000
+    hub = get_state(live_server.app).hub
+
+    def publish() -> None:
+        for _ in range(400):
+            hub.publish(f"conversation:{conversation_id}", {"type": "n", "pad": big})
+
+    publisher = threading.Thread(target=publish, daemon=True)
+    publisher.start()
+    # Not a speed limit: without the let-go, the publisher hangs for good.
+    publisher.join(timeout=60)
+    assert not publisher.is_alive(), "a client that reads nothing held up the hub"
+    # The tab that reads got every event, and the frozen one was let go.
+    numbers = [frame for frame in first_tab.quiet(2) if frame["type"] == "n"]
+    assert len(numbers) == 400
+    closing = frozen.until(wsevents.CloseConnection)
+    assert (closing.code, closing.reason) == (1008, "too slow")

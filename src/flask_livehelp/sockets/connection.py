@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import select
+import sys
 import threading
 import time
 import typing as t
@@ -25,6 +26,18 @@ log = logging.getLogger(__name__)
 
 #: Seconds a send may wait for a client to read before the client is dropped.
 SEND_WAIT = 5.0
+
+
+def unpatched_poll() -> t.Callable[[], t.Any]:
+    """``select.poll`` as the system has it, also where gevent patched it.
+
+    Asking whether a socket takes data right now needs no waiting, and the
+    patched poll costs a timer and a watcher per call even for that.
+    """
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("select"):
+        return t.cast(t.Callable[[], t.Any], monkey.get_original("select", "poll"))
+    return select.poll
 
 
 class RateLimit:
@@ -51,8 +64,8 @@ class Connection:
 
     Events from the hub arrive on other threads and only ever send; every
     database access happens on the connection's own thread, and the database
-    session is given back after each frame so an idle socket holds no
-    database connection.
+    session is removed after each frame so an idle socket holds neither a
+    database connection nor a session.
     """
 
     #: The frames this socket accepts.
@@ -70,10 +83,11 @@ class Connection:
         ws.max_message_size = config_value("MAX_FRAME_BYTES")
         # poll, not select: select fails on descriptors past 1024, which a
         # server with thousands of chats has.
-        sock = getattr(ws, "sock", None)
-        self._poll = select.poll() if sock is not None else None
-        if self._poll is not None:
-            self._poll.register(sock, select.POLLOUT)
+        self._sock = getattr(ws, "sock", None)
+        self._ready = None
+        if self._sock is not None:
+            self._ready = unpatched_poll()()
+            self._ready.register(self._sock, select.POLLOUT)
 
     # Sending.
 
@@ -97,9 +111,12 @@ class Connection:
 
     def _writable(self) -> bool:
         """Whether the socket takes data within :data:`SEND_WAIT` seconds."""
-        if self._poll is None:
+        if self._ready is None or self._ready.poll(0):
             return True
-        return bool(self._poll.poll(SEND_WAIT * 1000))
+        # Its buffer is full: wait, letting other greenlets run meanwhile.
+        waiting = select.poll()
+        waiting.register(self._sock, select.POLLOUT)
+        return bool(waiting.poll(SEND_WAIT * 1000))
 
     def on_event(self, channel: str, text: str) -> None:
         """An event from the hub; by default passed on as it is."""
@@ -160,7 +177,9 @@ class Connection:
             log.exception("A socket frame failed.")
             self.refuse(Refused("server-error", N_("Something went wrong. Try again.")))
         finally:
-            session.close()
+            # Not only closed: an idle socket keeps no session object either
+            # (a few KB each, with thousands of sockets open).
+            session.remove()
 
     def handle(self, text: str) -> None:
         self.dispatch(parse_frame(text, self.specs, self._limit))
