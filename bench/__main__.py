@@ -254,6 +254,54 @@ async def latency(settings: Settings, memory: list[list[str]]) -> str:
     )
 
 
+async def memory_as_browsers_connect(settings: Settings) -> str:
+    """Memory per chat when the clients offer permessage-deflate, as browsers do.
+
+    A server that grants it keeps a compressor and a decompressor per socket
+    from the first message on, so the chats send for a second first.
+    """
+    rows = []
+    offered = load.COMPRESSION.set("deflate")
+    try:
+        for chats in settings.sizes:
+            for name, start in chat_servers(settings, chats):
+                if name == "websockets relay":
+                    continue  # the same server as the echo
+                with start() as running:
+                    grown = await _memory_after_chatting(running, chats, settings)
+                rows.append([name, f"{chats:,}", kb(grown / chats)])
+                print(
+                    f"  measured {name} at {chats} chats, compression offered",
+                    file=sys.stderr,
+                )
+    finally:
+        load.COMPRESSION.reset(offered)
+    return table(
+        "Memory per open chat when clients offer compression, as browsers do"
+        " (after a second of chatting)",
+        ["server", "chats", "memory/chat"],
+        rows,
+    )
+
+
+async def _memory_after_chatting(
+    running: targets.Running, chats: int, settings: Settings
+) -> float:
+    """The server's RSS growth over opening ``chats`` and a second of chatting."""
+    chat_load = load.ChatLoad(running.target, chats, min(OPERATORS, chats))
+    before = procstat.rss_bytes(running.pids())
+    await chat_load.open()
+    await chat_load.run(settings.rate, 1, 0, _nothing, _nothing)
+    await asyncio.sleep(1)
+    grown = procstat.rss_bytes(running.pids()) - before
+    await chat_load.close()
+    return grown
+
+
+def _nothing() -> None:
+    pass
+
+
 async def throughput(settings: Settings) -> str:
     rows = []
     runs = [(kind, 1) for kind in settings.databases]
@@ -350,7 +398,7 @@ async def scale(settings: Settings) -> str:
     )
 
 
-SECTIONS = ("widget", "status", "latency", "throughput", "scale")
+SECTIONS = ("widget", "status", "latency", "browsers", "throughput", "scale")
 
 
 async def run(arguments: argparse.Namespace) -> str:
@@ -372,6 +420,8 @@ async def run(arguments: argparse.Namespace) -> str:
                 ["server", "chats", "memory/chat", "time to open all"],
                 memory,
             )
+        elif section == "browsers":
+            text = await memory_as_browsers_connect(settings)
         elif section == "throughput":
             text = await throughput(settings)
         else:

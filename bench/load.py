@@ -10,6 +10,7 @@ operator, and the round trip customer -> operator -> customer.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import json
 import time
@@ -19,6 +20,11 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+#: What the clients offer: ``None`` (nobody compresses, so every server does
+#: the same work per frame) or ``"deflate"``, as every browser offers.
+COMPRESSION: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "compression", default=None
+)
 BODY = "Har I regnjakken i blå, str. M? Og kan den sendes i dag?"
 CONNECTING_AT_ONCE = 100
 
@@ -42,8 +48,7 @@ async def _open(url: str, headers: dict[str, str] | None = None) -> ClientConnec
     return await connect(
         url,
         additional_headers=headers,
-        # Nobody compresses, so every server does the same work per frame.
-        compression=None,
+        compression=COMPRESSION.get(),
         ping_interval=None,
         max_queue=None,
         open_timeout=60,
