@@ -187,7 +187,8 @@
     },
     presence(frame) { colleagues(frame.operators); },
     status(frame) {
-      me.status = frame.chosen;
+      // Opening the socket publishes the status before its hello is sent.
+      if (me) me.status = frame.chosen;
       showStatus(frame.chosen);
     },
     transfer(frame) {
