@@ -8,12 +8,14 @@ a database of its own that is dropped afterwards.
 
 from __future__ import annotations
 
+import collections
 import collections.abc as c
 import json
 import os
 import re
 import shutil
 import threading
+import time
 import typing as t
 import uuid
 
@@ -414,19 +416,78 @@ def browser_type_launch_args(
     }
 
 
+class PageLog:
+    """What a test's pages said and heard, shown when a browser test fails.
+
+    A flow that fails now and then on a loaded machine cannot be rerun by
+    hand; the socket frames and console lines of that one run say where it
+    stopped.
+    """
+
+    LIMIT = 400
+
+    def __init__(self) -> None:
+        self.lines: collections.deque[str] = collections.deque(maxlen=self.LIMIT)
+        self.errors: list[str] = []
+        self._start = time.monotonic()
+
+    def add(self, who: str, text: str) -> None:
+        self.lines.append(f"{time.monotonic() - self._start:7.3f} {who} {text[:300]}")
+
+    def watch(self, page: t.Any, who: str) -> None:
+        page.on("console", lambda m: self.add(who, f"console.{m.type}: {m.text}"))
+        page.on("pageerror", lambda error: self.page_error(who, error))
+        page.on("websocket", lambda ws: self._watch_socket(ws, who))
+
+    def page_error(self, who: str, error: t.Any) -> None:
+        self.errors.append(f"{who}: {error}")
+        self.add(who, f"page error: {error}")
+
+    def _watch_socket(self, ws: t.Any, who: str) -> None:
+        name = f"{who} socket {ws.url.split('?')[0].rsplit('/', 2)[-2]}"
+        self.add(name, "opening")
+        ws.on("framesent", lambda payload: self.add(name, f"-> {payload}"))
+        ws.on("framereceived", lambda payload: self.add(name, f"<- {payload}"))
+        ws.on("socketerror", lambda error: self.add(name, f"error: {error}"))
+        ws.on("close", lambda _: self.add(name, "closed"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> c.Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+    return report
+
+
+CALL_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def new_page(browser: t.Any) -> c.Iterator[c.Callable[..., t.Any]]:
+def new_page(
+    browser: t.Any, request: pytest.FixtureRequest
+) -> c.Iterator[c.Callable[..., t.Any]]:
     """Open pages, each in a browser context of its own (one person each)."""
     contexts: list[t.Any] = []
+    page_log = PageLog()
 
     def open_page(**context_args: t.Any) -> t.Any:
         context = browser.new_context(**context_args)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page_log.watch(page, f"page{len(contexts)}")
+        return page
 
     yield open_page
+    if request.node.stash.get(CALL_FAILED, False):
+        print("What the pages said and heard (seconds since the first page):")
+        print("\n".join(page_log.lines))
     for context in contexts:
         context.close()
+    # A script that throws has left a person looking at a half-updated page.
+    assert not page_log.errors, f"The pages threw: {page_log.errors}"
 
 
 @pytest.fixture(scope="session")
