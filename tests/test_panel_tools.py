@@ -13,6 +13,7 @@ from flask_livehelp import get_state
 from flask_livehelp.models import utcnow
 from flask_livehelp.services import timeouts
 from flask_livehelp.services.visitors import Beat
+from staff import chat
 
 
 def start_chat(
@@ -51,6 +52,44 @@ def test_tags_are_set_and_seen_by_staff_only(
     assert all("tags" not in f for f in visitor.quiet() if f["type"] == "conversation")
     staff.send(type="tags", conversation=conversation_id, names=["x" * 65])
     assert staff.expect("error")["code"] == "too-long"
+
+
+def test_a_panel_opening_sees_each_chat_with_its_own_question_and_tags(
+    app: Flask, operator_socket: t.Any, operator: t.Any, make_operator: t.Any
+) -> None:
+    long_question = "Hvor lang tid tager levering til Grønland? " * 10
+    waiting = chat(app, question="Har I regnjakken i blå?", end=False)
+    long_one = chat(app, question=long_question, end=False)
+    with app.app_context():
+        get_state().conversations.post_by_visitor(
+            visitor_of(app, waiting), waiting, client_id="v2", body="Hallo?"
+        )
+    mine = chat(
+        app,
+        operator=operator,
+        question="Kan jeg bytte størrelse?",
+        answers=["Ja da."],
+        visitor_says=["Tak!"],
+        tags=["retur", "bytte"],
+        end=False,
+    )
+    chat(app, operator=make_operator(), question="Andens chat", end=False)
+    staff = operator_socket(operator)
+    staff.send(type="hello")
+    hello = staff.expect("hello")
+    queue = {frame["id"]: frame for frame in hello["queue"]}
+    assert set(queue) == {waiting, long_one}
+    # The hint is the first thing the customer wrote, not the latest.
+    assert queue[waiting]["preview"] == "Har I regnjakken i blå?"
+    assert queue[long_one]["preview"] == long_question[:200]
+    assert [(f["id"], f["preview"], f["tags"]) for f in hello["active"]] == [
+        (mine, "Kan jeg bytte størrelse?", ["bytte", "retur"])
+    ]
+
+
+def visitor_of(app: Flask, conversation_id: int) -> int:
+    with app.app_context():
+        return t.cast(int, get_state().conversations.get(conversation_id).visitor_id)
 
 
 @pytest.mark.livehelp(require_tag=True)

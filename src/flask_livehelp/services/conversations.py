@@ -188,6 +188,7 @@ class ConversationService(Service):
             sa.select(model)
             .where(model.status == "queued", model.deleted_at.is_(None))
             .order_by(model.created_at)
+            .options(sa_orm.selectinload(model.tags))
         )
         return [
             c
@@ -205,6 +206,7 @@ class ConversationService(Service):
                 model.deleted_at.is_(None),
             )
             .order_by(model.accepted_at)
+            .options(sa_orm.selectinload(model.tags))
         )
         return list(self.session.execute(query).scalars())
 
@@ -227,35 +229,56 @@ class ConversationService(Service):
 
     def preview(self, conversation_id: int) -> str | None:
         """The first thing the visitor wrote, as a hint in the queue."""
+        return self.previews([conversation_id])[conversation_id]
+
+    def previews(self, conversation_ids: list[int]) -> dict[int, str | None]:
+        """:meth:`preview` of each conversation, in one query for a whole list."""
         model = self.models.message
-        query = (
-            sa.select(model.body)
+        first = (
+            sa.select(model.conversation_id, sa.func.min(model.seq).label("seq"))
             .where(
-                model.conversation_id == conversation_id,
+                model.conversation_id.in_(conversation_ids),
                 model.author == "visitor",
                 model.kind == "text",
             )
-            .order_by(model.seq)
-            .limit(1)
+            .group_by(model.conversation_id)
+            .subquery()
         )
-        body = self.session.execute(query).scalar_one_or_none()
-        return None if body is None else body[:200]
+        query = sa.select(model.conversation_id, model.body).join(
+            first,
+            sa.and_(
+                model.conversation_id == first.c.conversation_id,
+                model.seq == first.c.seq,
+            ),
+        )
+        found = {id_: body[:200] for id_, body in self.session.execute(query)}
+        return {id_: found.get(id_) for id_ in conversation_ids}
 
     def staff_frame(
         self, conversation: t.Any, kind: str = "conversation"
     ) -> dict[str, t.Any]:
         """The conversation as staff see it, as an event of type ``kind``."""
-        frame = conversation_frame(conversation, staff=True)
-        requested = conversation.requested_operator
-        frame.update(
-            type=kind,
-            preview=self.preview(conversation.id),
-            tags=[tag.name for tag in conversation.tags],
-            requested_operator_id=conversation.requested_operator_id,
-            requested_operator=requested.name if requested is not None else None,
-            context=conversation.context,
-        )
-        return frame
+        return self.staff_frames([conversation], kind)[0]
+
+    def staff_frames(
+        self, conversations: list[t.Any], kind: str = "conversation"
+    ) -> list[dict[str, t.Any]]:
+        """:meth:`staff_frame` of each; a panel's whole queue costs one query."""
+        previews = self.previews([c.id for c in conversations])
+        frames = []
+        for conversation in conversations:
+            frame = conversation_frame(conversation, staff=True)
+            requested = conversation.requested_operator
+            frame.update(
+                type=kind,
+                preview=previews[conversation.id],
+                tags=[tag.name for tag in conversation.tags],
+                requested_operator_id=conversation.requested_operator_id,
+                requested_operator=requested.name if requested is not None else None,
+                context=conversation.context,
+            )
+            frames.append(frame)
+        return frames
 
     def visitor_frame(self, conversation: t.Any) -> dict[str, t.Any]:
         """The conversation as its visitor sees it, with their place in the queue."""

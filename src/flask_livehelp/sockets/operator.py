@@ -122,11 +122,8 @@ class OperatorConnection(Connection):
                     "status": operator.status,
                     "max_chats": operator.max_chats,
                 },
-                "queue": [
-                    conversations.staff_frame(c)
-                    for c in conversations.queue_for(operator)
-                ],
-                "active": [conversations.staff_frame(c) for c in active],
+                "queue": conversations.staff_frames(conversations.queue_for(operator)),
+                "active": conversations.staff_frames(active),
                 "operators": [
                     dataclasses.asdict(o) for o in self.state.presence.operators()
                 ],

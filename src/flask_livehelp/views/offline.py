@@ -186,7 +186,7 @@ def index() -> str:
     return render_template(
         "livehelp/offline/list.html",
         conversations=conversations,
-        previews={c.id: state.conversations.preview(c.id) for c in conversations},
+        previews=state.conversations.previews([c.id for c in conversations]),
         answered=answered,
         page=page,
         pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
