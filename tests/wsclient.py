@@ -16,5 +16,7 @@ class WsClient(Client):
 
     def handshake(self) -> None:
         super().handshake()
-        if not self._handle_events():
-            self.connected = False
+        # A closing frame among them ends the connection only once they are
+        # read: the reader thread then finds the end of the stream itself.
+        self._handle_events()
+        self.connected = True
