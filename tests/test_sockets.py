@@ -13,7 +13,9 @@ import pytest
 import wsproto
 import wsproto.events as wsevents
 from flask import Flask
+from flask_sock import Sock
 from simple_websocket import ConnectionClosed
+from simple_websocket import Server
 
 from flask_livehelp import get_state
 from flask_livehelp.sockets import connection
@@ -438,3 +440,48 @@ def test_a_client_that_stops_reading_is_let_go_and_holds_up_nobody(
     assert len(numbers) == 400
     closing = frozen.until(wsevents.CloseConnection)
     assert (closing.code, closing.reason) == (1008, "too slow")
+
+
+def server_reader_threads() -> int:
+    """simple-websocket reader threads serving a socket in this process."""
+    return sum(
+        isinstance(getattr(getattr(thread, "_target", None), "__self__", None), Server)
+        for thread in threading.enumerate()
+    )
+
+
+def test_our_sockets_read_without_a_thread_each_and_the_hosts_own_still_work(
+    app: Flask, live_server: t.Any, visitor_socket: t.Any
+) -> None:
+    # A shop with a flask-sock route of its own, beside the chat.
+    @Sock(app).route("/host-echo")
+    def echo(ws: t.Any) -> None:
+        while True:
+            ws.send(ws.receive())
+
+    chats = [visitor_socket() for _ in range(5)]
+    for chat in chats:
+        start_chat(chat)
+    # Every chat is served, by the request's own thread alone.
+    assert server_reader_threads() == 0
+    host = WsClient.connect(live_server.ws_url("/host-echo"))
+    try:
+        host.send("hej")
+        assert host.receive(timeout=5) == "hej"
+        assert server_reader_threads() == 1
+    finally:
+        host.close()
+
+
+def test_a_hosts_own_reader_thread_setting_is_kept_and_the_chat_works(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    app.config["SOCK_SERVER_OPTIONS"]["thread_class"] = threading.Thread
+    staff = operator_socket(operator)
+    visitor = visitor_socket()
+    _, conversation_id = start_chat(visitor)
+    staff.send(type="accept", conversation=conversation_id)
+    staff.expect("assigned", id=conversation_id)
+    staff.send(type="message", conversation=conversation_id, id="a1", body="Ja!")
+    assert visitor.expect("message", author="operator")["body"] == "Ja!"
+    assert server_reader_threads() == 2

@@ -21,6 +21,9 @@ from ..i18n import N_
 from ..protocol import Field
 from ..protocol import Frame
 from ..protocol import parse_frame
+from .reader import reads_inline
+from .reader import receive_inline
+from .reader import release
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +152,7 @@ class Connection:
         try:
             self.guarded(self.on_open)
             while not self.closed:
-                text = self.ws.receive(timeout=self.idle_seconds)
+                text = self._receive()
                 if text is None:
                     self.guarded(self.on_idle)
                 else:
@@ -160,6 +163,13 @@ class Connection:
             self.closed = True
             self.subscription.close()
             self.guarded(self.on_close)
+            if reads_inline(self.ws):
+                release(self.ws)
+
+    def _receive(self) -> str | bytes | None:
+        if reads_inline(self.ws):
+            return receive_inline(self.ws, self.idle_seconds)
+        return t.cast("str | bytes | None", self.ws.receive(timeout=self.idle_seconds))
 
     def guarded(self, work: t.Callable[..., None], *args: t.Any) -> None:
         """Run ``work``, turn a refusal into an error frame, release the database."""

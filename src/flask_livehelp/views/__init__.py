@@ -16,6 +16,7 @@ from ..errors import Refused
 from ..extension import get_state
 from ..i18n import _lh
 from ..i18n import current_language
+from ..sockets.reader import reader_thread
 from . import account
 from . import admin
 from . import history
@@ -40,6 +41,10 @@ def create_blueprint(app: Flask) -> Blueprint:
         template_folder="templates",
         static_folder="static",
     )
+    # Our sockets read without a second thread each (sockets/reader.py); a
+    # host's own thread_class wins, and then ours read as every socket does.
+    options = app.config.setdefault("SOCK_SERVER_OPTIONS", {})
+    options.setdefault("thread_class", reader_thread)
     parent.register_blueprint(widget.create_blueprint(_sock))
     parent.register_blueprint(panel.create_blueprint(_sock))
     parent.register_blueprint(history.create_blueprint())

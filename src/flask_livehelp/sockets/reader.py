@@ -1,0 +1,106 @@
+"""How our sockets read: in the socket's own greenlet, not in a second one.
+
+simple-websocket starts a reader thread for every socket, which hands each
+frame over to the request's thread. Under gevent that is a second greenlet
+per open chat, about 8 KB of stack and frames each, and a switch to the
+other greenlet for every frame. Our sockets read in the request's greenlet
+instead: flask-sock's ``SOCK_SERVER_OPTIONS["thread_class"]`` is set to
+:func:`reader_thread`, which starts the usual thread for every other socket
+of the app and none for ours.
+
+This uses simple-websocket's frame handling (``_handle_events``), so the
+package's minor version is pinned.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import typing as t
+
+from flask import has_request_context
+from flask import request
+from simple_websocket import ConnectionClosed
+from wsproto.utilities import LocalProtocolError
+
+#: Set in the handshake of our own sockets' requests.
+READS_INLINE = "livehelp.reads_inline"
+#: Seconds a closing socket waits for its client to close too.
+CLOSE_WAIT = 2.0
+
+
+class InlineReader:
+    """Stands in for the reader thread of a socket that reads for itself."""
+
+    name = "livehelp-inline-reader"
+
+    def start(self) -> None:
+        pass
+
+
+def reader_thread(target: t.Callable[[], None]) -> t.Any:
+    """The ``thread_class`` for simple-websocket: a thread, except for ours.
+
+    ``threading.Thread`` is looked up on each call, as simple-websocket does,
+    so gevent's patching still turns it into a greenlet.
+    """
+    server = getattr(target, "__self__", None)
+    ours = has_request_context() and request.environ.get(READS_INLINE)
+    # Protocol pings are sent by the reader thread; a host that wants them
+    # keeps it.
+    if ours and server is not None and not server.ping_interval:
+        return InlineReader()
+    return threading.Thread(target=target)
+
+
+def reads_inline(ws: t.Any) -> bool:
+    return isinstance(getattr(ws, "thread", None), InlineReader)
+
+
+def receive_inline(ws: t.Any, timeout: float | None) -> str | bytes | None:
+    """The next message, as ``ws.receive(timeout)`` gives it, read right here.
+
+    ``None`` when nothing complete arrives within ``timeout`` seconds of
+    silence.
+    """
+    while ws.connected and not ws.input_buffer:
+        ws.sock.settimeout(timeout)
+        try:
+            data = ws.sock.recv(ws.receive_bytes)
+        except TimeoutError:  # socket.timeout, since Python 3.10
+            return None
+        except OSError:
+            data = b""
+        if not data:
+            ws.connected = False
+            break
+        try:
+            ws.ws.receive_data(data)
+            # Answers pings and close frames, and queues whole messages.
+            ws.connected = ws._handle_events()
+        except (OSError, LocalProtocolError):
+            ws.connected = False
+    if ws.input_buffer:
+        return t.cast("str | bytes", ws.input_buffer.pop(0))
+    raise ConnectionClosed(ws.close_reason, ws.close_message)
+
+
+def release(ws: t.Any) -> None:
+    """Close the network socket once the client has closed its side too.
+
+    Closing with the client's last bytes unread would reset the connection,
+    and a reset may make the browser drop the frames we sent last, such as
+    the error that says why the socket closes.
+    """
+    sock = ws.sock
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(CLOSE_WAIT)
+        deadline = time.monotonic() + CLOSE_WAIT
+        while time.monotonic() < deadline and sock.recv(4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        sock.close()
