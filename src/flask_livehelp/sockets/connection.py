@@ -23,7 +23,7 @@ from ..protocol import Frame
 from ..protocol import parse_frame
 from .reader import reads_inline
 from .reader import receive_inline
-from .reader import release
+from .reader import stop_reading_later
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ class Connection:
         # poll, not select: select fails on descriptors past 1024, which a
         # server with thousands of chats has.
         self._sock = getattr(ws, "sock", None)
+        self._inline = reads_inline(ws)
         self._ready = None
         if self._sock is not None:
             self._ready = unpatched_poll()()
@@ -109,7 +110,8 @@ class Connection:
                 return
             try:
                 self.ws.send(text)
-            except ConnectionClosed:
+            except (ConnectionClosed, OSError):
+                # OSError: the socket was closed or timed out under us.
                 self.closed = True
 
     def _writable(self) -> bool:
@@ -141,7 +143,9 @@ class Connection:
             self.ws.close(reason=reason, message=message)
         except Exception:
             # Closing an already broken socket fails; it is closed either way.
-            pass
+            return
+        if self._inline:
+            stop_reading_later(self.ws)
 
     # Receiving.
 
@@ -163,11 +167,9 @@ class Connection:
             self.closed = True
             self.subscription.close()
             self.guarded(self.on_close)
-            if reads_inline(self.ws):
-                release(self.ws)
 
     def _receive(self) -> str | bytes | None:
-        if reads_inline(self.ws):
+        if self._inline:
             return receive_inline(self.ws, self.idle_seconds)
         return t.cast("str | bytes | None", self.ws.receive(timeout=self.idle_seconds))
 

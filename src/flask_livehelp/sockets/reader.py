@@ -14,6 +14,7 @@ package's minor version is pinned.
 
 from __future__ import annotations
 
+import functools
 import socket
 import threading
 import time
@@ -55,17 +56,22 @@ def reader_thread(target: t.Callable[[], None]) -> t.Any:
 
 
 def reads_inline(ws: t.Any) -> bool:
+    """Whether ``ws`` is one of ours, read by :func:`receive_inline`."""
     return isinstance(getattr(ws, "thread", None), InlineReader)
 
 
 def receive_inline(ws: t.Any, timeout: float | None) -> str | bytes | None:
     """The next message, as ``ws.receive(timeout)`` gives it, read right here.
 
-    ``None`` when nothing complete arrives within ``timeout`` seconds of
-    silence.
+    ``None`` when nothing complete arrives within ``timeout`` seconds; pings
+    and pieces of a message do not put that moment off.
     """
+    deadline = None if timeout is None else time.monotonic() + timeout
     while ws.connected and not ws.input_buffer:
-        ws.sock.settimeout(timeout)
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return None
+        ws.sock.settimeout(left)
         try:
             data = ws.sock.recv(ws.receive_bytes)
         except TimeoutError:  # socket.timeout, since Python 3.10
@@ -86,20 +92,58 @@ def receive_inline(ws: t.Any, timeout: float | None) -> str | bytes | None:
     raise ConnectionClosed(ws.close_reason, ws.close_message)
 
 
+def stop_reading_later(ws: t.Any) -> None:
+    """After our close frame: stop waiting for the client's answer in time.
+
+    A client that never answers (gone, or not reading) would otherwise keep
+    the request waiting in ``recv`` for good.
+    """
+    timer = threading.Timer(CLOSE_WAIT, _shut_reading, args=(ws.sock,))
+    timer.daemon = True
+    timer.start()
+
+
+def _shut_reading(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RD)
+    except OSError:
+        pass  # closed already
+
+
+def releasing(view: t.Callable[..., None]) -> t.Callable[..., None]:
+    """Close the network socket when ``view`` is done with it (see
+    :func:`release`), as the reader thread would have."""
+
+    @functools.wraps(view)
+    def socket_view(ws: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
+        try:
+            view(ws, *args, **kwargs)
+        finally:
+            if reads_inline(ws):
+                release(ws)
+
+    return socket_view
+
+
 def release(ws: t.Any) -> None:
     """Close the network socket once the client has closed its side too.
 
     Closing with the client's last bytes unread would reset the connection,
     and a reset may make the browser drop the frames we sent last, such as
-    the error that says why the socket closes.
+    the error that says why the socket closes. What the client still sends
+    is read and dropped, for :data:`CLOSE_WAIT` seconds and 64 KB at most.
     """
     sock = ws.sock
+    deadline = time.monotonic() + CLOSE_WAIT
+    drained = 0
     try:
         sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(CLOSE_WAIT)
-        deadline = time.monotonic() + CLOSE_WAIT
-        while time.monotonic() < deadline and sock.recv(4096):
-            pass
+        while drained < 65536 and (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            data = sock.recv(4096)
+            if not data:
+                break
+            drained += len(data)
     except OSError:
         pass
     finally:

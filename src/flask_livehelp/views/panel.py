@@ -25,6 +25,7 @@ from ..extension import get_state
 from ..i18n import _lh
 from ..i18n import current_language
 from ..sockets.operator import operator_socket
+from ..sockets.reader import releasing
 from .handshake import check_handshake
 
 
@@ -33,7 +34,7 @@ def create_blueprint(sock: Sock) -> Blueprint:
     bp.add_url_rule("/", view_func=index)
     bp.add_url_rule("/login", view_func=login, methods=["GET", "POST"])
     bp.add_url_rule("/logout", view_func=logout, methods=["POST"])
-    sock.route("/ws", bp=bp)(operator_socket)
+    sock.route("/ws", bp=bp)(releasing(operator_socket))
     bp.before_request(_protect)
     bp.context_processor(staff_context)
     return bp

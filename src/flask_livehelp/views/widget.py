@@ -27,6 +27,7 @@ from ..i18n import known_language
 from ..i18n import N_
 from ..models import utcnow
 from ..services.visitors import Beat
+from ..sockets.reader import releasing
 from ..sockets.visitor import visitor_socket
 from .embed import asset_url
 from .handshake import check_handshake
@@ -150,7 +151,7 @@ def create_blueprint(sock: Sock) -> Blueprint:
     bp.add_url_rule("/frame", view_func=frame)
     bp.add_url_rule("/suggest", view_func=suggest)
     # The chat speaks the page's language too (`?lang=` on the socket's URL).
-    sock.route("/ws", bp=bp)(in_page_language(visitor_socket))
+    sock.route("/ws", bp=bp)(releasing(in_page_language(visitor_socket)))
     bp.before_request(_check_socket_handshake)
     return bp
 
