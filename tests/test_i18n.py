@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 from babel.messages.catalog import Catalog
+from babel.messages.mofile import read_mo
 from babel.messages.mofile import write_mo
-from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 from flask import Flask
 from flask_mail import Mail
@@ -86,6 +86,27 @@ def test_we_ship_a_catalog_for_every_language() -> None:
     assert [path.parent.parent.name for path in catalog_files(SHIPPED)] == LANGUAGES
 
 
+def as_tuple(text: t.Any) -> t.Any:
+    """A plural entry's forms, which read_mo gives as a list."""
+    return tuple(text) if isinstance(text, list | tuple) else text
+
+
+def compiled_meaning(mo: t.BinaryIO) -> dict[str, t.Any]:
+    """What a compiled catalog says: its messages, plural rule and language.
+
+    Not its bytes, which name the Babel that wrote them (``Generated-By``).
+    """
+    catalog = read_mo(mo)
+    return {
+        "language": dict(catalog.mime_headers).get("Language"),
+        "plural_forms": catalog.plural_forms,
+        "messages": {
+            (as_tuple(message.id), message.context): as_tuple(message.string)
+            for message in entries(catalog)
+        },
+    }
+
+
 @pytest.mark.parametrize("directory", [SHIPPED, HOST], ids=["shipped", "host"])
 def test_every_compiled_catalog_is_current_with_its_po(
     directory: pathlib.Path,
@@ -98,11 +119,33 @@ def test_every_compiled_catalog_is_current_with_its_po(
         assert mo.exists(), f"{mo} is missing: run scripts/translations compile"
         fresh = io.BytesIO()
         write_mo(fresh, read_catalog(po))
-        assert mo.read_bytes() == fresh.getvalue(), (
-            f"{mo} is out of date with its .po: run scripts/translations compile"
-        )
+        fresh.seek(0)
+        with mo.open("rb") as committed:
+            assert compiled_meaning(committed) == compiled_meaning(fresh), (
+                f"{mo} is out of date with its .po: run scripts/translations compile"
+            )
     compiled = sorted(directory.glob("*/LC_MESSAGES/flask_livehelp.mo"))
     assert compiled == [po.with_suffix(".mo") for po in sources]
+
+
+def test_a_stale_compiled_catalog_is_found(tmp_path: pathlib.Path) -> None:
+    """The freshness check above sees a changed translation and a fuzzy one."""
+    catalog = read_catalog(SHIPPED / "da" / "LC_MESSAGES" / "flask_livehelp.po")
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    before = compiled_meaning(compiled)
+    first = entries(catalog)[0]
+    first.string = "Noget helt andet"
+    changed = io.BytesIO()
+    write_mo(changed, catalog)
+    changed.seek(0)
+    assert compiled_meaning(changed) != before
+    first.flags.add("fuzzy")
+    fuzzy = io.BytesIO()
+    write_mo(fuzzy, catalog)
+    fuzzy.seek(0)
+    assert (as_tuple(first.id), None) not in compiled_meaning(fuzzy)["messages"]
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -124,10 +167,28 @@ def test_shipped_catalog_translates_every_string_and_nothing_is_fuzzy(
     assert fuzzy == []
 
 
+#: The plural rule each shipped language uses: gettext's conventional rules
+#: (docs/translating.md), written in each .po's header. Not Babel's CLDR data,
+#: which changes between Babel releases (CLDR 46 gave French and Spanish a third
+#: form for millions).
+PLURAL_RULES = {
+    "da": "nplurals=2; plural=(n != 1);",
+    "de": "nplurals=2; plural=(n != 1);",
+    "es": "nplurals=2; plural=(n != 1);",
+    "fr": "nplurals=2; plural=(n > 1);",
+    "nb": "nplurals=2; plural=(n != 1);",
+    "nl": "nplurals=2; plural=(n != 1);",
+    "sv": "nplurals=2; plural=(n != 1);",
+}
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_shipped_catalog_has_the_plural_rule_of_its_language(lang: str) -> None:
-    catalog = read_catalog(SHIPPED / lang / "LC_MESSAGES" / "flask_livehelp.po")
-    assert catalog.plural_forms == get_plural(lang).plural_forms
+    po = SHIPPED / lang / "LC_MESSAGES" / "flask_livehelp.po"
+    catalog = read_catalog(po)
+    assert catalog.plural_forms == PLURAL_RULES[lang]
+    with po.with_suffix(".mo").open("rb") as mo:
+        assert read_mo(mo).plural_forms == PLURAL_RULES[lang]
     for message in entries(catalog):
         assert len(forms(message)) == (
             catalog.num_plurals if message.pluralizable else 1
@@ -287,7 +348,7 @@ def test_the_panel_socket_speaks_the_operator_language(
 
 
 def test_dates_durations_and_plurals_follow_the_reader(app: Flask) -> None:
-    moment = dt.datetime(2026, 11, 22, 19, 5, tzinfo=dt.timezone.utc)
+    moment = dt.datetime(2026, 11, 22, 19, 5, tzinfo=dt.UTC)
     with app.test_request_context(query_string={"locale": "da"}):
         # Copenhagen is an hour ahead of UTC in November; Danes write 20.05.
         assert format_moment(moment, "Europe/Copenhagen") == "22. nov. 2026 20.05.00"
