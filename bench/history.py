@@ -76,7 +76,7 @@ def fill(app: Flask, chats: int, seed: int = 6) -> dict[str, t.Any]:
     rng = random.Random(seed)
     state = get_state(app)
     models, session = state.models, state.db.session
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     departments = [
         models.department(name=name)
         for name in ("Salg", "Kundeservice", "Retur", "B2B")
@@ -266,7 +266,7 @@ class _Tables:
 def _naive(value: t.Any) -> t.Any:
     # Our columns keep naive UTC; COPY bypasses the column type that does that.
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
     return value
 
 
@@ -379,7 +379,7 @@ def measure(app: Flask, facts: dict[str, t.Any]) -> list[tuple[str, str, float, 
             def work(
                 viewer: t.Any = viewer, query: HistoryFilter = query, page: int = page
             ) -> t.Any:
-                found = history.list(viewer, query, page=page, per_page=50)
+                found = history.search(viewer, query, page=page, per_page=50)
                 session.rollback()  # as a request ends, so nothing is cached
                 return found
 

@@ -140,4 +140,4 @@ def listed(page_text: str) -> list[int]:
 
 
 def utc(*parts: int) -> dt.datetime:
-    return dt.datetime(*parts, tzinfo=dt.timezone.utc)  # type: ignore[misc]
+    return dt.datetime(*parts, tzinfo=dt.UTC)  # type: ignore[misc]

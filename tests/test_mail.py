@@ -39,7 +39,7 @@ def due_now(state: t.Any) -> None:
     """Let the backoff pass: the next attempt is due now."""
     model = state.models.mail
     state.db.session.execute(
-        sa.update(model).values(next_attempt_at=dt.datetime.now(dt.timezone.utc))
+        sa.update(model).values(next_attempt_at=dt.datetime.now(dt.UTC))
     )
     state.db.session.commit()
 
@@ -104,7 +104,7 @@ def test_while_smtp_is_down_mails_wait_with_backoff_and_go_out_once(
     for number in range(3):
         queue(state, to=f"kunde{number}@example.dk")
     state.db.session.commit()
-    before = dt.datetime.now(dt.timezone.utc)
+    before = dt.datetime.now(dt.UTC)
     assert state.mail.send_due() == 0
     mails = rows(state)
     assert {(m.status, m.attempts) for m in mails} == {("pending", 1)}

@@ -169,7 +169,7 @@ def fill_first_schema(database_uri: str) -> dict[int, list[tuple[int, str, str]]
                         author=author,
                         kind="event" if author == "system" else "text",
                         body=body,
-                        created_at=NOW.replace(tzinfo=dt.timezone.utc),
+                        created_at=NOW.replace(tzinfo=dt.UTC),
                     )
                 )
         session.commit()
@@ -199,7 +199,7 @@ def test_an_upgrade_keeps_every_chat_and_message(
             messages = state.conversations.messages_after(conversation_id, 0)
             assert [(m.seq, m.author, m.body) for m in messages] == lines
             assert {(m.via, m.staff_only) for m in messages} == {("chat", False)}
-            assert messages[0].created_at == NOW.replace(tzinfo=dt.timezone.utc)
+            assert messages[0].created_at == NOW.replace(tzinfo=dt.UTC)
         # The waiting chat goes on where it was.
         message, stored = state.conversations.post_by_visitor(
             2, 2, client_id="c2", body="Er der nogen?"

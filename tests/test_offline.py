@@ -134,7 +134,7 @@ def test_an_offline_message_reaches_the_staff_and_the_customer(
 
 
 def _moment(moment: dt.datetime, lang: str) -> str:
-    return format_datetime(moment, "medium", tzinfo=dt.timezone.utc, locale=lang)
+    return format_datetime(moment, "medium", tzinfo=dt.UTC, locale=lang)
 
 
 @pytest.mark.livehelp(reply_address="reply+{token}@shop.example")
@@ -332,9 +332,7 @@ def test_smtp_down_the_message_is_stored_and_goes_out_once_it_is_back(
         assert all("Connection refused" in m.last_error for m in mails)
         # The retry is later (backoff); pretend that time has come.
         state.db.session.execute(
-            sa.update(state.models.mail).values(
-                next_attempt_at=dt.datetime.now(dt.timezone.utc)
-            )
+            sa.update(state.models.mail).values(next_attempt_at=dt.datetime.now(dt.UTC))
         )
         state.db.session.commit()
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from .errors import NotAllowed
 from .errors import NotFound
 from .errors import Refused
-from .extension import get_state
 from .extension import LiveHelp
-from .extension import LiveHelpState
 from .hub import Hub
 from .models import build_models
 from .models import Models
+from .state import get_state
+from .state import LiveHelpState
 
 __all__ = [
     "Hub",

@@ -28,10 +28,10 @@ from flask import url_for
 from .config import config_value
 from .errors import NotAllowed
 from .errors import Refused
-from .extension import get_state
 from .i18n import in_language
 from .i18n import N_
 from .services import access
+from .state import get_state
 
 SESSION_KEY = "_livehelp_operator"
 CSRF_KEY = "_livehelp_csrf"
@@ -83,6 +83,14 @@ def current_operator() -> t.Any | None:
     if "_livehelp_operator" not in g:
         g._livehelp_operator = _session_operator() or _host_operator()
     return g._livehelp_operator
+
+
+def signed_in_operator() -> t.Any:
+    """The operator of a view behind :func:`operator_required`, never ``None``."""
+    operator = current_operator()
+    if operator is None:
+        raise RuntimeError("signed_in_operator() is for operator_required views.")
+    return operator
 
 
 def _session_operator() -> t.Any | None:

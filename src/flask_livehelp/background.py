@@ -23,6 +23,7 @@ from flask import Flask
 
 from .config import config_value
 from .models import utcnow
+from .state import get_state
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,6 @@ class Jobs:
 
     def run(self, app: Flask, name: str) -> None:
         """Run one job now, whatever its schedule."""
-        from .extension import get_state
-
         job = self._jobs[name]
         with app.app_context():
             state = get_state(app)
@@ -130,4 +129,4 @@ def hold_lease(state: t.Any, name: str, seconds: float, holder: str) -> bool:
         .values(holder=holder, expires_at=until)
     )
     session.commit()
-    return taken.rowcount == 1
+    return bool(taken.rowcount == 1)

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import time
+import typing as t
+
 import click
+from flask import current_app
+from flask import Flask
 from flask.cli import AppGroup
 
+from . import migrations
 from .errors import Refused
 from .models import ROLES
+from .state import get_state
 
 livehelp = AppGroup("livehelp", help="Manage Flask-LiveHelp: tables and operators.")
 
 
-def _state():  # type: ignore[no-untyped-def]
-    # Imported here: the extension module imports this one.
-    from .extension import get_state
-
-    return get_state()
+def _app() -> Flask:
+    """The app the command runs for (``flask --app``), not its proxy."""
+    return t.cast(Flask, current_app._get_current_object())  # type: ignore[attr-defined]
 
 
 @livehelp.command("init-db")
@@ -24,7 +29,7 @@ def init_db() -> None:
 
     For apps without migrations; ``db.create_all()`` creates them too.
     """
-    state = _state()
+    state = get_state()
     tables = [
         table
         for table in state.db.metadata.sorted_tables
@@ -59,7 +64,7 @@ def create_operator(
     """Create an operator account. The password is asked for, never passed."""
     password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        operator = _state().operators.create_operator(
+        operator = get_state().operators.create_operator(
             name=name,
             email=email,
             password=password,
@@ -75,7 +80,7 @@ def create_operator(
 @livehelp.command("list-operators")
 def list_operators() -> None:
     """Show every operator account."""
-    operators = _state().operators.all()
+    operators = get_state().operators.all()
     if not operators:
         click.echo("No operators yet. Add one with 'flask livehelp create-operator'.")
         return
@@ -94,27 +99,21 @@ def list_operators() -> None:
 @click.argument("names", nargs=-1)
 def run_jobs(names: tuple[str, ...]) -> None:
     """Run the background jobs once (all, or the ones named)."""
-    from flask import current_app
-
-    jobs = _state().jobs
+    jobs = get_state().jobs
     for name in names or jobs.names():
         if name not in jobs.names():
             raise click.BadParameter(
                 f"no job {name!r}; jobs: {', '.join(jobs.names())}"
             )
-        jobs.run(current_app._get_current_object(), name)
+        jobs.run(_app(), name)
         click.echo(f"Ran {name}.")
 
 
 @livehelp.command("worker")
 def worker() -> None:
     """Run the background loop in the foreground, for LIVEHELP_JOBS = "off"."""
-    import time
-
-    from flask import current_app
-
-    app = current_app._get_current_object()
-    jobs = _state().jobs
+    app = _app()
+    jobs = get_state().jobs
     click.echo(f"Running {', '.join(jobs.names()) or 'no jobs'}. Stop with Ctrl+C.")
     try:
         while True:
@@ -127,24 +126,10 @@ def worker() -> None:
 # Schema migrations (Alembic), kept in our own version table.
 
 
-def _migrations():  # type: ignore[no-untyped-def]
-    # Imported here: Alembic is only needed by those who migrate.
-    from . import migrations
-
-    return migrations
-
-
-def _app():  # type: ignore[no-untyped-def]
-    from flask import current_app
-
-    return current_app._get_current_object()
-
-
 @livehelp.command("db-upgrade")
 @click.argument("revision", default="heads")
 def db_upgrade(revision: str) -> None:
     """Bring the Flask-LiveHelp tables up to REVISION (default: the latest)."""
-    migrations = _migrations()
     try:
         migrations.upgrade(_app(), revision)
     except migrations.UnversionedDatabase as error:
@@ -156,7 +141,6 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Take the Flask-LiveHelp tables back to REVISION ('base' drops them)."""
-    migrations = _migrations()
     migrations.downgrade(_app(), revision)
     click.echo(f"Flask-LiveHelp tables at {migrations.current_revision(_app())}.")
 
@@ -165,7 +149,6 @@ def db_downgrade(revision: str) -> None:
 @click.argument("revision")
 def db_stamp(revision: str) -> None:
     """Record that the tables are at REVISION, without changing them."""
-    migrations = _migrations()
     migrations.stamp(_app(), revision)
     click.echo(f"Flask-LiveHelp tables recorded at {revision}.")
 
@@ -173,7 +156,7 @@ def db_stamp(revision: str) -> None:
 @livehelp.command("db-current")
 def db_current() -> None:
     """Show the revision the Flask-LiveHelp tables are at."""
-    revision = _migrations().current_revision(_app())
+    revision = migrations.current_revision(_app())
     click.echo(revision or "No revision recorded.")
 
 
@@ -185,7 +168,7 @@ def db_revision(message: str) -> None:
     Maintainers of Flask-LiveHelp use 'python -m flask_livehelp.migrations
     revision -m ...', which needs no database of its own.
     """
-    path = _migrations().make_revision(_app(), message)
+    path = migrations.make_revision(_app(), message)
     click.echo(f"Wrote {path}.")
 
 
@@ -193,7 +176,7 @@ def db_revision(message: str) -> None:
 def fetch_mail() -> None:
     """Read the replies in the LIVEHELP_IMAP_URL mailbox into their conversations."""
     try:
-        counts = _state().inbound.fetch()
+        counts = get_state().inbound.fetch()
     except RuntimeError as error:
         raise click.ClickException(str(error)) from None
     if not counts:
@@ -205,7 +188,7 @@ def fetch_mail() -> None:
 @livehelp.command("send-mail")
 def send_mail() -> None:
     """Send the mails in the outbox that are due now."""
-    sent = _state().mail.send_due()
+    sent = get_state().mail.send_due()
     click.echo(f"Sent {sent} mails.")
 
 
@@ -218,7 +201,7 @@ def send_mail() -> None:
 )
 def purge(days: int | None) -> None:
     """Delete finished chats past the retention, with their messages, for good."""
-    state = _state()
+    state = get_state()
     if days is None and state.settings.get("HISTORY_RETENTION_DAYS") is None:
         raise click.ClickException(
             "No retention is set. Pass --days N, or set LIVEHELP_HISTORY_RETENTION_DAYS"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections.abc as c
-import dataclasses
 import datetime as dt
 import os
 import typing as t
@@ -42,6 +41,8 @@ from .services.reports import ReportService
 from .services.settings import SettingsService
 from .services.transfers import TransferService
 from .services.visitors import VisitorService
+from .state import get_state
+from .state import LiveHelpState
 
 #: Returns the host's signed-in staff member as an operator, or ``None``.
 OperatorLoader = c.Callable[[], t.Any]
@@ -50,51 +51,6 @@ OperatorLoader = c.Callable[[], t.Any]
 Translator = c.Callable[[str, str, "str | None"], str]
 #: Returns what the shop knows about the visitor of this request, or ``None``.
 VisitorContext = c.Callable[[], "dict[str, t.Any] | None"]
-
-
-@dataclasses.dataclass
-class LiveHelpState:
-    """What Flask-LiveHelp keeps for one app, as ``app.extensions["livehelp"]``.
-
-    Read it with :func:`get_state`.
-    """
-
-    extension: LiveHelp
-    db: SQLAlchemy
-    models: Models
-    hub: Hub
-    domain: LiveHelpDomain
-    operators: OperatorService
-    presence: PresenceService
-    visitors: VisitorService
-    conversations: ConversationService
-    settings: SettingsService
-    transfers: TransferService
-    jobs: Jobs
-    #: The outbox: every mail we send.
-    mail: MailService
-    offline: OfflineService
-    #: Replies by mail (IMAP and the webhook).
-    inbound: InboundService
-    #: Who did what that must be accounted for.
-    audit: AuditService
-    #: Finding, exporting, deleting and erasing chats; the retention.
-    history: HistoryService
-    #: Canned responses and help articles.
-    knowledge: KnowledgeService
-    #: The managers' report.
-    reports: ReportService
-
-
-def get_state(app: Flask | None = None) -> LiveHelpState:
-    """The Flask-LiveHelp state of ``app``, or of the current app."""
-    try:
-        return t.cast(LiveHelpState, (app or current_app).extensions["livehelp"])
-    except KeyError:
-        raise RuntimeError(
-            "Flask-LiveHelp is not set up on this app. Call"
-            " 'livehelp.init_app(app)' in your app factory."
-        ) from None
 
 
 class LiveHelp:
@@ -228,12 +184,13 @@ class LiveHelp:
 
     def _database_for(self, app: Flask) -> SQLAlchemy:
         if self.db is not None:
-            if app.extensions.get("sqlalchemy") is not self.db:
+            registered = app.extensions.get("sqlalchemy")
+            if not isinstance(registered, SQLAlchemy) or registered is not self.db:
                 raise RuntimeError(
                     "The 'db' given to LiveHelp is not set up on this app. Call"
                     " 'db.init_app(app)' before 'livehelp.init_app(app)'."
                 )
-            return self.db
+            return registered
         if "sqlalchemy" in app.extensions:
             return t.cast(SQLAlchemy, app.extensions["sqlalchemy"])
         return self._own_database(app)

@@ -18,7 +18,7 @@ def _zone(timezone: str | None) -> dt.tzinfo:
     try:
         return get_timezone(name)
     except LookupError:
-        return dt.timezone.utc
+        return dt.UTC
 
 
 def format_moment(

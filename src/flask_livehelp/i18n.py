@@ -65,7 +65,7 @@ class LiveHelpDomain(Domain):  # type: ignore[misc]
                     merged.merge(found)
                     merged.plural = found.plural
             self.cache[key] = merged
-        return self.cache[key]
+        return t.cast(support.NullTranslations, self.cache[key])
 
     def gettext(self, string: str, **variables: t.Any) -> str:
         if not has_babel():

@@ -13,6 +13,8 @@ from flask import current_app
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 
+from .state import get_state
+
 SALT = "livehelp-identity"
 #: A signed identity in a page is believed for a day.
 MAX_AGE = 24 * 3600
@@ -21,6 +23,10 @@ KNOWN = ("name", "email", "customer_id", "cart", "orders_url", "note")
 
 
 def _serializer() -> URLSafeTimedSerializer:
+    if not current_app.secret_key:
+        raise RuntimeError(
+            "Signing the visitor's identity needs the app's SECRET_KEY. Set it."
+        )
     return URLSafeTimedSerializer(current_app.secret_key, salt=SALT)
 
 
@@ -42,8 +48,6 @@ def read_identity(signed: str | None) -> dict[str, t.Any] | None:
 
 def context_for_visitor(signed: str | None = None) -> dict[str, t.Any] | None:
     """What the shop says about the visitor now: its hook, then a signed claim."""
-    from .extension import get_state
-
     hooked = get_state().extension.load_visitor_context()
     claimed = read_identity(signed)
     if not hooked and not claimed:

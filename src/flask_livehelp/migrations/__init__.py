@@ -33,6 +33,8 @@ from alembic.script import write_hooks
 from flask import current_app
 from flask import Flask
 
+from ..state import get_state
+
 DIRECTORY = Path(__file__).parent
 #: Where our revision scripts are; give it to a host's ``version_locations``.
 VERSIONS = DIRECTORY / "versions"
@@ -43,10 +45,8 @@ DEFAULT_PREFIX = "livehelp_"
 
 def table_prefix() -> str:
     """The table prefix of the app being migrated; revision scripts call it."""
-    from ..extension import get_state
-
     try:
-        return t.cast(str, get_state(current_app).extension.table_prefix)
+        return get_state(current_app).extension.table_prefix
     except RuntimeError:
         # No app, or an app without Flask-LiveHelp: the default names.
         return DEFAULT_PREFIX
@@ -151,8 +151,6 @@ def _refuse_unversioned(app: Flask) -> None:
 
 def configure_options(app: Flask) -> dict[str, t.Any]:
     """What ``env.py`` gives ``context.configure``, plus the ``engine``."""
-    from ..extension import get_state
-
     state = get_state(app)
     prefix = state.extension.table_prefix
     metadata = state.models.operator.__table__.metadata

@@ -61,12 +61,16 @@ def can_view(operator: t.Any, conversation: t.Any) -> bool:
 
 
 def can_accept(operator: t.Any, conversation: t.Any) -> bool:
-    return operator.role == "admin" or serves(operator, conversation.department_id)
+    return bool(
+        operator.role == "admin" or serves(operator, conversation.department_id)
+    )
 
 
 def can_write(operator: t.Any, conversation: t.Any) -> bool:
     """Only the operator who has the chat answers in it."""
-    return conversation.status == "active" and conversation.operator_id == operator.id
+    return bool(
+        conversation.status == "active" and conversation.operator_id == operator.id
+    )
 
 
 def can_end(operator: t.Any, conversation: t.Any) -> bool:
@@ -108,10 +112,10 @@ def visible_clause(operator: t.Any, model: t.Any) -> sa.ColumnElement[bool]:
     Deleted chats are never visible. It is :func:`can_view` for finished
     chats: operators see their own, managers their departments', admins all.
     """
-    alive = model.deleted_at.is_(None)
+    alive: sa.ColumnElement[bool] = model.deleted_at.is_(None)
     if operator.role == "admin":
         return alive
-    own = model.operator_id == operator.id
+    own: sa.ColumnElement[bool] = model.operator_id == operator.id
     mine = department_ids(operator)
     if operator.role == "manager":
         if not mine:

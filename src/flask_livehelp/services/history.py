@@ -145,7 +145,7 @@ class HistoryService(Service):
         if query.date_from and query.date_to and query.date_from > query.date_to:
             raise Refused("bad-dates", N_("The first day is after the last day."))
 
-    def list(
+    def search(
         self,
         viewer: t.Any,
         query: HistoryFilter,
@@ -337,7 +337,8 @@ class HistoryService(Service):
             wanted = sa.func.to_tsquery(sa.literal_column("'simple'"), word + ":*")
             return vector.bool_op("@@")(wanted)
         escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return column.like(f"%{escaped}%", escape="\\")
+        matched: sa.ColumnElement[bool] = column.like(f"%{escaped}%", escape="\\")
+        return matched
 
     def _sort_key(
         self, select: sa.Select[t.Any], sort: str, now: dt.datetime
@@ -743,7 +744,7 @@ def event_text(message: t.Any) -> str:
         by = data.get("by")
         if by == "operator" and not data.get("operator"):
             return _lh("The chat has ended.")
-        return _lh(ENDED.get(by, N_("The chat has ended.")), operator=operator)
+        return _lh(ENDED.get(str(by), N_("The chat has ended.")), operator=operator)
     if name == "transfer-offered":
         text = _lh(
             "%(operator)s offered the chat to %(target)s.",

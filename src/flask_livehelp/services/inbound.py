@@ -85,8 +85,8 @@ class InboundService(Service):
 
         :param recipient: The envelope recipient, when the relay knows it.
         """
-        message = t.cast(
-            EmailMessage, email.message_from_bytes(raw, policy=email.policy.default)
+        message: EmailMessage = email.message_from_bytes(
+            raw, policy=email.policy.default
         )
         if message.get(KIND_HEADER) is not None:
             return Received("ignored", "own-mail")
@@ -213,7 +213,7 @@ class InboundService(Service):
         client, folder = _imap_connect(url, self.setting("MAIL_TIMEOUT_SECONDS"))
         try:
             client.select(_imap_quote(folder))
-            _, found = client.uid("SEARCH", None, "UNSEEN")
+            _, found = client.uid("SEARCH", "UNSEEN")
             for uid in (found[0] or b"").split()[:FETCH_BATCH]:
                 outcome = self._fetch_one(client, uid)
                 counts[outcome] += 1
@@ -225,7 +225,7 @@ class InboundService(Service):
         return dict(counts)
 
     def _fetch_one(self, client: imaplib.IMAP4, uid: bytes) -> str:
-        _, parts = client.uid("FETCH", uid, "(BODY.PEEK[])")
+        _, parts = client.uid("FETCH", uid.decode("ascii"), "(BODY.PEEK[])")
         raw = next((p[1] for p in parts if isinstance(p, tuple)), None)
         if raw is None:
             return "failed"
@@ -235,7 +235,7 @@ class InboundService(Service):
             self.session.rollback()
             log.exception("Mail %s of the reply mailbox could not be read.", uid)
             return "failed"
-        client.uid("STORE", uid, "+FLAGS", "(\\Seen)")
+        client.uid("STORE", uid.decode("ascii"), "+FLAGS", "(\\Seen)")
         return result.outcome
 
 

@@ -60,7 +60,7 @@ class Rendered:
     html: str | None
 
 
-class _TimedConnection(Connection):  # type: ignore[misc]
+class _TimedConnection(Connection):
     """Flask-Mail's connection with a time limit, so a dead server cannot hang us."""
 
     def __init__(self, mail: t.Any, timeout: float) -> None:

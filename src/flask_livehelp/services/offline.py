@@ -166,7 +166,7 @@ class OfflineService(Service):
                 N_("The message is longer than %(max)d characters."),
                 max=limit,
             )
-        return body
+        return t.cast(str, body)
 
     def _check_department(self, department_id: int | None) -> None:
         if department_id is None:

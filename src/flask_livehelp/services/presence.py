@@ -215,7 +215,7 @@ class PresenceService(Service):
     @staticmethod
     def _aware(moment: dt.datetime) -> dt.datetime:
         # An aggregate bypasses the column type, so SQLite hands back naive UTC.
-        return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
     def _active_chats(self) -> dict[int, int]:
         model = self.models.conversation

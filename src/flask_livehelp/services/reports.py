@@ -218,7 +218,7 @@ class ReportService(Service):
 
 def _aware(moment: dt.datetime) -> dt.datetime:
     # Columns read one by one keep their type, but be safe with raw values.
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _seconds(start: dt.datetime, end: dt.datetime) -> float:

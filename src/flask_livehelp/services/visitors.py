@@ -286,7 +286,7 @@ class VisitorService(Service):
         ).scalar_one_or_none()
         if visitor is None or visitor.invited_at is None:
             return None
-        operator_id = visitor.invited_by_id
+        operator_id: int | None = visitor.invited_by_id
         visitor.invitation = visitor.invited_at = visitor.invited_by_id = None
         self.session.commit()
         self._invitations.pop(presence_id, None)

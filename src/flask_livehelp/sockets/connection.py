@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import select
+import socket
 import sys
 import threading
 import time
@@ -14,13 +15,13 @@ from simple_websocket import ConnectionClosed
 
 from ..config import config_value
 from ..errors import Refused
-from ..extension import LiveHelpState
 from ..hub import HEALTH_CHANNEL
 from ..i18n import _lh
 from ..i18n import N_
 from ..protocol import Field
 from ..protocol import Frame
 from ..protocol import parse_frame
+from ..state import LiveHelpState
 from .reader import reads_inline
 from .reader import receive_inline
 from .reader import stop_reading_later
@@ -120,7 +121,7 @@ class Connection:
             return True
         # Its buffer is full: wait, letting other greenlets run meanwhile.
         waiting = select.poll()
-        waiting.register(self._sock, select.POLLOUT)
+        waiting.register(t.cast(socket.socket, self._sock), select.POLLOUT)
         return bool(waiting.poll(SEND_WAIT * 1000))
 
     def on_event(self, channel: str, text: str) -> None:

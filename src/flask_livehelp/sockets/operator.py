@@ -13,7 +13,6 @@ from ..auth import current_operator
 from ..config import config_value
 from ..errors import NotAllowed
 from ..errors import Refused
-from ..extension import get_state
 from ..hub import conversation_channel
 from ..hub import operator_channel
 from ..hub import STAFF_CHANNEL
@@ -27,6 +26,7 @@ from ..protocol import Frame
 from ..protocol import message_frame
 from ..protocol import OPERATOR_FRAMES
 from ..services import access
+from ..state import get_state
 from .connection import Connection
 from .visitor import offline_service
 

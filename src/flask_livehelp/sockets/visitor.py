@@ -8,7 +8,6 @@ from flask import request
 
 from ..config import config_value
 from ..errors import Refused
-from ..extension import get_state
 from ..hub import conversation_channel
 from ..i18n import current_language
 from ..i18n import N_
@@ -18,6 +17,7 @@ from ..protocol import Frame
 from ..protocol import message_frame
 from ..protocol import VISITOR_FRAMES
 from ..services.operators import valid_email
+from ..state import get_state
 from .connection import Connection
 from .connection import RateLimit
 

@@ -13,10 +13,10 @@ from flask_sock import Sock
 
 from ..config import config_value
 from ..errors import Refused
-from ..extension import get_state
 from ..i18n import _lh
 from ..i18n import current_language
 from ..sockets.reader import reader_thread
+from ..state import get_state
 from . import account
 from . import admin
 from . import history

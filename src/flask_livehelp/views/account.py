@@ -12,13 +12,13 @@ from flask import request
 from flask import url_for
 
 from ..auth import check_csrf
-from ..auth import current_operator
 from ..auth import login_operator
 from ..auth import operator_required
+from ..auth import signed_in_operator
 from ..errors import Refused
-from ..extension import get_state
 from ..i18n import _lh
 from ..i18n import N_
+from ..state import get_state
 from .panel import staff_context
 
 
@@ -33,7 +33,7 @@ def create_blueprint() -> Blueprint:
 @operator_required
 def password() -> t.Any:
     """Change the password; every other session of the operator ends."""
-    operator = current_operator()
+    operator = signed_in_operator()
     template = "livehelp/account/password.html"
     if request.method == "GET":
         return render_template(template)

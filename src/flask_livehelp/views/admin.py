@@ -26,7 +26,6 @@ from ..auth import check_csrf
 from ..auth import current_operator
 from ..auth import role_required
 from ..errors import Refused
-from ..extension import get_state
 from ..i18n import _lh
 from ..i18n import in_language
 from ..i18n import N_
@@ -35,6 +34,7 @@ from ..protocol import CONTROL_CHARACTERS
 from ..services import access
 from ..services import audit
 from ..services.operators import valid_email
+from ..state import get_state
 from .panel import staff_context
 from .widget import TEXTS
 

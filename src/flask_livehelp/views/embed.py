@@ -13,9 +13,9 @@ from markupsafe import escape
 from markupsafe import Markup
 
 from ..config import config_value
-from ..extension import get_state
 from ..i18n import current_language
 from ..identity import sign_identity
+from ..state import get_state
 
 STATIC = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static", "livehelp")
 

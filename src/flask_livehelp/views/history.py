@@ -20,12 +20,11 @@ from flask import stream_with_context
 from flask import url_for
 
 from ..auth import check_csrf
-from ..auth import current_operator
 from ..auth import operator_required
 from ..auth import safe_next
+from ..auth import signed_in_operator
 from ..errors import NotAllowed
 from ..errors import Refused
-from ..extension import get_state
 from ..i18n import _lh
 from ..i18n import _lhn
 from ..i18n import N_
@@ -36,6 +35,7 @@ from ..services.history import customer_name
 from ..services.history import event_text
 from ..services.history import HistoryFilter
 from ..services.history import SORTS
+from ..state import get_state
 from .panel import staff_context
 
 PER_PAGE = 50
@@ -133,11 +133,11 @@ def _filter_args(query: HistoryFilter) -> dict[str, t.Any]:
 
 @operator_required
 def index() -> str:
-    operator = current_operator()
+    operator = signed_in_operator()
     query = history_filter()
     page = max(int_arg("page") or 1, 1)
     state = get_state()
-    found = state.history.list(
+    found = state.history.search(
         operator, query, page=page, per_page=PER_PAGE, timezone=operator.timezone
     )
     return render_template(
@@ -178,7 +178,7 @@ def _departments(operator: t.Any) -> list[t.Any]:
 @operator_required
 def export() -> Response:
     """The whole filtered list as CSV, written as it is read."""
-    operator = current_operator()
+    operator = signed_in_operator()
     query = history_filter()
     history = get_state().history
     history.check(operator, query)
@@ -196,7 +196,7 @@ def export() -> Response:
 @operator_required
 def transcript(conversation_id: int) -> str:
     conversation, messages = get_state().history.transcript(
-        current_operator(), conversation_id
+        signed_in_operator(), conversation_id
     )
     return render_template(
         "livehelp/history/detail.html",
@@ -208,7 +208,7 @@ def transcript(conversation_id: int) -> str:
 
 @operator_required
 def transcript_text(conversation_id: int) -> Response:
-    operator = current_operator()
+    operator = signed_in_operator()
     text = get_state().history.transcript_text(
         operator, conversation_id, timezone=operator.timezone
     )
@@ -222,7 +222,7 @@ def transcript_text(conversation_id: int) -> Response:
 @operator_required
 def erase(conversation_id: int) -> t.Any:
     """Ask first, then erase the customer's personal data of a chat."""
-    operator = current_operator()
+    operator = signed_in_operator()
     history = get_state().history
     conversation = history.get(operator, conversation_id)
     if not access.can_erase(operator, conversation):
@@ -248,7 +248,7 @@ def erase(conversation_id: int) -> t.Any:
 @operator_required
 def actions() -> t.Any:
     """Delete or transfer the chats ticked in a list."""
-    operator = current_operator()
+    operator = signed_in_operator()
     ids = _selected()
     action = request.form.get("action")
     if action == "delete":

@@ -20,13 +20,12 @@ from flask import url_for
 from flask.blueprints import BlueprintSetupState
 
 from ..auth import check_csrf
-from ..auth import current_operator
 from ..auth import operator_required
 from ..auth import origin_allowed
+from ..auth import signed_in_operator
 from ..config import config_value
 from ..errors import NotAllowed
 from ..errors import Refused
-from ..extension import get_state
 from ..i18n import _lh
 from ..i18n import current_language
 from ..i18n import N_
@@ -35,6 +34,7 @@ from ..services.history import event_text
 from ..services.inbound import SIGNATURE_HEADER
 from ..services.inbound import TIMESTAMP_HEADER
 from ..services.inbound import webhook_signed
+from ..state import get_state
 from .panel import staff_context
 from .widget import in_page_language
 
@@ -179,7 +179,7 @@ def index() -> str:
     state = get_state()
     answered = request.args.get("show") == "answered"
     page = max(request.args.get("page", 1, type=int), 1)
-    operator = current_operator()
+    operator = signed_in_operator()
     conversations, total = state.offline.listing(
         operator, answered=answered, page=page, per_page=PER_PAGE
     )
@@ -207,7 +207,7 @@ def _outbox_summary() -> dict[str, t.Any]:
 @operator_required
 def detail(conversation_id: int, body: str = "", status: int = 200) -> t.Any:
     state = get_state()
-    conversation = state.offline.for_operator(current_operator(), conversation_id)
+    conversation = state.offline.for_operator(signed_in_operator(), conversation_id)
     html = render_template(
         "livehelp/offline/detail.html",
         conversation=conversation,
@@ -226,7 +226,7 @@ def detail(conversation_id: int, body: str = "", status: int = 200) -> t.Any:
 def answer(conversation_id: int) -> t.Any:
     body = request.form.get("body", "")
     form_id = request.form.get("form_id", "")
-    operator = current_operator()
+    operator = signed_in_operator()
     try:
         get_state().offline.answer(
             operator,
@@ -245,7 +245,7 @@ def answer(conversation_id: int) -> t.Any:
 
 
 def _admin() -> t.Any:
-    operator = current_operator()
+    operator = signed_in_operator()
     if operator.role != "admin":
         raise NotAllowed("not-allowed", N_("Only admins may see the outbox."))
     return operator

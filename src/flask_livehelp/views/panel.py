@@ -21,11 +21,11 @@ from ..auth import operator_required
 from ..auth import safe_next
 from ..config import config_value
 from ..errors import Refused
-from ..extension import get_state
 from ..i18n import _lh
 from ..i18n import current_language
 from ..sockets.operator import operator_socket
 from ..sockets.reader import releasing
+from ..state import get_state
 from .handshake import check_handshake
 
 

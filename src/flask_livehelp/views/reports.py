@@ -7,12 +7,12 @@ import datetime as dt
 from flask import Blueprint
 from flask import render_template
 
-from ..auth import current_operator
 from ..auth import role_required
-from ..extension import get_state
+from ..auth import signed_in_operator
 from ..formatting import _zone
 from ..models import utcnow
 from ..services import access
+from ..state import get_state
 from .history import date_arg
 from .history import int_arg
 from .panel import staff_context
@@ -30,7 +30,7 @@ def create_blueprint() -> Blueprint:
 
 @role_required("manager")
 def index() -> str:
-    operator = current_operator()
+    operator = signed_in_operator()
     today = utcnow().astimezone(_zone(operator.timezone)).date()
     date_to = date_arg("to") or today
     date_from = date_arg("from") or date_to - dt.timedelta(days=DEFAULT_DAYS - 1)

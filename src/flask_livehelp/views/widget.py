@@ -19,7 +19,6 @@ from werkzeug.routing import BuildError
 
 from ..auth import origin_allowed
 from ..config import config_value
-from ..extension import get_state
 from ..i18n import _lh
 from ..i18n import current_language
 from ..i18n import in_language
@@ -29,6 +28,7 @@ from ..models import utcnow
 from ..services.visitors import Beat
 from ..sockets.reader import releasing
 from ..sockets.visitor import visitor_socket
+from ..state import get_state
 from .embed import asset_url
 from .handshake import check_handshake
 
@@ -287,11 +287,12 @@ def suggest() -> Response:
 
 def _article(article: t.Any) -> dict[str, t.Any]:
     """An article as the widget shows it, from a model row or a host's dict."""
-    get = (
-        article.get
-        if isinstance(article, dict)
-        else lambda key: getattr(article, key, None)
-    )
+
+    def get(key: str) -> t.Any:
+        if isinstance(article, dict):
+            return article.get(key)
+        return getattr(article, key, None)
+
     url = get("url")
     return {
         "title": get("title"),
@@ -345,13 +346,13 @@ def _socket_origin() -> str:
     return f"{scheme}://{request.host}"
 
 
-def _in_lang(lang: str) -> dict[str, str]:
+def _in_lang(lang: str) -> dict[str, t.Any]:
     """The URL arguments that tell our views the language (``?lang=``)."""
     param = config_value("WIDGET_LANG_PARAM")
     return {param: lang} if param else {}
 
 
-def _offline_url(speak: dict[str, str]) -> str | None:
+def _offline_url(speak: dict[str, t.Any]) -> str | None:
     try:
         return url_for("livehelp.offline.message", **speak)
     except BuildError:
@@ -366,6 +367,6 @@ def _host_csrf_token() -> str | None:
     """
     if "csrf" not in current_app.extensions:
         return None
-    from flask_wtf.csrf import generate_csrf  # type: ignore[import-untyped]
+    from flask_wtf.csrf import generate_csrf
 
     return t.cast(str, generate_csrf())
