@@ -140,6 +140,10 @@ def livehelp(db: SQLAlchemy) -> LiveHelp:
     return LiveHelp(db=db)
 
 
+#: Test passwords need no protection; scrypt costs 0.7 s a hash here.
+CHEAP_HASH = "pbkdf2:sha256:1"
+
+
 def make_app(
     database_uri: str, db: SQLAlchemy, livehelp: LiveHelp, **config: t.Any
 ) -> Flask:
@@ -152,6 +156,7 @@ def make_app(
         SQLALCHEMY_DATABASE_URI=database_uri,
         MAIL_DEFAULT_SENDER="shop@example.com",
         LIVEHELP_STATUS_POLL_SECONDS=1,
+        LIVEHELP_PASSWORD_HASH=CHEAP_HASH,
     )
     app.config.update({f"LIVEHELP_{k.upper()}": v for k, v in config.items()})
     db.init_app(app)
@@ -363,6 +368,7 @@ def shop(request: pytest.FixtureRequest, database_uri: str) -> c.Iterator[Flask]
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": database_uri,
             "LIVEHELP_STATUS_POLL_SECONDS": 1,
+            "LIVEHELP_PASSWORD_HASH": CHEAP_HASH,
             **{f"LIVEHELP_{k.upper()}": v for k, v in settings.items()},
         }
     )
@@ -496,6 +502,10 @@ def chromium_present() -> None:
 
 
 BROWSER_FIXTURES = {"page", "browser", "new_page"}
+#: Real servers beside the app's own process: the integration tier.
+SERVER_FIXTURES = {"live_server", "shop_server", "imap_server", "redis_server"}
+#: Modules that start server processes of their own.
+SERVER_MODULES = {"test_deployment", "test_redis_hub"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -504,3 +514,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if uses & BROWSER_FIXTURES or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.browser)
             item.fixturenames.insert(0, "chromium_present")
+        if (
+            item.get_closest_marker("browser")
+            or uses & SERVER_FIXTURES
+            or item.module.__name__ in SERVER_MODULES
+        ):
+            item.add_marker(pytest.mark.integration)

@@ -29,7 +29,6 @@ import typing as t
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from werkzeug.security import generate_password_hash
 
 from conftest import PASSWORD
 from conftest import Socket
@@ -190,10 +189,6 @@ class Targets:
             return t.cast(int, row.id)
 
 
-#: One hash for everyone, made once: hashing is slow on purpose.
-PASSWORD_HASH = generate_password_hash(PASSWORD)
-
-
 @pytest.fixture
 def world(app: Flask, livehelp: t.Any, make_operator: t.Any) -> World:
     # A translation service, so "translate" is about permission, not set-up.
@@ -212,15 +207,9 @@ def world(app: Flask, livehelp: t.Any, make_operator: t.Any) -> World:
             name=who.replace("_", " ").title(),
             role=role,
             department_ids=[department_id],
-            password=None,
         )
         for who, (role, department_id) in roles.items()
     }
-    with app.app_context():
-        state = get_state()
-        for person in people.values():
-            state.operators.get(person.id).password_hash = PASSWORD_HASH
-        state.db.session.commit()
     return World(app, people, a, b)
 
 

@@ -95,6 +95,8 @@ DEFAULTS: dict[str, t.Any] = {
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_MAX_FAILURES_PER_IP": 30,
     "LOGIN_LOCKOUT_SECONDS": 900,
+    # Werkzeug's method for new password hashes; old hashes keep their own.
+    "PASSWORD_HASH": "scrypt",
     # How often the background loop deletes chats older than
     # HISTORY_RETENTION_DAYS (and old sign-in attempts).
     "PURGE_EVERY_SECONDS": 3600,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections.abc as c
 import datetime as dt
+import functools
 import logging
 import re
 import secrets
@@ -30,9 +31,16 @@ EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$"
 LOCALE = re.compile(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?$")
 MIN_PASSWORD_LENGTH = 8
 MAX_FORWARD_ADDRESSES = 10
-# Checked when the e-mail is unknown, so a wrong address costs as much time as a
-# wrong password and does not reveal which addresses have accounts.
-_DUMMY_HASH = generate_password_hash("flask-livehelp")
+
+
+@functools.cache
+def _dummy_hash(method: str) -> str:
+    """A hash checked when the e-mail is unknown.
+
+    A wrong address then costs as much time as a wrong password and does not
+    reveal which addresses have accounts. Made on first use, not at import.
+    """
+    return generate_password_hash("flask-livehelp", method)
 
 
 class _Keep:
@@ -95,7 +103,7 @@ class OperatorService(Service):
             name=name,
             email=email,
             role=role,
-            password_hash=generate_password_hash(password) if password else None,
+            password_hash=self._hash(password) if password else None,
             max_chats=max_chats or self.setting("DEFAULT_MAX_CHATS"),
             receives_offline=receives_offline,
             locale=locale or None,
@@ -282,7 +290,7 @@ class OperatorService(Service):
         """An admin sets a new password; the operator is signed out everywhere."""
         check_password(password)
         operator = self.get(operator_id)
-        operator.password_hash = generate_password_hash(password)
+        operator.password_hash = self._hash(password)
         self._audit(by, "password-reset", operator)
         self._sign_out_everywhere(operator)
         return operator
@@ -301,10 +309,13 @@ class OperatorService(Service):
                 "wrong-password", N_("Your current password is not right."), status=403
             )
         check_password(new)
-        operator.password_hash = generate_password_hash(new)
+        operator.password_hash = self._hash(new)
         self._audit(operator, "password-changed", operator)
         self._sign_out_everywhere(operator)
         return operator
+
+    def _hash(self, password: str) -> str:
+        return generate_password_hash(password, self.setting("PASSWORD_HASH"))
 
     def _sign_out_everywhere(self, operator: t.Any) -> None:
         """End every session and close every panel of ``operator``."""
@@ -325,7 +336,9 @@ class OperatorService(Service):
         """The active operator with these credentials, or ``None``."""
         operator = self.find_by_email(email)
         stored = operator.password_hash if operator is not None else None
-        matches = check_password_hash(stored or _DUMMY_HASH, password)
+        matches = check_password_hash(
+            stored or _dummy_hash(self.setting("PASSWORD_HASH")), password
+        )
         if operator is None or stored is None or not matches:
             return None
         return operator if operator.is_active else None
