@@ -95,6 +95,13 @@ def test_signing_in_leaves_the_hosts_session_alone(app: Flask, operator: t.Any) 
         ("https://evil.example/", "/livehelp/panel/"),
         ("//evil.example/", "/livehelp/panel/"),
         ("/\\evil.example/", "/livehelp/panel/"),
+        # Browsers drop a tab or newline in a URL: this would be //evil.example.
+        ("/%09/evil.example/path", "/livehelp/panel/"),
+        ("/%0a/evil.example/", "/livehelp/panel/"),
+        # A line break must not reach the Location header (it was a 500).
+        ("/livehelp/panel/%0d%0aSet-Cookie:%20x=1", "/livehelp/panel/"),
+        ("/%c2%85/evil.example/", "/livehelp/panel/"),
+        ("/livehelp/history/?q=bl%C3%A5", "/livehelp/history/?q=bl%C3%A5"),
     ],
 )
 def test_after_login_only_pages_of_this_site(

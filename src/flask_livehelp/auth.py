@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections.abc as c
 import functools
+import re
 import secrets
 import typing as t
 from urllib.parse import urlsplit
@@ -34,6 +35,8 @@ from .services import access
 from .state import get_state
 
 SESSION_KEY = "_livehelp_operator"
+#: Control characters (C0, DEL, C1) and backslashes have no place in a path.
+UNSAFE_IN_PATH = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 CSRF_KEY = "_livehelp_csrf"
 CSRF_FIELD = "_lh_csrf"
 CSRF_HEADER = "X-LiveHelp-CSRF"
@@ -175,8 +178,17 @@ def check_csrf() -> None:
 
 
 def safe_next(target: str | None, default: str) -> str:
-    """``target`` if it is a path on this site, else ``default`` (no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    """``target`` if it is a path on this site, else ``default`` (no open redirect).
+
+    Browsers drop tabs and newlines from a URL and read a backslash as a
+    slash, so ``/%09/evil.example`` would lead to ``//evil.example``: a target
+    with any control character or backslash is refused, and so is one with a
+    scheme or a host of its own. A newline would also break the header.
+    """
+    if not target or not target.startswith("/") or UNSAFE_IN_PATH.search(target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
         return default
     return target
 
