@@ -15,6 +15,7 @@ from conftest import login
 from conftest import need
 from conftest import PASSWORD
 from flask_livehelp import get_state
+from flask_livehelp import Refused
 from staff import csrf_of
 
 
@@ -250,3 +251,16 @@ def test_a_loader_returning_something_else_is_a_clear_setup_error(
     livehelp.operator_loader(lambda: "mette")
     with pytest.raises(TypeError, match="operator_loader must return"):
         app.test_client().get("/livehelp/panel/")
+
+
+def test_an_operator_may_have_any_real_address(state: t.Any) -> None:
+    """The same check as for customers: an apostrophe, an IDN domain."""
+    for address in ("o'brien@example.com", "sofie@bøger.dk"):
+        made = state.operators.create_operator(
+            name="Staff", email=address, password="correct horse"
+        )
+        assert made.email == address
+    with pytest.raises(Refused):
+        state.operators.create_operator(
+            name="Eve", email="eve@example.com\nBcc: x@example.com", password=None
+        )

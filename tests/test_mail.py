@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import typing as t
 
 import pytest
@@ -269,3 +270,26 @@ def test_with_sending_now_off_the_background_job_sends(
     result = app.test_cli_runner().invoke(args=["livehelp", "send-mail"])
     assert "Sent 1 mails." in result.output
     assert [d.recipients for d in smtp.wait_for(1)] == [["jens@shop.example"]]
+
+
+def is_sender(thread: threading.Thread) -> bool:
+    return thread.name.startswith("livehelp-mail")
+
+
+def test_a_burst_of_mails_is_sent_by_one_thread_over_one_connection(
+    state: t.Any, smtp: SMTPServer
+) -> None:
+    """Thirty offline messages at once start one sender, not thirty."""
+    # Other apps' senders (earlier tests) may still be about.
+    before = set(filter(is_sender, threading.enumerate()))
+    senders = []
+    for number in range(30):
+        mail = queue(state, to=f"kunde{number}@example.dk")
+        state.db.session.commit()
+        state.mail.send_soon([mail])
+        senders.append(len(set(filter(is_sender, threading.enumerate())) - before))
+    state.mail.wait_idle()
+    assert max(senders) == 1
+    assert len(smtp.wait_for(30)) == 30
+    state.db.session.expire_all()
+    assert {m.status for m in rows(state)} == {"sent"}

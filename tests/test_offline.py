@@ -277,6 +277,32 @@ def test_bad_input_is_refused_with_a_clear_error_and_nothing_is_sent(
     assert smtp.deliveries == []
 
 
+@pytest.mark.parametrize(
+    ("typed", "kept", "mailed"),
+    [
+        ("o'brien@example.com", "o'brien@example.com", "o'brien@example.com"),
+        # An internationalised domain goes out in its ASCII form (IDNA).
+        ("kunde@bøger.dk", "kunde@bøger.dk", "kunde@xn--bger-gra.dk"),
+        ("Kim.Jensen+shop@Example.COM", "Kim.Jensen+shop@example.com", None),
+    ],
+)
+def test_every_real_address_is_taken_and_mailed(
+    app: Flask,
+    smtp: SMTPServer,
+    receivers: dict[str, t.Any],
+    typed: str,
+    kept: str,
+    mailed: str | None,
+) -> None:
+    answer = post(app.test_client(), email=typed)
+    assert answer.status_code == 201, answer.json
+    [conversation] = conversations(app)
+    assert conversation.visitor_email == kept
+    smtp.wait_for(3)
+    [copy] = smtp.to(mailed or kept)
+    assert QUESTION in text_of(copy.message)
+
+
 def test_a_body_that_is_not_json_is_refused(app: Flask) -> None:
     answer = app.test_client().post(URL, data="body=hello")
     assert answer.status_code == 400

@@ -77,7 +77,7 @@ def test_operator_status_must_be_a_known_one() -> None:
     ["karen@example.com\n", "karen@example.com\nBcc: all@example.com", "a b@x.dk"],
 )
 def test_an_email_address_with_line_breaks_or_spaces_is_not_valid(address: str) -> None:
-    from flask_livehelp.services.operators import valid_email
+    from flask_livehelp.addresses import valid_email
 
     assert not valid_email(address)
     assert valid_email("karen@example.com")

@@ -15,7 +15,6 @@ import logging
 import re
 import secrets
 import smtplib
-import threading
 import typing as t
 
 import sqlalchemy as sa
@@ -27,13 +26,15 @@ from flask_mail import BadHeaderError
 from flask_mail import Connection
 from flask_mail import Message
 
+from ..addresses import mail_address
+from ..addresses import valid_email
 from ..errors import Refused
 from ..i18n import has_babel
 from ..i18n import in_language
 from ..i18n import N_
 from ..models import utcnow
 from . import Service
-from .operators import valid_email
+from .mailer import Mailer
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,7 @@ class _TimedConnection(Connection):
 class MailService(Service):
     def __init__(self, *args: t.Any) -> None:
         super().__init__(*args)
-        self._threads: set[threading.Thread] = set()
-        self._lock = threading.Lock()
+        self._mailer = Mailer(self._send_in_context)
         self._warned = False
 
     # Languages and templates.
@@ -207,33 +207,18 @@ class MailService(Service):
             self.send_ids(ids)
             return
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        thread = threading.Thread(
-            target=self._send_in_thread, args=(app, ids), name="livehelp-mail"
-        )
-        thread.daemon = True
-        with self._lock:
-            self._threads.add(thread)
-        thread.start()
+        self._mailer.put(app, ids)
 
-    def _send_in_thread(self, app: Flask, ids: list[int]) -> None:
-        try:
-            with app.app_context():
-                try:
-                    self.send_ids(ids)
-                except Exception:
-                    log.exception("Sending mails %s failed; the outbox retries.", ids)
-                finally:
-                    self.session.remove()
-        finally:
-            with self._lock:
-                self._threads.discard(threading.current_thread())
+    def _send_in_context(self, app: Flask, ids: list[int]) -> None:
+        with app.app_context():
+            try:
+                self.send_ids(ids)
+            finally:
+                self.session.remove()
 
     def wait_idle(self, timeout: float = 30) -> None:
         """Wait for the mails being sent right now (tests, and a clean shutdown)."""
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout)
+        self._mailer.wait_idle(timeout)
 
     def send_due(self, limit: int = BATCH) -> int:
         """Send the mails that are due (the background job); how many went out."""
@@ -320,11 +305,11 @@ class MailService(Service):
         message_id = headers.pop("Message-ID", None)
         message = Message(
             subject=mail.subject,
-            recipients=list(mail.recipients),
+            recipients=[mail_address(a) for a in mail.recipients],
             body=mail.text_body,
             html=mail.html_body,
             sender=mail.sender,
-            reply_to=mail.reply_to,
+            reply_to=mail_address(mail.reply_to) if mail.reply_to else None,
             extra_headers=headers,
         )
         if message_id:
@@ -432,8 +417,7 @@ def _permanent(error: BaseException) -> bool:
 
 
 def _address(address: str) -> bool:
-    # The pattern's "$" matches before a final line break: refuse any outright.
-    return "\n" not in address and "\r" not in address and valid_email(address)
+    return valid_email(address)
 
 
 def _unique(addresses: t.Iterable[str]) -> list[str]:

@@ -36,6 +36,8 @@ from flask import url_for
 from werkzeug.routing import BuildError
 
 from .. import signals
+from ..addresses import email_address
+from ..addresses import valid_email
 from ..errors import NotAllowed
 from ..errors import Refused
 from ..hub import STAFF_CHANNEL
@@ -49,7 +51,6 @@ from . import Service
 from .conversations import ConversationService
 from .history import event_text
 from .mail import MailService
-from .operators import valid_email
 from .settings import SettingsService
 from .visitors import VisitorService
 
@@ -734,12 +735,13 @@ def clean_email(email: t.Any) -> str | None:
     address = email.strip(" \t")
     if not address:
         return None
-    # Checked apart: the address pattern's "$" would let a final line break by.
+    # Said apart: a customer who pasted two lines should know what is wrong.
     if "\r" in address or "\n" in address:
         raise Refused("bad-email", N_("The e-mail address must be on one line."))
-    if len(address) > 254 or not valid_email(address):
+    normal = email_address(address)
+    if normal is None:
         raise Refused("bad-email", N_("This is not a valid e-mail address."))
-    return address
+    return normal
 
 
 def _web_link(url: str | None) -> str | None:

@@ -15,6 +15,7 @@ from babel.dates import get_timezone
 from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 
+from ..addresses import valid_email
 from ..errors import NotFound
 from ..errors import Refused
 from ..formatting import format_duration
@@ -27,7 +28,6 @@ from . import Service
 
 log = logging.getLogger(__name__)
 
-EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
 LOCALE = re.compile(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?$")
 MIN_PASSWORD_LENGTH = 8
 MAX_FORWARD_ADDRESSES = 10
@@ -51,13 +51,6 @@ class _Keep:
 
 
 KEEP: t.Any = _Keep()
-
-
-def valid_email(address: str) -> bool:
-    """Whether ``address`` is one plain e-mail address, safe in a mail header."""
-    # fullmatch: with match, "$" also matches before a final newline, and a
-    # newline in a mail header is how headers are injected.
-    return bool(EMAIL.fullmatch(address))
 
 
 def valid_timezone(name: str) -> bool:

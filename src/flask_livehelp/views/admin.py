@@ -22,6 +22,7 @@ from flask import render_template
 from flask import request
 from flask import url_for
 
+from ..addresses import valid_email
 from ..auth import check_csrf
 from ..auth import current_operator
 from ..auth import role_required
@@ -33,7 +34,6 @@ from ..models import ROLES
 from ..protocol import CONTROL_CHARACTERS
 from ..services import access
 from ..services import audit
-from ..services.operators import valid_email
 from ..state import get_state
 from .panel import staff_context
 from .widget import TEXTS
