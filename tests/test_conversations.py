@@ -308,3 +308,57 @@ def test_signals_tell_the_host_what_happened(
     assert all(sender is app for _, sender, _ in heard)
     assert heard[2][2] == ["conversation", "operator"]
     assert heard[3][2] == ["conversation", "reason"]
+
+
+def statements_of(state: t.Any, work: t.Callable[..., t.Any], *args: t.Any) -> int:
+    """How many SQL statements ``work(*args)`` sends."""
+    count = 0
+
+    def counted(*args: t.Any) -> None:
+        nonlocal count
+        count += 1
+
+    engine = state.db.engine
+    sa.event.listen(engine, "before_cursor_execute", counted)
+    try:
+        work(*args)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", counted)
+    return count
+
+
+def test_accepting_costs_the_same_with_five_or_twenty_waiting(
+    state: t.Any, make_operator: t.Callable[..., t.Any], events: list[t.Any]
+) -> None:
+    """Everyone still waiting hears their new place: one query for all."""
+    operator = state.operators.get(make_operator().id)
+    state.presence.set_status(operator.id, "online")
+
+    def queue_of(size: int) -> list[int]:
+        ids = []
+        for number in range(size):
+            visitor, _ = state.visitors.create(
+                ip_address=None, user_agent=None, locale="da"
+            )
+            chat, _ = state.conversations.start(
+                visitor.id, client_id=f"q{number}", body="Hej?"
+            )
+            ids.append(chat.id)
+        return ids
+
+    costs = []
+    for size in (5, 20):
+        first, *waiting = queue_of(size)
+        operator = state.operators.get(operator.id)
+        costs.append(statements_of(state, state.conversations.accept, operator, first))
+        places = {
+            event["conversation"]: event["position"]
+            for _, event in events
+            if event.get("type") == "queue"
+        }
+        # Everyone behind moved up one place, in the order they came.
+        assert [places[chat] for chat in waiting] == list(range(1, len(waiting) + 1))
+        for chat in waiting:
+            state.conversations.end(chat, by="visitor")
+        events.clear()
+    assert costs[0] == costs[1]

@@ -10,10 +10,12 @@ from __future__ import annotations
 import collections.abc as c
 import json
 import queue
+import threading
 import typing as t
 
 import pytest
 import redis
+import sqlalchemy as sa
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
@@ -224,9 +226,17 @@ def operator_on(site: Site, connect: t.Any) -> Socket:
     assert login(client, "mette@example.com").status_code == 302
     cookie = client.get_cookie("session").value
     socket = connect(site, "/livehelp/panel/ws", Cookie=f"session={cookie}")
-    socket.expect("hello")
+    socket.hello = socket.expect("hello")  # type: ignore[attr-defined]
     socket.send(type="status", state="online")
     return socket
+
+
+def customer_chat(site: Site) -> int:
+    """The one chat of the site."""
+    with site.app.app_context():
+        state = get_state()
+        model = state.models.conversation
+        return t.cast(int, state.db.session.execute(sa.select(model.id)).scalar_one())
 
 
 def test_a_customer_on_one_process_chats_with_an_operator_on_the_other(
@@ -294,3 +304,53 @@ def test_sockets_hear_of_an_outage_and_resume_without_losing_a_message(
     # And events cross between the processes again.
     operator.send(type="message", conversation=conversation, id="o1", body="Ja!")
     assert again.expect("message", id="o1")["body"] == "Ja!"
+
+
+def test_a_socket_opened_during_an_outage_says_so_and_chats_on(
+    two_sites: tuple[Site, Site], connect: t.Any, redis_server: RedisServer
+) -> None:
+    shop_a, _ = two_sites
+    redis_server.stop()
+    with shop_a.app.app_context():
+        hub = get_state(shop_a.app).hub
+        wait_until(lambda: not hub.is_healthy(), 10, "the hub seeing Redis gone")
+    customer = connect(shop_a, "/livehelp/widget/ws")
+    # Told at once, instead of a socket that closes without a word.
+    assert customer.receive() == {"type": "hub", "state": "down"}
+    customer.send(type="hello")
+    customer.expect("welcome")
+    customer.send(type="start", id="q1", body="Er der nogen?")
+    customer.expect("ack", id="q1")
+    # The panel too: told, then its hello with the chat waiting.
+    operator = operator_on(shop_a, connect)
+    assert [c["id"] for c in operator.hello["queue"]] == [customer_chat(shop_a)]
+    redis_server.start()
+    assert customer.expect("hub", timeout=10)["state"] == "up"
+
+
+def test_sockets_opened_at_once_on_a_fresh_process_all_start_up(
+    two_sites: tuple[Site, Site],
+) -> None:
+    """The first socket connects the hub; those right behind it wait for that,
+    instead of taking the hub for down (and, before, dying of it)."""
+    shop_a, _ = two_sites
+    opened: list[Socket] = []
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        try:
+            socket = Socket(shop_a.server.ws_url("/livehelp/widget/ws"))
+            opened.append(socket)
+            socket.send(type="hello")
+            assert socket.receive()["type"] == "welcome"
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_one) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    for socket in opened:
+        socket.close()
+    assert errors == [] and len(opened) == 20

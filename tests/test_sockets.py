@@ -60,6 +60,34 @@ def test_a_new_visitor_gets_a_token_and_can_start_a_chat(
         assert conversation.visitor_name is None  # nothing personal was needed
 
 
+def test_a_tab_whose_first_welcome_was_lost_says_hello_again_and_chats(
+    app: Flask, visitor_socket: t.Any
+) -> None:
+    """The connection dropped after the server made the visitor, before the
+    widget kept the token: the same tab asks again, as chat.js does."""
+    first = visitor_socket()
+    lost = hello(first, pid="4711", page="http://shop.test/")["token"]
+    first.close()
+    again = visitor_socket()
+    token = hello(again, pid="4711", page="http://shop.test/")["token"]
+    assert token and token != lost
+    again.send(type="start", id="q1", body="Hej?")
+    conversation_id = again.expect("ack", id="q1")["conversation"]
+    # One visitor row for the tab, and the lost token no longer opens it.
+    with app.app_context():
+        state = get_state()
+        assert state.visitors.from_token(lost) is None
+        visitor = state.visitors.from_token(token)
+        assert visitor.presence_id == "4711"
+        assert state.conversations.get(conversation_id).visitor_id == visitor.id
+    # Once the tab has chatted, its id stays with it: another hello without
+    # a token (storage cleared) is a new visitor, not this one.
+    fresh = visitor_socket()
+    other = hello(fresh, pid="4711")["token"]
+    with app.app_context():
+        assert get_state().visitors.from_token(other).id != visitor.id
+
+
 def test_frames_before_hello_are_refused(visitor_socket: t.Any) -> None:
     socket = visitor_socket()
     socket.send(type="message", id="m1", body="hi")
@@ -131,6 +159,70 @@ def test_reconnect_resumes_with_exactly_what_was_missed(
         (4, "text", "Ja, helt."),
         (5, "text", "Og den er blå."),
     ]
+
+
+def test_a_long_backlog_comes_whole_in_order_and_says_where_it_ended(
+    app: Flask,
+    visitor_socket: t.Any,
+    operator_socket: t.Any,
+    operator: t.Any,
+    make_operator: t.Any,
+) -> None:
+    """More than a page of messages: the panel and the widget get them all,
+    and a note only staff read reaches the widget as its number alone."""
+    visitor = visitor_socket()
+    token, conversation_id = start_chat(visitor)
+    colleague = make_operator(name="Jens")
+    other = operator_socket(colleague)
+    other.send(type="status", state="online")
+    other.expect("status", chosen="online")
+    with app.app_context():
+        state = get_state()
+        owner = state.operators.get(operator.id)
+        state.conversations.accept(owner, conversation_id)
+        state.transfers.offer(
+            owner, conversation_id, to_operator_id=colleague.id, note="Hemmeligt"
+        )
+        for number in range(520):
+            state.conversations.post_by_operator(
+                owner, conversation_id, client_id=f"o{number}", body=f"Linje {number}"
+            )
+        last = state.conversations.get(conversation_id).last_seq
+    staff = operator_socket(operator)
+    staff.send(type="sync", conversation=conversation_id, after=0)
+    staff.expect("conversation")
+    numbers = [staff.expect("message")["seq"] for _ in range(last)]
+    assert numbers == list(range(1, last + 1))
+    assert staff.expect("synced") == {
+        "type": "synced",
+        "conversation": conversation_id,
+        "last": last,
+    }
+    visitor.close()
+    back = visitor_socket()
+    hello(back, token=token, conversation=conversation_id, after=0)
+    frames = [f for f in back.quiet(1.0) if f["type"] in ("message", "hidden")]
+    assert [f["seq"] for f in frames] == list(range(1, last + 1))
+    [note] = [f for f in frames if f["type"] == "hidden"]
+    assert note == {"type": "hidden", "conversation": conversation_id, "seq": 3}
+    assert "Hemmeligt" not in json.dumps(frames)
+
+
+def test_a_widget_that_saw_a_gap_asks_for_it_again(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    visitor = visitor_socket()
+    _, conversation_id = start_chat(visitor)
+    staff = operator_socket(operator)
+    staff.send(type="accept", conversation=conversation_id)
+    staff.expect("assigned")
+    staff.send(type="message", conversation=conversation_id, id="o1", body="Ja")
+    visitor.expect("message", id="o1")
+    visitor.send(type="sync", after=1)
+    visitor.expect("conversation")
+    again = [visitor.expect("message")["seq"] for _ in range(2)]
+    assert again == [2, 3]
+    assert visitor.expect("synced")["last"] == 3
 
 
 def test_an_unacknowledged_message_is_resent_after_reconnect_and_stored_once(

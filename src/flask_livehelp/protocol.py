@@ -67,6 +67,8 @@ VISITOR_FRAMES: dict[str, dict[str, Field]] = {
         "invited": Field(bool),
     },
     "message": {"id": CLIENT_ID_FIELD, "body": BODY},
+    # Send again what followed message number ``after``.
+    "sync": {"after": Field(int, required=True)},
     "typing": {"state": Field(bool, required=True)},
     "end": {},
     # Mail me the transcript, to the address I gave.
@@ -258,6 +260,26 @@ def message_frame(message: t.Any) -> dict[str, t.Any]:
         "via": message.via,
         "at": isoformat(message.created_at),
     }
+
+
+def hidden_frame(message: t.Any) -> dict[str, t.Any]:
+    """A message only staff may read, as the visitor gets it: its number alone.
+
+    So the visitor's numbers have no holes, and a hole always means a frame
+    that went missing.
+    """
+    return {
+        "type": "hidden",
+        "conversation": message.conversation_id,
+        "seq": message.seq,
+    }
+
+
+def numbered_frame(message: t.Any, *, staff: bool) -> dict[str, t.Any]:
+    """A stored message as staff, or as the visitor, may get it."""
+    if message.staff_only and not staff:
+        return hidden_frame(message)
+    return message_frame(message)
 
 
 def conversation_frame(conversation: t.Any, *, staff: bool) -> dict[str, t.Any]:

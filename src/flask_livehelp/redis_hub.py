@@ -85,17 +85,20 @@ class RedisHub(Hub):
     # Starting, once per process.
 
     def _start(self) -> None:
-        """Connect in this process, also in a worker forked after loading the app."""
-        if self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._setup()
-            self._pid = os.getpid()
-        self._thread.start()
-        # The first attempt decides whether sockets start "up" or "down".
-        self._first_attempt.wait(timeout=SUBSCRIBE_WAIT_SECONDS)
+        """Connect in this process, also in a worker forked after loading the app.
+
+        Whoever comes first starts the listener; everyone waits for its first
+        attempt, which decides whether sockets start "up" or "down" (a socket
+        opened a moment after the first would otherwise hear "down").
+        """
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._setup()
+                    self._pid = os.getpid()
+                    self._thread.start()
+        if threading.current_thread() is not self._thread:
+            self._first_attempt.wait(timeout=SUBSCRIBE_WAIT_SECONDS)
 
     def _setup(self) -> None:
         # Made here, not in __init__: a server may fork after loading the app,

@@ -39,9 +39,18 @@
 
   const log = $("lh-log");
   const shown = new Set();
-  // The highest sequence number this page shows; a fresh page starts from 0
-  // and so gets the whole conversation back.
+  // Every message numbered up to lastSeq is here; a fresh page starts from 0
+  // and so gets the whole conversation back. One that comes early waits in
+  // pending until those before it arrive: a gap is asked for, never skipped.
   let lastSeq = 0;
+  const pending = new Map();
+  let asked = 0;
+  const restart = () => {
+    log.replaceChildren();
+    shown.clear();
+    pending.clear();
+    lastSeq = 0;
+  };
   let visible = document.visibilityState === "visible";
   let widgetState = "online";
   let status = null;
@@ -114,7 +123,6 @@
   const showStored = (m, live) => {
     if (shown.has(m.seq)) return;
     shown.add(m.seq);
-    lastSeq = Math.max(lastSeq, m.seq);
     let li = m.id && pendingItem(m.id);
     if (li) {
       li.classList.remove("lh-pending");
@@ -198,7 +206,11 @@
     if (ws || !wanted()) return;
     net(navigator.onLine ? strings.connecting : strings.offlineNet);
     ws = new WebSocket(new URL(settings.socket, location.href).href.replace(/^http/, "ws"));
+    // A handshake nobody answers (a half-open line) would wait for good.
+    const socket = ws;
+    const opening = setTimeout(() => socket.readyState === WebSocket.CONNECTING && socket.close(), 10000);
     ws.onopen = () => {
+      clearTimeout(opening);
       hello();
       pingTimer = setInterval(() => {
         send({ type: "ping" });
@@ -218,6 +230,24 @@
       backoff = Math.min(backoff * 2, 30000);
     };
   };
+  // A message, or the number of one only staff read, in its turn.
+  const numbered = (frame) => {
+    if (frame.seq <= lastSeq) return;
+    pending.set(frame.seq, frame);
+    while (pending.has(lastSeq + 1)) {
+      const next = pending.get(lastSeq + 1);
+      pending.delete(next.seq);
+      lastSeq = next.seq;
+      if (next.type === "message") showStored(next, !backlog);
+    }
+    if (pending.size) askAgain();
+  };
+  // Ask for what followed lastSeq, unless asked a moment ago.
+  const askAgain = () => {
+    if (asked && Date.now() - asked < 3000) return;
+    asked = ready ? Date.now() : 0;
+    send({ type: "sync", after: lastSeq });
+  };
   const acknowledged = (id) => {
     saved.outbox = saved.outbox.filter((frame) => frame.id !== id);
     save();
@@ -233,6 +263,8 @@
         saved.outbox.forEach(send);
         break;
       case "conversation":
+        // Another chat than the one shown (a new one): its numbers start over.
+        if (saved.conversation && saved.conversation !== frame.id) restart();
         saved.conversation = frame.id;
         view("talk");
         showStatus(frame);
@@ -241,11 +273,14 @@
         waitingNotice(frame);
         break;
       case "message":
-        showStored(frame, !backlog);
+      case "hidden":
+        numbered(frame);
         save();
         break;
       case "synced":
         backlog = false;
+        asked = 0;
+        if (pending.size || lastSeq < frame.last) askAgain();
         break;
       case "ack": {
         acknowledged(frame.id);
@@ -383,9 +418,7 @@
     const problem = required(["lh-question", "lh-name", "lh-email"]);
     if (problem) return say("lh-prechat-error", problem);
     say("lh-prechat-error", null);
-    log.replaceChildren();
-    shown.clear();
-    lastSeq = 0;
+    restart();
     saved.email = value("lh-email") || null;
     view("talk");
     queue({

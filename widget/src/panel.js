@@ -41,11 +41,20 @@
   const chatFor = (frame) => {
     const id = frame.id;
     let chat = chats.get(id) || viewing.get(id);
-    if (!chat) chat = { id, info: {}, messages: new Map(), lastSeq: 0, unread: 0, draft: "", typing: false };
+    // lastSeq: every message up to it is here and shown; early ones wait in
+    // pending until the gap before them is filled.
+    if (!chat) chat = { id, info: {}, messages: new Map(), pending: new Map(), lastSeq: 0, asked: 0, unread: 0, draft: "", typing: false };
     for (const [key, value] of Object.entries(frame)) if (value !== undefined && key !== "type") chat.info[key] = value;
     return chat;
   };
   const anyChat = (id) => chats.get(id) || viewing.get(id);
+  // Ask for what followed the last message shown, unless asked a moment ago
+  // and the answer may still be on its way.
+  const catchUp = (chat, force) => {
+    if (!force && chat.asked && Date.now() - chat.asked < 3000) return;
+    chat.asked = ready ? Date.now() : 0;
+    send({ type: "sync", conversation: chat.id, after: chat.lastSeq });
+  };
   const mine = (chat) => me && chat.info.operator_id === me.id;
   const visitorName = (info) => info.visitor_name || (info.context || {}).name || strings.anonymous;
 
@@ -60,7 +69,10 @@
   };
   const connect = () => {
     ws = new WebSocket(new URL(settings.socket, location.href).href.replace(/^http/, "ws"));
-    ws.onopen = () => { ready = true; backoff = 1000; banner(null); };
+    // A handshake nobody answers (a half-open line) would wait for good.
+    const socket = ws;
+    const opening = setTimeout(() => socket.readyState === WebSocket.CONNECTING && socket.close(), 10000);
+    ws.onopen = () => { clearTimeout(opening); ready = true; backoff = 1000; banner(null); };
     ws.onmessage = (event) => {
       const frame = JSON.parse(event.data);
       const handler = handlers[frame.type];
@@ -75,6 +87,22 @@
       setTimeout(connect, backoff + Math.random() * 500);
       backoff = Math.min(backoff * 2, 30000);
     };
+  };
+
+  // A message in its turn: kept, counted while unread, shown if its chat is open.
+  const shown = (chat, frame) => {
+    chat.messages.set(frame.seq, frame);
+    if (frame.author === "visitor") {
+      chat.info.last_visitor_message_at = frame.at;
+      chat.typing = false;
+      if (current !== chat.id || document.hidden) {
+        chat.unread += 1;
+        if (mine(chat)) alert(visitorName(chat.info), frame.body);
+      }
+    } else if (frame.author === "operator") {
+      chat.info.last_operator_message_at = frame.at;
+    }
+    if (current === chat.id) appendMessage(frame);
   };
 
   const handlers = {
@@ -94,11 +122,11 @@
         const chat = chatFor(info);
         chats.set(chat.id, chat);
         // Catch up on what was said while we were away.
-        send({ type: "sync", conversation: chat.id, after: chat.lastSeq });
+        catchUp(chat, true);
       }
       transfers.clear();
       (frame.transfers || []).forEach((offer) => transfers.set(offer.id, offer));
-      if (current && viewing.has(current)) send({ type: "sync", conversation: current, after: anyChat(current).lastSeq });
+      if (current && viewing.has(current)) catchUp(anyChat(current), true);
       colleagues(frame.operators);
       outbox.forEach(send);
       render();
@@ -135,7 +163,7 @@
         // Seed 001: the tag prompt opens at the start of the chat.
         if (!typing) $("lh-tag-input").focus();
       } else {
-        send({ type: "sync", conversation: chat.id, after: chat.lastSeq });
+        catchUp(chat, true);
       }
       render();
     },
@@ -159,21 +187,24 @@
     },
     message(frame) {
       const chat = anyChat(frame.conversation);
-      if (!chat || chat.messages.has(frame.seq)) return;
-      chat.messages.set(frame.seq, frame);
-      chat.lastSeq = Math.max(chat.lastSeq, frame.seq);
-      if (frame.author === "visitor") {
-        chat.info.last_visitor_message_at = frame.at;
-        chat.typing = false;
-        if (current !== chat.id || document.hidden) {
-          chat.unread += 1;
-          if (mine(chat)) alert(visitorName(chat.info), frame.body);
-        }
-      } else if (frame.author === "operator") {
-        chat.info.last_operator_message_at = frame.at;
+      if (!chat || frame.seq <= chat.lastSeq) return;
+      chat.pending.set(frame.seq, frame);
+      // Shown in their order only: a gap is asked for, never skipped.
+      while (chat.pending.has(chat.lastSeq + 1)) {
+        const next = chat.pending.get(chat.lastSeq + 1);
+        chat.pending.delete(next.seq);
+        chat.lastSeq = next.seq;
+        shown(chat, next);
       }
-      if (current === chat.id) appendMessage(frame);
+      if (chat.pending.size) catchUp(chat);
       render();
+    },
+    synced(frame) {
+      const chat = anyChat(frame.conversation);
+      if (!chat) return;
+      chat.asked = 0;
+      // The backlog ended short of what the server has: ask again.
+      if (chat.pending.size || chat.lastSeq < frame.last) catchUp(chat);
     },
     ack(frame) {
       const index = outbox.findIndex((item) => item.id === frame.id);
@@ -348,9 +379,11 @@
       const routed = info.requested_operator_id;
       // Seed 001: routed to a named operator shows green, for everyone blue "Queued".
       const tag = routed ? el("span", "lh-tag lh-routed", format(strings.routedTo, { name: info.requested_operator })) : el("span", "lh-tag", strings.queued);
-      return item("lh-queued" + (routed ? " lh-is-routed" : "") + (current === info.id ? " lh-current" : ""), () => view(info), [
+      const li = item("lh-queued" + (routed ? " lh-is-routed" : "") + (current === info.id ? " lh-current" : ""), () => view(info), [
         el("strong", null, visitorName(info)), tag, el("small", "lh-preview", info.preview || ""), el("small", "lh-time", format(strings.waitingFor, { time: since(info.created_at) })),
       ]);
+      li.firstChild.dataset.conversation = info.id;
+      return li;
     }));
     if (!waiting.length) $("lh-queue").append(el("li", "lh-none", strings.noQueue));
     $("lh-queue-count").textContent = waiting.length;
@@ -428,7 +461,7 @@
     [...chat.messages.values()].sort((a, b) => a.seq - b.seq).forEach(appendMessage);
     $("lh-reply").value = chat.draft;
     $("lh-typing").textContent = chat.typing ? strings.typing : "";
-    send({ type: "sync", conversation: id, after: chat.lastSeq });
+    catchUp(chat, true);
     render();
     if (mine(chat)) $("lh-reply").focus();
   };

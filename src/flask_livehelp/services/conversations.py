@@ -7,8 +7,10 @@ finds the stored message instead of writing a second one.
 
 from __future__ import annotations
 
+import collections.abc as c
 import dataclasses
 import functools
+import statistics
 import typing as t
 from urllib.parse import urlsplit
 
@@ -27,6 +29,7 @@ from ..hub import staff_conversation_channel
 from ..i18n import N_
 from ..models import utcnow
 from ..protocol import conversation_frame
+from ..protocol import hidden_frame
 from ..protocol import message_frame
 from ..protocol import typing_frame
 from . import access
@@ -174,6 +177,16 @@ class ConversationService(Service):
             query = query.where(sa.not_(model.staff_only))
         return list(self.session.execute(query).scalars())
 
+    def backlog(self, conversation_id: int, after: int) -> c.Iterator[t.Any]:
+        """Every message numbered after ``after``, in order, a page at a time.
+
+        Staff-only messages too: a visitor's socket sends those as their
+        number alone (:func:`~flask_livehelp.protocol.numbered_frame`).
+        """
+        while page := self.messages_after(conversation_id, after, staff=True):
+            yield from page
+            after = page[-1].seq
+
     def message_at(self, conversation_id: int, seq: int, *, staff: bool) -> t.Any:
         """One message of a conversation by its number."""
         found = self.messages_after(conversation_id, seq - 1, limit=1, staff=staff)
@@ -300,31 +313,33 @@ class ConversationService(Service):
             )
         ).scalar_one()
         position = ahead + 1
-        return {"position": position, "wait": self._expected_wait(position)}
+        return {"position": position, "wait": self._wait_per_place()(position)}
 
-    def _expected_wait(self, position: int) -> int | None:
-        """Seconds a chat at ``position`` will likely wait, from recent chats.
+    def _wait_per_place(self) -> c.Callable[[int], int | None]:
+        """Seconds a chat at a place in the queue will likely wait, from recent chats.
 
         When someone is free, the recent time to accept; when all are busy, a
         chat has to end first, so the recent chat length shared by everyone
         online. ``None`` when there is no history or nobody online to go by.
+        Looked up once, for every place.
         """
         state = self.presence.widget_state()
         online = [o for o in self.presence.operators() if o.status == "online"]
-        if not online:
-            return None
         model = self.models.conversation
-        if state.state == "busy":
+        per_chat: float | None = None
+        if not online:
+            pass
+        elif state.state == "busy":
             spans = self._recent_spans(model.accepted_at, model.ended_at, "ended")
-            per_chat = _median(spans)
-            return (
-                None if per_chat is None else round(position * per_chat / len(online))
+            if spans:
+                per_chat = statistics.median(spans) / len(online)
+        else:
+            waits = self._recent_spans(
+                model.created_at, model.accepted_at, "ended", "active"
             )
-        waits = self._recent_spans(
-            model.created_at, model.accepted_at, "ended", "active"
-        )
-        per_chat = _median(waits)
-        return None if per_chat is None else round(position * per_chat)
+            if waits:
+                per_chat = statistics.median(waits)
+        return lambda place: None if per_chat is None else round(place * per_chat)
 
     def _recent_spans(self, begin: t.Any, end: t.Any, *statuses: str) -> list[float]:
         model = self.models.conversation
@@ -337,18 +352,30 @@ class ConversationService(Service):
         return [(finish - start).total_seconds() for start, finish in rows]
 
     def announce_queue(self) -> None:
-        """Tell every waiting visitor their new place after the queue moved."""
+        """Tell every waiting visitor their new place after the queue moved.
+
+        One query for the queue in its order, one look-up for the waits.
+        """
         model = self.models.conversation
-        waiting = self.session.execute(
-            sa.select(model)
-            .where(model.status == "queued", model.deleted_at.is_(None))
-            .order_by(model.created_at)
-        ).scalars()
-        for conversation in waiting:
+        waiting = (
+            self.session.execute(
+                sa.select(model.id)
+                .where(model.status == "queued", model.deleted_at.is_(None))
+                .order_by(model.created_at)
+            )
+            .scalars()
+            .all()
+        )
+        wait = self._wait_per_place()
+        for place, conversation_id in enumerate(waiting, start=1):
             self.hub.publish(
-                conversation_channel(conversation.id),
-                {"type": "queue", "conversation": conversation.id}
-                | self.queue_place(conversation),
+                conversation_channel(conversation_id),
+                {
+                    "type": "queue",
+                    "conversation": conversation_id,
+                    "position": place,
+                    "wait": wait(place),
+                },
             )
 
     # Writing.
@@ -539,13 +566,19 @@ class ConversationService(Service):
             raise NotAllowed("not-yours", N_("Accept the chat before you answer it."))
 
     def publish(self, message: t.Any) -> None:
-        """Send a stored message to whoever may read it."""
-        channel = (
-            staff_conversation_channel(message.conversation_id)
-            if message.staff_only
-            else conversation_channel(message.conversation_id)
-        )
-        self.hub.publish(channel, message_frame(message))
+        """Send a stored message to whoever may read it.
+
+        Visitors hear of a staff-only message too, as its number alone.
+        """
+        public = conversation_channel(message.conversation_id)
+        if message.staff_only:
+            self.hub.publish(
+                staff_conversation_channel(message.conversation_id),
+                message_frame(message),
+            )
+            self.hub.publish(public, hidden_frame(message))
+        else:
+            self.hub.publish(public, message_frame(message))
 
     def accept(self, operator: t.Any, conversation_id: int) -> t.Any:
         """Make ``operator`` the owner; of two at once, exactly one wins."""
@@ -941,16 +974,6 @@ class ConversationService(Service):
         self.hub.publish(conversation_channel(conversation.id), frame)
         self.hub.publish(STAFF_CHANNEL, self.staff_frame(conversation, change))
         signals.send(signals.message_posted, conversation=conversation, message=message)
-
-
-def _median(values: list[float]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def _origin(url: str) -> str | None:

@@ -73,31 +73,66 @@ class VisitorService(Service):
         """The visitor who opens the chat, with the secret token that identifies them.
 
         A visitor already seen browsing (by ``presence_id``) is the same person
-        and keeps their row.
+        and keeps their row. So is one whose first ``welcome`` was lost on the
+        way: a tab that asks again before it ever chatted gets a new token for
+        the same row, the lost one no longer works.
         """
-        token = secrets.token_urlsafe(32)
-        visitor = self._browsing(presence_id)
-        if visitor is None:
-            visitor = self.models.visitor(presence_id=presence_id, pages_seen=1)
-            self.session.add(visitor)
-        visitor.token_hash = hash_token(token)
-        visitor.ip_address = ip_address
-        visitor.user_agent = (user_agent or "")[:400] or None
-        visitor.locale = locale
-        visitor.current_page = page or visitor.current_page
-        visitor.last_seen_at = utcnow()
-        self.session.commit()
+        # Twice at most: two sockets of one tab may ask at the same moment,
+        # and the second then finds the row the first one made.
+        for attempt in range(2):
+            token = secrets.token_urlsafe(32)
+            visitor = self._row_for(presence_id)
+            visitor.token_hash = hash_token(token)
+            visitor.ip_address = ip_address
+            visitor.user_agent = (user_agent or "")[:400] or None
+            visitor.locale = locale
+            visitor.current_page = page or visitor.current_page
+            visitor.last_seen_at = utcnow()
+            try:
+                self.session.commit()
+            except IntegrityError:
+                self.session.rollback()
+                if attempt:
+                    raise
+            else:
+                break
         return visitor, token
 
-    def _browsing(self, presence_id: str | None) -> t.Any | None:
-        """The row of a visitor seen browsing who has not chatted yet."""
+    def _row_for(self, presence_id: str | None) -> t.Any:
+        """The row a new chat of this tab takes: its own, or a new one."""
+        visitor = self._unclaimed(presence_id)
+        if visitor is None:
+            # A tab id that another visitor row holds stays with that row.
+            taken = self._by_presence(presence_id) is not None
+            visitor = self.models.visitor(
+                presence_id=None if taken else presence_id, pages_seen=1
+            )
+            self.session.add(visitor)
+        return visitor
+
+    def _by_presence(self, presence_id: str | None) -> t.Any | None:
         if not presence_id:
             return None
         model = self.models.visitor
-        visitor = self.session.execute(
+        return self.session.execute(
             sa.select(model).where(model.presence_id == presence_id)
         ).scalar_one_or_none()
+
+    def _browsing(self, presence_id: str | None) -> t.Any | None:
+        """The row of a visitor seen browsing who has not opened the chat yet."""
+        visitor = self._by_presence(presence_id)
         return visitor if visitor is not None and visitor.token_hash is None else None
+
+    def _unclaimed(self, presence_id: str | None) -> t.Any | None:
+        """This tab's visitor row, if nothing was ever said with its token."""
+        visitor = self._by_presence(presence_id)
+        if visitor is None or visitor.token_hash is None:
+            return visitor
+        conversation = self.models.conversation
+        chatted = self.session.execute(
+            sa.select(sa.exists().where(conversation.visitor_id == visitor.id))
+        ).scalar_one()
+        return None if chatted else visitor
 
     def from_token(self, token: str | None) -> t.Any | None:
         if not token:

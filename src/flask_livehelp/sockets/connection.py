@@ -20,8 +20,11 @@ from ..i18n import _lh
 from ..i18n import N_
 from ..protocol import Field
 from ..protocol import Frame
+from ..protocol import numbered_frame
 from ..protocol import parse_frame
 from ..state import LiveHelpState
+from .ordering import numbered
+from .ordering import Sequencer
 from .reader import reads_inline
 from .reader import receive_inline
 from .reader import stop_reading_later
@@ -80,9 +83,10 @@ class Connection:
         self.state = state
         self.closed = False
         self._send_lock = threading.Lock()
-        # Every socket hears when the hub goes down and comes back up, so
-        # the client can say so and ask for what it missed.
-        self.subscription = state.hub.subscribe(self.on_event, HEALTH_CHANNEL)
+        #: Channels are added once the connection is whole (:meth:`run`): a
+        #: hub that is down says so to a new subscriber at once.
+        self.subscription = state.hub.subscribe(self.on_event)
+        self.sequencer = Sequencer(self.send_text)
         # A frame larger than this ends the connection before it is read.
         ws.max_message_size = config_value("MAX_FRAME_BYTES")
         # poll, not select: select fails on descriptors past 1024, which a
@@ -125,8 +129,30 @@ class Connection:
         return bool(waiting.poll(SEND_WAIT * 1000))
 
     def on_event(self, channel: str, text: str) -> None:
-        """An event from the hub; by default passed on as it is."""
-        self.send_text(text)
+        """An event from the hub; messages in their order, the rest as they come."""
+        number = numbered(text)
+        if number is None:
+            self.send_text(text)
+        else:
+            self.sequencer.live(*number, text)
+
+    def send_backlog(self, conversation_id: int, after: int, *, staff: bool) -> None:
+        """Every message after ``after`` in order, then ``synced`` with the last.
+
+        Live messages of the conversation wait meanwhile, and those the
+        backlog held already are not sent twice.
+        """
+        with self.sequencer.catch_up(conversation_id, after) as progress:
+            for message in self.state.conversations.backlog(conversation_id, after):
+                self.send(numbered_frame(message, staff=staff))
+                progress.sent(message.seq)
+            self.send(
+                {
+                    "type": "synced",
+                    "conversation": conversation_id,
+                    "last": progress.last,
+                }
+            )
 
     def refuse(self, refusal: Refused) -> None:
         self.send(
@@ -155,6 +181,9 @@ class Connection:
 
     def run(self) -> None:
         try:
+            # Every socket hears when the hub goes down and comes back up, so
+            # the client can say so and ask for what it missed.
+            self.subscription.add(HEALTH_CHANNEL)
             self.guarded(self.on_open)
             while not self.closed:
                 text = self._receive()
@@ -167,6 +196,7 @@ class Connection:
         finally:
             self.closed = True
             self.subscription.close()
+            self.sequencer.close()
             self.guarded(self.on_close)
 
     def _receive(self) -> str | bytes | None:

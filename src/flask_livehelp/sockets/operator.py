@@ -23,7 +23,6 @@ from ..i18n import in_language
 from ..i18n import N_
 from ..protocol import ack_frame
 from ..protocol import Frame
-from ..protocol import message_frame
 from ..protocol import OPERATOR_FRAMES
 from ..services import access
 from ..state import get_state
@@ -34,6 +33,7 @@ from .visitor import offline_service
 RECHECK_SECONDS = 5.0
 #: Staff events about one conversation, filtered by who may see it.
 CONVERSATION_EVENTS = ("queued", "accepted", "ended")
+HIDDEN_PREFIX = '{"type":"hidden"'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,8 +164,12 @@ class OperatorConnection(Connection):
     def _unfollow(self, conversation_id: int) -> None:
         self.subscription.discard(conversation_channel(conversation_id))
         self.subscription.discard(staff_conversation_channel(conversation_id))
+        self.sequencer.forget(conversation_id)
 
     def on_event(self, channel: str, text: str) -> None:
+        if text.startswith(HIDDEN_PREFIX):
+            # Staff get the message itself, on the conversation's staff channel.
+            return
         if channel == STAFF_CHANNEL or channel == operator_channel(self.seat.id):
             event = json.loads(text)
             kind = event.get("type")
@@ -239,10 +243,7 @@ class OperatorConnection(Connection):
         if conversation.status in ("queued", "active"):
             self._follow(conversation.id)
         self.send(conversations.staff_frame(conversation))
-        for message in conversations.messages_after(
-            conversation.id, frame["after"], staff=True
-        ):
-            self.send(message_frame(message))
+        self.send_backlog(conversation.id, frame["after"], staff=True)
 
     def on_tags(self, frame: Frame) -> None:
         conversations = self.state.conversations

@@ -6,6 +6,7 @@ import typing as t
 
 from flask import request
 
+from ..addresses import email_address
 from ..config import config_value
 from ..errors import Refused
 from ..hub import conversation_channel
@@ -14,9 +15,7 @@ from ..i18n import N_
 from ..identity import context_for_visitor
 from ..protocol import ack_frame
 from ..protocol import Frame
-from ..protocol import message_frame
 from ..protocol import VISITOR_FRAMES
-from ..services.operators import valid_email
 from ..state import get_state
 from .connection import Connection
 from .connection import RateLimit
@@ -91,7 +90,9 @@ class VisitorConnection(Connection):
             }
         )
         if conversation is not None:
-            self._follow(conversation, after=frame["after"] or 0)
+            # The widget's numbers are of the chat it asked for, not another.
+            asked = conversation.id == frame["conversation"]
+            self._follow(conversation, after=(frame["after"] or 0) if asked else 0)
 
     def _resumable(self, conversation_id: int | None) -> t.Any | None:
         conversations = self.state.conversations
@@ -105,15 +106,21 @@ class VisitorConnection(Connection):
 
     def _follow(self, conversation: t.Any, after: int) -> None:
         """Subscribe first, then send the backlog: nothing falls in between."""
-        if self.conversation_id is not None:
+        if self.conversation_id not in (None, conversation.id):
             self.subscription.discard(conversation_channel(self.conversation_id))
+            self.sequencer.forget(self.conversation_id)
         self.conversation_id = conversation.id
         self.subscription.add(conversation_channel(conversation.id))
         self.send(self.state.conversations.visitor_frame(conversation))
-        for message in self.state.conversations.messages_after(conversation.id, after):
-            self.send(message_frame(message))
-        # What follows is news; what came before was the backlog.
-        self.send({"type": "synced", "conversation": conversation.id})
+        # What follows "synced" is news; what came before was the backlog.
+        self.send_backlog(conversation.id, after, staff=False)
+
+    def on_sync(self, frame: Frame) -> None:
+        """The widget missed messages (it saw a gap): send them again."""
+        conversation = self.state.conversations.for_visitor(
+            self._visitor(), self._conversation()
+        )
+        self._follow(conversation, after=frame["after"])
 
     def on_start(self, frame: Frame) -> None:
         self._throttle(frame)
@@ -153,12 +160,12 @@ class VisitorConnection(Connection):
             if asked == "required" and not value:
                 raise Refused(f"{field}-required", REQUIRED[field], frame["id"])
             given[field] = value or None
-        email = given["email"]
-        if email and not valid_email(email):
+        email = given["email"] and email_address(given["email"])
+        if given["email"] and not email:
             raise Refused(
                 "bad-email", N_("This is not a valid e-mail address."), frame["id"]
             )
-        return given["name"], email
+        return given["name"], email or None
 
     def on_message(self, frame: Frame) -> None:
         self._throttle(frame)
@@ -196,8 +203,8 @@ class VisitorConnection(Connection):
 
     def on_contact(self, frame: Frame) -> None:
         """The visitor tells how the shop can answer by mail (after a time-out)."""
-        email = frame["email"].strip()
-        if not valid_email(email):
+        email = email_address(frame["email"].strip())
+        if email is None:
             raise Refused("bad-email", N_("This is not a valid e-mail address."))
         conversation = self.state.conversations.for_visitor(
             self._visitor(), self._conversation()

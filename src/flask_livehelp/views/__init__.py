@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import typing as t
 
 from flask import Blueprint
@@ -9,6 +10,7 @@ from flask import Flask
 from flask import jsonify
 from flask import render_template
 from flask import request
+from flask import Response
 from flask_sock import Sock
 
 from ..config import config_value
@@ -25,6 +27,8 @@ from . import panel
 from . import reports
 from . import widget
 from .embed import asset_url
+
+log = logging.getLogger(__name__)
 
 # Only its route decorator is used, never init_app, so a host's own Sock
 # instance is left alone.
@@ -53,6 +57,7 @@ def create_blueprint(app: Flask) -> Blueprint:
     parent.register_blueprint(reports.create_blueprint())
     parent.register_blueprint(account.create_blueprint())
     parent.register_error_handler(Refused, _refused)
+    parent.register_error_handler(ConnectionError, _client_gone)
     parent.context_processor(_livehelp_context)
     return parent
 
@@ -66,6 +71,18 @@ def _refused(refusal: Refused) -> tuple[t.Any, int]:
         render_template("livehelp/error.html", message=message, status=refusal.status),
         refusal.status,
     )
+
+
+def _client_gone(error: ConnectionError) -> Response:
+    """A client that went away during a socket's handshake is no server error.
+
+    Phones in tunnels do it all day; nothing was accepted from them yet, so
+    there is nothing to lose and nothing worth a traceback in the log.
+    """
+    if request.environ.get("HTTP_UPGRADE", "").lower() != "websocket":
+        raise error
+    log.info("A client left during the WebSocket handshake: %s", error)
+    return Response(status=400)
 
 
 def _livehelp_context() -> dict[str, t.Any]:
