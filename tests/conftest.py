@@ -33,8 +33,9 @@ from flask_livehelp import get_state
 from flask_livehelp import LiveHelp
 from wsclient import WsClient
 
-# Real SMTP and IMAP servers for the mail tests.
-pytest_plugins = ["mailservers"]
+# Real SMTP and IMAP servers for the mail tests; PostgreSQL, Redis and SMTP
+# for the tests of a whole deployment.
+pytest_plugins = ["mailservers", "deployment"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_SERVER = os.environ.get(
@@ -402,6 +403,13 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--no-first-run",
 ]
+# NETLOG=path.json keeps Chromium's own log of every connection, for a browser
+# test whose sockets hang (chrome://net-export's format).
+if os.environ.get("NETLOG"):
+    CHROMIUM_ARGS += [
+        f"--log-net-log={os.environ['NETLOG']}",
+        "--net-log-capture-mode=Everything",
+    ]
 
 
 # A person waits a little longer than Playwright's default 5 s on a busy
@@ -430,7 +438,7 @@ class PageLog:
     stopped.
     """
 
-    LIMIT = 400
+    LIMIT = 40000
 
     def __init__(self) -> None:
         self.lines: collections.deque[str] = collections.deque(maxlen=self.LIMIT)
@@ -505,7 +513,7 @@ BROWSER_FIXTURES = {"page", "browser", "new_page"}
 #: Real servers beside the app's own process: the integration tier.
 SERVER_FIXTURES = {"live_server", "shop_server", "imap_server", "redis_server"}
 #: Modules that start server processes of their own.
-SERVER_MODULES = {"test_deployment", "test_redis_hub"}
+SERVER_MODULES = {"test_chaos", "test_deployment", "test_redis_hub"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

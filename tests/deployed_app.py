@@ -8,6 +8,7 @@ e.g. ``SHOP_SQLALCHEMY_DATABASE_URI`` and ``SHOP_LIVEHELP_HUB_URL``.
 from __future__ import annotations
 
 from flask import Flask
+from flask import render_template_string
 from flask_babel import Babel
 from flask_mail import Mail
 from flask_sqlalchemy import SQLAlchemy
@@ -28,7 +29,16 @@ def create_app() -> Flask:
     mail.init_app(app)
     Babel(app)
     livehelp.init_app(app)
+    app.add_url_rule("/", "shop", shop_page)
     return app
+
+
+def shop_page() -> str:
+    """A page of the shop, with the chat button on it."""
+    return render_template_string(
+        "<!doctype html><html lang=en><title>Shop</title>"
+        "<h1>Rain jackets</h1>{{ livehelp_widget() }}</html>"
+    )
 
 
 app = create_app()
