@@ -438,7 +438,7 @@ class PageLog:
     stopped.
     """
 
-    LIMIT = 40000
+    LIMIT = 2000
 
     def __init__(self) -> None:
         self.lines: collections.deque[str] = collections.deque(maxlen=self.LIMIT)
