@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections.abc as c
 import datetime as dt
+import re
 import typing as t
 import warnings
 from pathlib import Path
@@ -66,10 +67,10 @@ def make_app(database_uri: str) -> c.Iterator[c.Callable[..., Flask]]:
 
 
 def differences(app: Flask, metadata: sa.MetaData | None = None) -> list[t.Any]:
-    """What the database lacks or has beyond ``metadata`` (default: the models)."""
+    """What the database lacks or has beyond ``metadata`` (default: our models)."""
     with app.app_context():
         options = migrations.configure_options(app)
-        metadata = metadata or options["target_metadata"]
+        metadata = metadata or ours_alone(app, options["target_metadata"])
         with options["engine"].connect() as connection:
             context = MigrationContext.configure(
                 connection,
@@ -85,6 +86,16 @@ def differences(app: Flask, metadata: sa.MetaData | None = None) -> list[t.Any]:
                     "ignore", "autogenerate skipping metadata-specified expression"
                 )
                 return list(compare_metadata(context, metadata))
+
+
+def ours_alone(app: Flask, metadata: sa.MetaData) -> sa.MetaData:
+    """Our tables out of the metadata they share with the host's."""
+    prefix = get_state(app).extension.table_prefix
+    alone = sa.MetaData()
+    for table in metadata.sorted_tables:
+        if table.name.startswith(prefix):
+            table.to_metadata(alone)
+    return alone
 
 
 def table_names(app: Flask) -> set[str]:
@@ -249,26 +260,106 @@ def test_another_table_prefix_migrates_too(make_app: t.Any) -> None:
     assert not any(name.startswith("livehelp_") for name in names)
 
 
+# Hosts with Flask-Migrate.
+
+
+def flask_migrate_for(
+    app: Flask, directory: Path, *, include: bool = True, with_product: bool = True
+) -> t.Any:
+    """Flask-Migrate set up on ``app`` the way a shop does, with a model of its own.
+
+    ``include``: the one line docs/deployment.md asks for.
+    """
+    flask_migrate = pytest.importorskip("flask_migrate")
+    db = get_state(app).db
+    if with_product:
+
+        class Product(db.Model):  # type: ignore[name-defined, misc]
+            id = sa.Column(sa.Integer, primary_key=True)
+            name = sa.Column(sa.String(80))
+
+    migrate = flask_migrate.Migrate(app, db)
+    if include:
+        migrate.configure(migrations.include_in)
+    with app.app_context():
+        flask_migrate.init(str(directory))
+    # Its logging setup would silence every logger of the test session.
+    env = directory / "env.py"
+    env.write_text(env.read_text().replace("fileConfig(", "(lambda name: 0)("))
+    return flask_migrate
+
+
+def revision_files(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.glob("*.py"))
+
+
 # Flask-Migrate 4.1's env.py template tries the deprecated get_engine() first.
-@pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")
+pytestmark_flask_migrate = pytest.mark.filterwarnings(
+    "ignore:'get_engine' is deprecated:DeprecationWarning"
+)
+
+
+@pytestmark_flask_migrate
 def test_a_host_with_flask_migrate_upgrades_our_branch_too(
     make_app: t.Any, tmp_path: Path
 ) -> None:
-    flask_migrate = pytest.importorskip("flask_migrate")
     app = make_app()
-    db = get_state(app).db
-    # The one line a host adds, as docs/deployment.md says.
-    flask_migrate.Migrate(app, db).configure(migrations.include_in)
-    directory = str(tmp_path / "migrations")
+    directory = tmp_path / "migrations"
+    flask_migrate = flask_migrate_for(app, directory, with_product=False)
     with app.app_context():
-        flask_migrate.init(directory)
-        # Its logging setup would silence every logger of the test session.
-        env = Path(directory) / "env.py"
-        env.write_text(env.read_text().replace("fileConfig(", "(lambda name: 0)("))
-        flask_migrate.upgrade(directory, "heads")
+        flask_migrate.upgrade(str(directory), "heads")
     assert differences(app) == []
+    db = get_state(app).db
     with app.app_context(), db.engine.connect() as connection:
         versions = connection.execute(
             sa.text("SELECT version_num FROM alembic_version")
         )
         assert versions.scalars().all() == [_head()]
+
+
+@pytestmark_flask_migrate
+@pytest.mark.parametrize("earlier", [False, True], ids=["new-host", "host-revisions"])
+def test_the_hosts_revisions_stay_in_its_folder_after_its_own_head(
+    make_app: t.Any, tmp_path: Path, earlier: bool
+) -> None:
+    """flask db migrate with our branch included: never into our package."""
+    app = make_app()
+    directory = tmp_path / "migrations"
+    flask_migrate = flask_migrate_for(app, directory)
+    ours = revision_files(migrations.VERSIONS)
+    with app.app_context():
+        if earlier:
+            flask_migrate.revision(str(directory), message="the shop's first")
+        # Autogenerate wants the database at every head first, ours included.
+        flask_migrate.upgrade(str(directory), "heads")
+        flask_migrate.migrate(str(directory), message="products")
+        flask_migrate.upgrade(str(directory), "heads")
+    assert revision_files(migrations.VERSIONS) == ours
+    written = revision_files(directory / "versions")
+    assert len(written) == (2 if earlier else 1)
+    products = next(path for path in (directory / "versions").glob("*products.py"))
+    text = products.read_text()
+    # Only the host's table: ours are made by our own revisions.
+    assert "'product'" in text and "livehelp_" not in text
+    down = re.search(r"^down_revision = (.+)$", text, re.M)
+    assert down is not None and "0003" not in down.group(1)
+    assert differences(app) == []
+    assert {"product", "livehelp_conversation"} <= table_names(app)
+
+
+@pytestmark_flask_migrate
+# SQLite cannot reflect the full-text index; Alembic says so, and goes on.
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified")
+def test_a_host_without_the_include_hook_gets_a_revision_that_runs(
+    make_app: t.Any, tmp_path: Path
+) -> None:
+    """Our tables land in the host's own revision then, and it must work."""
+    app = make_app()
+    directory = tmp_path / "migrations"
+    flask_migrate = flask_migrate_for(app, directory, include=False)
+    with app.app_context():
+        flask_migrate.migrate(str(directory), message="everything")
+        [written] = list((directory / "versions").glob("*.py"))
+        assert "flask_livehelp" not in written.read_text()
+        flask_migrate.upgrade(str(directory))
+    assert {"product", "livehelp_conversation"} <= table_names(app)

@@ -26,12 +26,14 @@ import typing as t
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import __version__ as alembic_version
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.script import write_hooks
 from flask import current_app
 from flask import Flask
+from flask import has_app_context
 
 from ..state import get_state
 
@@ -41,6 +43,8 @@ VERSIONS = DIRECTORY / "versions"
 #: The Alembic branch label of our revisions.
 BRANCH = "livehelp"
 DEFAULT_PREFIX = "livehelp_"
+#: The installed Alembic's version, as numbers.
+ALEMBIC = tuple(int(part) for part in alembic_version.split(".")[:2])
 
 
 def table_prefix() -> str:
@@ -71,14 +75,100 @@ def alembic_config(app: Flask) -> Config:
 def include_in(config: Config) -> Config:
     """Add our revisions to a host's Alembic configuration.
 
-    For Flask-Migrate: ``Migrate(app, db).configure(include_in)``.
+    For Flask-Migrate: ``Migrate(app, db).configure(include_in)``. Our
+    revisions are the branch :data:`BRANCH` beside the host's own; ``flask db
+    upgrade heads`` applies both. The host's ``flask db migrate`` then leaves
+    our tables to our revisions, and writes its own revisions into its own
+    folder, after its own head (never after ours).
     """
-    host = config.get_main_option("version_locations") or os.path.join(
+    locations = config.get_main_option("version_locations")
+    host = locations or os.path.join(
         t.cast(str, config.get_main_option("script_location")), "versions"
     )
-    config.set_main_option("path_separator", "os")
-    config.set_main_option("version_locations", f"{host}{os.pathsep}{VERSIONS}")
+    if str(VERSIONS) not in host:
+        # Alembic 1.16 splits on path_separator; older ones read another name.
+        separator = "path_separator" if ALEMBIC >= (1, 16) else "version_path_separator"
+        config.set_main_option(separator, "os")
+        config.set_main_option("version_locations", f"{host}{os.pathsep}{VERSIONS}")
+        # Also "flask db revision" runs env.py then, so the host's revision
+        # goes where _after_host_head puts it.
+        config.set_main_option("revision_environment", "true")
+    migrate = current_app.extensions.get("migrate") if has_app_context() else None
+    if migrate is not None:
+        _join(migrate.configure_args, os.path.abspath(host.split(os.pathsep)[0]))
     return config
+
+
+def _join(options: dict[str, t.Any], host_versions: str) -> None:
+    """Flask-Migrate's ``context.configure`` options, made to know our branch."""
+    if getattr(options.get("process_revision_directives"), "livehelp", False):
+        return
+    prefix = get_state(current_app).extension.table_prefix
+    host_include = options.get("include_name")
+    host_include_object = options.get("include_object")
+    host_render = options.get("render_item")
+    host_directives = options.get("process_revision_directives")
+
+    def include_name(name: str | None, kind: str, parent_names: t.Any) -> bool:
+        # Our revisions make our tables; the host's autogenerate leaves them.
+        if kind == "table" and name and name.startswith(prefix):
+            return False
+        return host_include(name, kind, parent_names) if host_include else True
+
+    def include_object(
+        item: t.Any, name: str | None, kind: str, reflected: bool, other: t.Any
+    ) -> bool:
+        table = item if kind == "table" else getattr(item, "table", None)
+        if table is not None and table.name.startswith(prefix):
+            return False
+        if host_include_object is None:
+            return True
+        return bool(host_include_object(item, name, kind, reflected, other))
+
+    def render_item(kind: str, item: t.Any, context: t.Any) -> str | t.Literal[False]:
+        ours = _render_item(kind, item, context)
+        if ours is False and host_render is not None:
+            return t.cast("str | t.Literal[False]", host_render(kind, item, context))
+        return ours
+
+    def place(context: t.Any, revision: t.Any, directives: list[t.Any]) -> None:
+        if host_directives is not None:
+            host_directives(context, revision, directives)
+        elif getattr(context.config.cmd_opts, "autogenerate", False):
+            # What Flask-Migrate's own hook does: no empty revisions.
+            if directives and directives[0].upgrade_ops.is_empty():
+                directives[:] = []
+        for script in directives:
+            _after_host_head(context.script, script, host_versions)
+
+    place.livehelp = True  # type: ignore[attr-defined]
+    options.update(
+        include_name=include_name,
+        include_object=include_object,
+        render_item=render_item,
+        process_revision_directives=place,
+    )
+
+
+def _after_host_head(
+    scripts: ScriptDirectory, script: t.Any, host_versions: str
+) -> None:
+    """Base a host's new revision on the host's own head, in its own folder.
+
+    Alembic would put it after the only head it finds (ours, for a host
+    without revisions) and into that head's folder: our package.
+    """
+    heads = [
+        head
+        for head in scripts.get_revisions("heads")
+        if head is not None and not Path(head.path).is_relative_to(VERSIONS)
+    ]
+    if script.head in (None, "head", "heads"):
+        if len(heads) == 1:
+            script.head = heads[0].revision
+        elif not heads:
+            script.head = "base"
+    script.version_path = host_versions
 
 
 def upgrade(app: Flask, revision: str = "heads") -> None:
