@@ -280,6 +280,30 @@ def test_the_host_locale_selector_decides_without_a_page_language(app: Flask) ->
     assert status["label"] == "Offline - skicka ett meddelande"
 
 
+@pytest.mark.parametrize(
+    ("default", "spoken", "offline"),
+    [
+        ("da", "da", "Sælger er offline - send en besked"),
+        ("en", "en", "Offline - send a message"),
+        ("bg", "en", "Offline - send a message"),
+    ],
+)
+def test_a_shop_language_we_lack_falls_back_to_the_shops_default_visibly(
+    app: Flask, default: str, spoken: str, offline: str
+) -> None:
+    """The host's selector says Bulgarian: the widget speaks, and says it
+    speaks, the shop's default language (English if we lack that too)."""
+    app.config["BABEL_DEFAULT_LOCALE"] = default
+    client = app.test_client()
+    status = client.get(STATUS, query_string={"locale": "bg"}).json
+    assert (status["lang"], status["label"]) == (spoken, offline)
+    frame = client.get(FRAME, query_string={"locale": "bg"}).text
+    assert f'<html lang="{spoken}">' in frame
+    with app.test_request_context("/", query_string={"locale": "bg"}):
+        tag = str(app.jinja_env.globals["livehelp_widget"]())
+    assert f"&#34;lang&#34;:&#34;{spoken}&#34;" in tag
+
+
 def test_a_chat_speaks_the_page_language_over_its_socket(
     app: Flask, live_server: LiveServer, sockets: list[Socket]
 ) -> None:

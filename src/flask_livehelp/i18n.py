@@ -58,9 +58,11 @@ class LiveHelpDomain(Domain):  # type: ignore[misc]
             return support.NullTranslations()
         key = (str(locale), DOMAIN)
         if key not in self.cache:
+            spoken = self.speaks(locale.language)
+            wanted = [locale] if spoken == locale.language else [spoken]
             merged = support.Translations(domain=DOMAIN)
             for directory in self.translation_directories:
-                found = support.Translations.load(directory, [locale], DOMAIN)
+                found = support.Translations.load(directory, wanted, DOMAIN)
                 if isinstance(found, support.Translations):
                     merged.merge(found)
                     merged.plural = found.plural
@@ -88,6 +90,19 @@ class LiveHelpDomain(Domain):  # type: ignore[misc]
         return self._languages
 
     _languages: list[str] | None = None
+
+    def speaks(self, language: str) -> str:
+        """The language we show for ``language``: it, or the shop's default.
+
+        A language no catalog of ours has (a shop in Bulgarian) falls back to
+        the app's ``BABEL_DEFAULT_LOCALE`` when we have that, else English,
+        and pages say which one they are in.
+        """
+        if language in self.languages():
+            return language
+        default = current_app.config.get("BABEL_DEFAULT_LOCALE") or "en"
+        base = default.replace("-", "_").split("_")[0].lower()
+        return base if base in self.languages() else "en"
 
     def _find_languages(self) -> list[str]:
         found = {"en"}
@@ -121,11 +136,15 @@ def lazy_lh(string: str, **variables: t.Any) -> LazyString:
 
 
 def current_language() -> str:
-    """The language our strings are shown in now, e.g. ``"da"``."""
+    """The language our strings are shown in now, e.g. ``"da"``.
+
+    The host's locale selector decides; a language we have no catalog for
+    gives the shop's default language (see :meth:`LiveHelpDomain.speaks`).
+    """
     if not has_babel():
         return "en"
     locale = get_locale()
-    return locale.language if locale is not None else "en"
+    return _domain().speaks(locale.language) if locale is not None else "en"
 
 
 def known_language(lang: str | None) -> str | None:
