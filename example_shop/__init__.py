@@ -31,6 +31,9 @@ def create_app(config: dict[str, t.Any] | None = None) -> Flask:
     """
     app = Flask(__name__)
     app.config.from_mapping(_default_config(app))
+    # Any setting from the environment: SHOP_MAIL_SERVER=smtp.example.com,
+    # SHOP_MAIL_PORT=2525 (read as JSON where it parses, so a number).
+    app.config.from_prefixed_env("SHOP")
     if config:
         app.config.update(config)
     if app.config["SQLALCHEMY_DATABASE_URI"] == _default_database_uri(app):

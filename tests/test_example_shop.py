@@ -24,3 +24,18 @@ def test_the_shop_login_and_the_panel_login_are_separate(shop: Flask) -> None:
     # The host's CSRFProtect covers our forms too; we render its token as well.
     assert 'name="csrf_token"' in login_page.text
     assert 'name="_lh_csrf"' in login_page.text
+
+
+def test_the_shop_reads_its_mail_server_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from example_shop import create_app
+
+    monkeypatch.setenv("SHOP_MAIL_SERVER", "smtp.example.com")
+    monkeypatch.setenv("SHOP_MAIL_PORT", "2525")
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert (app.config["MAIL_SERVER"], app.config["MAIL_PORT"]) == (
+        "smtp.example.com",
+        2525,
+    )
+    assert app.extensions["mail"].server == "smtp.example.com"
