@@ -407,6 +407,78 @@ def test_on_a_phone_the_chat_fills_the_screen(
     expect(chat(phone).locator("#lh-input")).to_be_in_viewport()
 
 
+def covering(page: t.Any, locator: t.Any) -> list[str]:
+    """What sits on top of the middle and the corners of ``locator``'s box."""
+    box = locator.bounding_box()
+    assert box is not None
+    points = [
+        (box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        for fx, fy in (
+            (0.5, 0.5),
+            (0.05, 0.05),
+            (0.95, 0.05),
+            (0.05, 0.95),
+            (0.95, 0.95),
+        )
+    ]
+    # The shadow root's own hit test: the button, or the window's iframe.
+    return [
+        page.evaluate(
+            """([x, y]) => {
+              const host = document.elementFromPoint(x, y);
+              const root = host && host.shadowRoot;
+              return ((root && root.elementFromPoint(x, y)) || host).tagName;
+            }""",
+            [x, y],
+        )
+        for x, y in points
+    ]
+
+
+def test_on_a_phone_the_open_chat_has_nothing_on_top_and_the_button_is_round(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    phone = new_page(
+        viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True
+    )
+    phone.goto(shop_server.url + "/")
+    button = launcher(phone)
+    box = button.bounding_box()
+    assert box is not None and box["width"] == box["height"] == 56
+    # Its words are there for a screen reader.
+    assert button.inner_text().strip()
+    button.click()
+    frame = phone.locator("livehelp-widget iframe")
+    expect(frame).to_be_visible()
+    # Every corner of the window is the window: the button is not over it.
+    assert set(covering(phone, frame)) == {"IFRAME"}
+    expect(button).to_be_hidden()
+    chat(phone).locator("#lh-close").click()
+    expect(button).to_be_visible()
+
+
+def test_a_shop_moves_hides_and_opens_the_chat_from_its_own_page(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    page = new_page()
+    page.goto(shop_server.url + "/")
+    button = launcher(page)
+    expect(button).to_be_visible()
+    before = button.bounding_box()
+    # The shop's own CSS moves it up, over its bar at the bottom.
+    page.add_style_tag(content="livehelp-widget { --livehelp-bottom: 120px }")
+    after = button.bounding_box()
+    assert before is not None and after is not None
+    assert before["y"] - after["y"] == 104
+    page.evaluate("LiveHelp.hide()")
+    expect(button).to_be_hidden()
+    page.evaluate("LiveHelp.open()")
+    expect(page.locator("livehelp-widget iframe")).to_be_visible()
+    page.evaluate("LiveHelp.close(); LiveHelp.show()")
+    expect(page.locator("livehelp-widget iframe")).to_be_hidden()
+    expect(button).to_be_visible()
+
+
 def test_usable_with_the_keyboard_alone(
     shop: Flask, shop_server: t.Any, new_page: t.Any
 ) -> None:

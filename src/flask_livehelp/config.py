@@ -39,6 +39,9 @@ DEFAULTS: dict[str, t.Any] = {
     "WIDGET_TEXTS": {},
     "WIDGET_COLOR": "#1d6b3a",
     "WIDGET_POSITION": "right",
+    # Pixels between the button and the bottom of the screen (above a shop's
+    # own bar at the bottom, say); a shop's CSS can move it per page.
+    "WIDGET_BOTTOM": 16,
     # "optional", "required" or "hidden".
     "WIDGET_ASK_NAME": "optional",
     "WIDGET_ASK_EMAIL": "optional",

@@ -466,7 +466,11 @@
         offlineId = null;
         $("lh-offline").reset();
         view("offline-done");
-        $("lh-offline-done-text").textContent = strings.offlineSent + (email ? " " + format(strings.offlineCopy, { email }) : "");
+        // Only what will happen: an answer by mail needs an address mail goes to.
+        const mailed = data.mailed;
+        $("lh-offline-done-text").textContent = mailed
+          ? strings.offlineSent + " " + format(strings.offlineCopy, { email: mailed })
+          : email ? strings.offlineKept : strings.offlineNoAddress;
       }, () => say("lh-offline-error", strings.error));
   });
 
@@ -519,7 +523,9 @@
   });
   $("lh-invitation-decline").addEventListener("click", () => {
     show("lh-invitation", false);
-    tell({ type: "decline" });
+    const headers = { "Content-Type": "application/json" };
+    if (settings.csrf) headers["X-CSRFToken"] = settings.csrf;
+    fetch(settings.decline, { method: "POST", headers, body: JSON.stringify({ pid }), credentials: "same-origin" }).catch(() => {});
     tell({ type: "close" });
   });
 

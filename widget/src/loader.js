@@ -9,7 +9,7 @@
 // small: short names for things used often, and nothing the chat window
 // (loaded later, in the iframe) can do instead.
 (() => {
-  const me = document.currentScript;
+  const d = document, L = location, me = d.currentScript;
   if (!me || window.LiveHelp) return;
   const cfg = JSON.parse(me.dataset.livehelp),
     base = new URL(cfg.base + "/", me.src),
@@ -20,132 +20,145 @@
     tab = sessionStorage;
     pid = tab.getItem("livehelp.pid") || crypto.getRandomValues(new Uint32Array(2)).join("");
     tab.setItem("livehelp.pid", pid);
-  } catch (e) {
+  } catch {
     // Storage blocked: the chat still works, without surviving page changes.
     pid = pid || Date.now();
   }
-  const remember = (value) => {
-    try { value ? local.setItem(OPEN, value) : local.removeItem(OPEN); } catch (e) { /* blocked */ }
+  const note = (value) => {
+    // "" is no state: nothing to bring back.
+    try { local.setItem(OPEN, value); } catch { /* blocked */ }
   };
 
-  const host = document.createElement("livehelp-widget"),
+  const host = d.createElement("livehelp-widget"),
     root = host.attachShadow({ mode: "open" });
   // The page's rules cannot reach inside the shadow root; on the host element
   // itself, "all:initial!important" undoes them (a shadow root's important
   // rules beat the page's), and the button and window are fixed on their own.
-  const css = ":host{all:initial!important}"
-    + "button{all:initial;position:fixed;z-index:2147483000;bottom:16px;right:16px;display:flex;align-items:center;gap:8px;cursor:pointer;font:600 16px system-ui,sans-serif;color:#fff;background:var(--c,#1d6b3a);border-radius:24px;padding:12px 18px;box-shadow:0 4px 16px #0004}"
+  // Shops place and colour it with custom properties on livehelp-widget
+  // (--livehelp-bottom, --livehelp-side, --livehelp-color) and hide it on a
+  // page with LiveHelp.hide().
+  const b = "var(--livehelp-bottom," + cfg.bottom + "px)",
+    s = "var(--livehelp-side,16px)",
+    f = "position:fixed;z-index:2147483000;box-shadow:0 4px 16px #0004;right:" + s + ";bottom:",
+    css = ":host{all:initial!important}"
+    + "button{all:initial;" + f + b + ";display:flex;align-items:center;gap:8px;cursor:pointer;font:600 16px system-ui;color:#fff;background:var(--livehelp-color,var(--c,#1d6b3a));border-radius:24px;padding:12px 18px}"
     + "button:focus-visible{outline:3px solid #f5c518}"
     + "i{width:10px;height:10px;border-radius:50%;background:#fff}"
     + ".busy,.away{background:#8a5a00}.offline{background:#a4262c}"
     + "b{background:#fff;color:#a4262c;border-radius:9px;padding:0 6px;font-size:12px}b:empty{display:none}"
-    + "div{display:none;position:fixed;z-index:2147483000;bottom:76px;right:16px;width:min(380px,90vw);height:min(600px,80vh);border-radius:12px;overflow:hidden;box-shadow:0 8px 32px #0005}"
-    + ":host(.l) *{left:16px;right:auto}.on{display:block}"
+    + "div{display:none;" + f + "calc(" + b + " + 60px);width:min(380px,90vw);height:min(600px,80vh);border-radius:12px;overflow:hidden}"
+    + ":host(.l) *{left:" + s + ";right:auto}.on{display:block}:host(.h) button{display:none}"
     + "iframe{border:0;width:100%;height:100%}"
-    + "@media (max-width:480px){.on{inset:0;width:auto;height:auto;border-radius:0}}";
+    // A phone: a round button, its words kept for screen readers; open, the
+    // window owns the screen and has its own close control.
+    + "@media (max-width:480px){button{padding:20px 17px;border-radius:50%;font-size:0;gap:0}i{width:22px;height:16px;border-radius:8px}"
+    + ".on{inset:0;width:auto;height:auto;border-radius:0}:host(.x) button{display:none}}";
   // A constructed sheet needs no inline <style>, so no CSP nonce either.
-  const sheet = new CSSStyleSheet();
-  sheet.replaceSync(css);
-  root.adoptedStyleSheets = [sheet];
+  (root.adoptedStyleSheets = [new CSSStyleSheet()])[0].replaceSync(css);
 
-  const make = (tag, parent) => parent.appendChild(document.createElement(tag)),
-    panel = make("div", root),
+  const make = (tag, parent) => parent.appendChild(d.createElement(tag)),
+    win = make("div", root),
     btn = make("button", root),
-    aria = (value) => btn.setAttribute("aria-expanded", value),
+    mark = (name, on) => host.classList.toggle(name, on),
     paint = (color) => color && host.style.setProperty("--c", color);
-  aria(false);
+  btn.ariaExpanded = false;
   make("i", btn);
-  const label = make("span", btn),
-    badge = make("b", btn);
-  if (cfg.position == "left") host.className = "l";
+  const txt = make("span", btn),
+    num = make("b", btn);
+  mark("l", cfg.position == "left");
   paint(cfg.color);
 
-  let frame, state, timer, invited, unread = 0;
-  const query = (extra) => {
-      const params = new URLSearchParams({
-        lang: cfg.lang || "", pid: pid, page: location.href.slice(0, 2000),
-        title: document.title.slice(0, 200), ref: document.referrer.slice(0, 2000), ...extra,
+  let fr, state, tick, asked, count = 0;
+  const query = (x) => {
+      const q = new URLSearchParams({
+        lang: cfg.lang || "", pid, page: L.href.slice(0, 2000),
+        title: d.title.slice(0, 200), ref: d.referrer.slice(0, 2000), ...x,
       });
-      if (cfg.department) params.set("department", cfg.department);
-      return params;
+      if (cfg.department) q.set("department", cfg.department);
+      return q;
     },
-    post = (message) => frame && frame.contentWindow.postMessage({ livehelp: message }, base.origin),
+    post = (m) => fr && fr.contentWindow.postMessage({ livehelp: m }, base.origin),
     show = (data) => {
       state = btn.className = data.state;
-      label.textContent = data.label;
+      txt.textContent = data.label;
       paint(data.color);
-      post({ type: "status", state: state });
-      const invitation = data.invitation;
-      if (invitation && invitation.message != (invited || {}).message) {
-        invited = invitation;
+      post({ type: "status", state });
+      const inv = data.invitation;
+      if (inv && inv.message != (asked || {}).message) {
+        asked = inv;
         open({ invite: 1 });
-        post({ type: "invitation", invitation: invitation });
+        post({ type: "invitation", invitation: inv });
       }
     },
-    poll = (extra) => {
-      clearTimeout(timer);
-      fetch(new URL("status?" + query(extra), base), { credentials: "omit" })
+    poll = (x) => {
+      clearTimeout(tick);
+      fetch(new URL("status?" + query(x), base), { credentials: "omit" })
         .then((r) => r.json())
         .then(show, () => {})
         .finally(() => {
           // A hidden tab asks less often, but still counts as on the site.
-          timer = setTimeout(poll, (document.hidden ? 60 : cfg.poll) * 1000);
+          tick = setTimeout(poll, (d.hidden ? 60 : cfg.poll) * 1000);
         });
     },
-    setUnread = (n) => { badge.textContent = (unread = n) || ""; },
-    load = (extra) => {
-      if (frame) return;
-      frame = make("iframe", panel);
-      frame.title = label.textContent;
-      frame.src = new URL("frame?" + query({ identity: cfg.identity || "", ...extra }), base);
+    tally = (n) => { num.textContent = (count = n) || ""; },
+    load = (x) => {
+      if (fr) return;
+      fr = make("iframe", win);
+      fr.title = txt.textContent;
+      fr.src = new URL("frame?" + query({ identity: cfg.identity || "", ...x }), base);
     },
-    isOpen = () => panel.className,
-    open = (extra) => {
-      load(extra);
-      panel.className = "on";
-      aria(true);
-      setUnread(0);
-      remember("open");
+    up = () => win.className,
+    open = (x) => {
+      load(x);
+      win.className = "on";
+      mark("x", 1);
+      btn.ariaExpanded = true;
+      tally(0);
+      note("open");
       post({ type: "shown" });
-      frame.focus();
+      fr.focus();
     },
     close = (keep) => {
-      panel.className = "";
-      aria(false);
+      win.className = "";
+      mark("x", 0);
+      btn.ariaExpanded = false;
       // "min" brings the chat back, minimised, on the next page of the shop.
-      remember(keep ? "min" : "");
+      note(keep ? "min" : "");
       post({ type: "hidden" });
       btn.focus();
     };
-  document.addEventListener("visibilitychange", () => document.hidden || poll());
+  d.addEventListener("visibilitychange", () => d.hidden || poll());
 
-  btn.onclick = () => (isOpen() ? close(1) : open());
-  addEventListener("message", (event) => {
-    const message = event.data?.livehelp;
-    if (!frame || event.source != frame.contentWindow || !message) return;
-    const type = message.type;
-    if (type == "close") close(message.keep);
-    // The frame was still loading when the state or an invitation came.
-    else if (type == "ready") post({ type: isOpen() ? "shown" : "hidden", state: state, invitation: invited });
-    else if (type == "unread" && !isOpen()) setUnread(unread + 1);
-    else if (type == "ended") remember("");
-    else if (type == "decline") poll({ decline: 1 });
+  btn.onclick = () => (up() ? close(1) : open());
+  addEventListener("message", (e) => {
+    const m = e.data?.livehelp;
+    if (!fr || e.source != fr.contentWindow || !m) return;
+    const type = m.type;
+    if (type == "close") close(m.keep);
+    // The fr was still loading when the state or an invitation came.
+    else if (type == "ready") post({ type: up() ? "shown" : "hidden", state, invitation: asked });
+    else if (type == "unread" && !up()) tally(count + 1);
+    else if (type == "ended") note("");
     else if (type == "navigate") {
       // Pushed by the operator; only pages of this shop, as the server checked.
-      const url = new URL(message.url, location.href);
-      if (url.origin == location.origin) location.assign(url);
+      const url = new URL(m.url, L.href);
+      if (url.origin == L.origin) L.assign(url);
     }
   });
-  addEventListener("keydown", (event) => event.key == "Escape" && isOpen() && close(1));
 
   const start = () => {
-    document.body.append(host);
+    d.body.append(host);
     poll();
-    const restored = local && local.getItem(OPEN);
-    if (restored == "open") open();
+    const r = local && local.getItem(OPEN);
+    if (r == "open") open();
     // Minimised: load the chat hidden, so the conversation goes on and can ring.
-    else if (restored == "min") load();
+    else if (r == "min") load();
   };
-  window.LiveHelp = { open: () => open(), close: () => close(), get state() { return state; } };
-  document.body ? start() : addEventListener("DOMContentLoaded", start);
+  // For the shop's own "Chat with us" link, and pages without the button.
+  window.LiveHelp = {
+    open: () => open(), close: () => close(),
+    hide: () => { close(); mark("h", 1); }, show: () => mark("h", 0),
+    get state() { return state; },
+  };
+  d.body ? start() : addEventListener("DOMContentLoaded", start);
 })();

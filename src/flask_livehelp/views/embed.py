@@ -54,6 +54,7 @@ def livehelp_widget(
         "lang": lang,
         "poll": config_value("STATUS_POLL_SECONDS"),
         "position": state.settings.get("WIDGET_POSITION", lang),
+        "bottom": config_value("WIDGET_BOTTOM"),
         "color": state.settings.get("WIDGET_COLOR", lang),
     }
     if department is not None:

@@ -94,6 +94,12 @@ TEXTS = {
     "offlineSend": N_("Send message"),
     "offlineSent": N_("Thank you! We have your message and will answer by e-mail."),
     "offlineCopy": N_("A copy is on its way to %(email)s."),
+    # TRANSLATORS: after an offline message, when mail cannot go out now.
+    "offlineKept": N_("Thank you! We have your message."),
+    "offlineNoAddress": N_(
+        "Thank you! We have your message. Without an e-mail address we cannot"
+        " answer you by mail: look in again, or start a chat when we are online."
+    ),
     "message": N_("Your message"),
     "invitation": N_("%(name)s would like to help you"),
     "accept": N_("Chat now"),
@@ -150,6 +156,7 @@ def create_blueprint(sock: Sock) -> Blueprint:
     bp.add_url_rule("/status", view_func=status)
     bp.add_url_rule("/frame", view_func=frame)
     bp.add_url_rule("/suggest", view_func=suggest)
+    bp.add_url_rule("/decline", view_func=decline, methods=["POST"])
     # The chat speaks the page's language too (`?lang=` on the socket's URL).
     sock.route("/ws", bp=bp)(releasing(in_page_language(visitor_socket)))
     bp.before_request(_check_socket_handshake)
@@ -247,9 +254,25 @@ def _invitation(invitation: dict[str, t.Any], lang: str) -> dict[str, t.Any]:
     }
 
 
+def decline() -> tuple[Response, int]:
+    """The visitor said no to an operator's invitation (a POST: it changes it).
+
+    Answers ``200 {"ok": true}``, also when there was nothing to decline.
+    """
+    if not origin_allowed(request.headers.get("Origin")):
+        return jsonify(
+            error="bad-origin", message=_lh("This origin may not connect.")
+        ), 403
+    data = request.get_json(silent=True)
+    pid = data.get("pid") if isinstance(data, dict) else None
+    if not isinstance(pid, str) or not PRESENCE_ID.match(pid):
+        message = _lh("The field %(field)s has the wrong type.", field="pid")
+        return jsonify(error="bad-field", message=message), 400
+    get_state().visitors.answer_invitation(pid, accepted=False)
+    return jsonify(ok=True), 200
+
+
 def _note_beat(state: t.Any, pid: str, lang: str) -> None:
-    if request.args.get("decline"):
-        state.visitors.answer_invitation(pid, accepted=False)
     state.visitors.beat(
         pid,
         Beat(
@@ -313,6 +336,7 @@ def frame() -> Response:
     settings = {
         "socket": url_for("livehelp.widget.visitor_socket", **speak),
         "suggest": url_for("livehelp.widget.suggest", **speak),
+        "decline": url_for("livehelp.widget.decline"),
         "offline": _offline_url(speak),
         "maxLength": config_value("MAX_MESSAGE_LENGTH"),
         "lang": lang,
