@@ -383,3 +383,12 @@ def test_services_refuse_bad_values_without_http(app: Flask, admin: t.Any) -> No
             knowledge.save_canned(None, name="x", lang="", body="x" * 5000, by=None)
         with pytest.raises(Refused, match="Unknown language"):
             knowledge.save_canned(None, name="x", lang="<script>", body="x", by=None)
+
+
+def test_admins_are_told_when_mail_cannot_go_out(app: Flask, client: t.Any) -> None:
+    assert "Mail cannot go out" not in client.get("/livehelp/admin/").text
+    app.extensions["mail"].default_sender = None
+    page = client.get("/livehelp/admin/").text
+    assert "Mail cannot go out" in page and "no sender address is set" in page
+    del app.extensions["mail"]
+    assert "the app has no Flask-Mail" in client.get("/livehelp/admin/").text

@@ -96,3 +96,46 @@ def test_an_offline_message_from_the_red_button_answered_from_the_panel(
     assert answer.recipients == ["soren@example.dk"]
     assert ANSWER in text_of(answer.message)
     assert answer.message["Subject"] == "Answer to your message"
+
+
+@pytest.mark.parametrize(
+    ("email", "sender", "said"),
+    [
+        (
+            "soren@example.dk",
+            True,
+            "We have your message and will answer by e-mail."
+            " A copy is on its way to soren@example.dk.",
+        ),
+        (
+            "",
+            True,
+            "Without an e-mail address we cannot answer you by mail",
+        ),
+        ("soren@example.dk", False, "Thank you! We have your message."),
+    ],
+    ids=["with-address", "without-address", "mail-not-set-up"],
+)
+def test_the_customer_is_told_what_will_really_happen(
+    shop: Flask,
+    shop_server: t.Any,
+    shop_mail: SMTPServer,
+    pages: t.Callable[[], Page],
+    email: str,
+    sender: bool,
+    said: str,
+) -> None:
+    if not sender:
+        shop.extensions["mail"].default_sender = None
+    customer = pages()
+    customer.goto(shop_server.url + "/")
+    expect(launcher(customer)).to_have_class("offline")
+    launcher(customer).click()
+    window = chat(customer)
+    window.locator("#lh-offline-body").fill(QUESTION)
+    window.locator("#lh-offline-email").fill(email)
+    window.locator("#lh-offline button[type=submit]").click()
+    done = window.locator("#lh-offline-done-text")
+    expect(done).to_contain_text(said)
+    if not sender:
+        expect(done).not_to_contain_text("e-mail")

@@ -15,9 +15,11 @@ import pytest
 import sqlalchemy as sa
 from babel.dates import format_datetime
 from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
 
 from conftest import login
 from flask_livehelp import get_state
+from flask_livehelp import LiveHelp
 from flask_livehelp import signals
 from flask_livehelp.errors import Refused
 from mailservers import html_of
@@ -637,3 +639,28 @@ def test_an_operators_own_transcript_copy_is_a_staff_mail(
     # Staff-only lines are for staff; Mette reads Danish.
     assert "* note" in text
     assert _moment(created, "da") in text
+
+
+def test_the_widget_is_told_only_what_mail_will_really_do(
+    app: Flask, smtp: SMTPServer, receivers: dict[str, t.Any]
+) -> None:
+    client = app.test_client()
+    assert post(client, id="m1").json["mailed"] == "soren@example.dk"
+    # No address: nothing can be promised by mail.
+    assert post(client, id="m2", email=None).json["mailed"] is None
+    # No sender address: mail waits in the outbox and is promised to nobody.
+    app.extensions["mail"].default_sender = None
+    answer = post(client, id="m3", email="kim@example.dk")
+    assert answer.status_code == 201 and answer.json["mailed"] is None
+
+
+def test_a_shop_without_a_sender_hears_of_it_at_once(
+    database_uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = Flask(__name__)
+    app.config.update(SQLALCHEMY_DATABASE_URI=database_uri, SECRET_KEY="x")
+    db = SQLAlchemy()
+    db.init_app(app)
+    with caplog.at_level("WARNING", logger="flask_livehelp"):
+        LiveHelp(app, db=db)
+    assert any("cannot send mail: no sender" in r.getMessage() for r in caplog.records)

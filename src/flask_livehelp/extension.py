@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections.abc as c
 import datetime as dt
+import logging
 import os
 import typing as t
 
@@ -43,6 +44,8 @@ from .services.transfers import TransferService
 from .services.visitors import VisitorService
 from .state import get_state
 from .state import LiveHelpState
+
+log = logging.getLogger(__name__)
 
 #: Returns the host's signed-in staff member as an operator, or ``None``.
 OperatorLoader = c.Callable[[], t.Any]
@@ -165,6 +168,7 @@ class LiveHelp:
         _add_mail_jobs(app, app.extensions["livehelp"])
         _add_history_jobs(app, app.extensions["livehelp"])
         self._add_template_globals(app)
+        _warn_without_sender(app)
         if self.register_blueprints:
             from .views import create_blueprint
 
@@ -282,6 +286,16 @@ class LiveHelp:
 
     def nonce(self) -> str | None:
         return self.csp_nonce_generator() if self.csp_nonce_generator else None
+
+
+def _warn_without_sender(app: Flask) -> None:
+    """Say at set-up, not at the first lost mail, that mail cannot go out."""
+    if not (config_value("MAIL_SENDER", app) or app.config.get("MAIL_DEFAULT_SENDER")):
+        log.warning(
+            "Flask-LiveHelp cannot send mail: no sender address. Offline"
+            " messages, answers and transcripts wait in the outbox until"
+            " MAIL_DEFAULT_SENDER (or LIVEHELP_MAIL_SENDER) is set."
+        )
 
 
 def _add_jobs(state: LiveHelpState) -> None:

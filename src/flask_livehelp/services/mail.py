@@ -244,6 +244,14 @@ class MailService(Service):
             return 0
         return self._send(claimed)
 
+    def problem(self) -> str | None:
+        """Why no mail can go out, or ``None`` when mail is set up."""
+        if "mail" not in current_app.extensions:
+            return "no-flask-mail"
+        if not self.sender():
+            return "no-sender"
+        return None
+
     def can_send(self) -> bool:
         """Whether the host set up Flask-Mail; without it, mails wait in the outbox."""
         if "mail" in current_app.extensions:

@@ -71,6 +71,9 @@ class Submission:
     created: bool
     #: The new visitor's token, when the form came without one.
     token: str | None = None
+    #: The customer's address, when mail can go out to it: the shop answers
+    #: there, and a copy is on its way.
+    answered_at: str | None = None
 
 
 class OfflineService(Service):
@@ -124,7 +127,8 @@ class OfflineService(Service):
         visitor = self.visitors.from_token(visitor_token)
         earlier = self._resent(visitor, client_id, ip_address)
         if earlier is not None:
-            return Submission(earlier.id, created=False)
+            mailed = earlier.visitor_email if self.mail.problem() is None else None
+            return Submission(earlier.id, created=False, answered_at=mailed)
         self._check_rate(visitor, ip_address, email)
         token = None
         if visitor is None:
@@ -153,7 +157,10 @@ class OfflineService(Service):
         self.session.commit()
         self._announce(conversation, message)
         self.mail.send_soon(mails)
-        return Submission(conversation.id, created=True, token=token)
+        mailed = email if email and self.mail.problem() is None else None
+        return Submission(
+            conversation.id, created=True, token=token, answered_at=mailed
+        )
 
     def clean_body(self, body: t.Any) -> str:
         """The visitor's text, without control characters, within the limit."""

@@ -17,6 +17,7 @@ from ..config import config_value
 from ..errors import Refused
 from ..i18n import _lh
 from ..i18n import current_language
+from ..i18n import N_
 from ..sockets.reader import reader_thread
 from ..state import get_state
 from . import account
@@ -25,6 +26,7 @@ from . import history
 from . import offline
 from . import panel
 from . import reports
+from . import responses
 from . import widget
 from .embed import asset_url
 
@@ -56,6 +58,7 @@ def create_blueprint(app: Flask) -> Blueprint:
     parent.register_blueprint(admin.create_blueprint())
     parent.register_blueprint(reports.create_blueprint())
     parent.register_blueprint(account.create_blueprint())
+    responses.register(parent)
     parent.register_error_handler(Refused, _refused)
     parent.register_error_handler(ConnectionError, _client_gone)
     parent.context_processor(_livehelp_context)
@@ -85,8 +88,25 @@ def _client_gone(error: ConnectionError) -> Response:
     return Response(status=400)
 
 
+#: Why mail cannot go out, as admins are told.
+MAIL_PROBLEMS = {
+    "no-flask-mail": N_(
+        "the app has no Flask-Mail (call Mail(app) and set MAIL_SERVER)"
+    ),
+    "no-sender": N_(
+        "no sender address is set (MAIL_DEFAULT_SENDER or LIVEHELP_MAIL_SENDER)"
+    ),
+}
+
+
+def _mail_problem() -> str | None:
+    problem = get_state().mail.problem()
+    return _lh(MAIL_PROBLEMS[problem]) if problem else None
+
+
 def _livehelp_context() -> dict[str, t.Any]:
     return {
+        "lh_mail_problem": _mail_problem,
         "lh_nonce": get_state().extension.nonce(),
         "lh_lang": current_language(),
         "asset_url": asset_url,

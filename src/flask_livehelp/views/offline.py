@@ -132,7 +132,12 @@ def message() -> tuple[Response, int]:
         )
     except Refused as refusal:
         return _refusal(refusal)
-    answer: dict[str, t.Any] = {"ok": True, "conversation": submission.conversation_id}
+    answer: dict[str, t.Any] = {
+        "ok": True,
+        "conversation": submission.conversation_id,
+        # Only an address mail really goes out to: what the widget promises.
+        "mailed": submission.answered_at,
+    }
     if submission.token is not None:
         answer["token"] = submission.token
     return jsonify(answer), 201
