@@ -320,12 +320,17 @@ def visitor_socket(
 
 
 def login(client: t.Any, email: str, password: str = PASSWORD) -> t.Any:
-    """Sign in to the panel with a test client, as the login form does."""
+    """Sign in to the panel with a test client, as the login form does.
+
+    With every hidden field of the form: a host's CSRFProtect wants its own.
+    """
     page = client.get("/livehelp/panel/login")
-    token = re.search(r'name="_lh_csrf" value="([^"]+)"', page.text).group(1)
+    hidden = dict(
+        re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', page.text)
+    )
     return client.post(
         "/livehelp/panel/login",
-        data={"email": email, "password": password, "_lh_csrf": token},
+        data={**hidden, "email": email, "password": password},
     )
 
 
