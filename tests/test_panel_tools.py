@@ -459,7 +459,11 @@ def test_an_invitation_reaches_the_widget_and_a_decline_the_operator(
     status = client.get("/livehelp/widget/status?pid=abcdef1234").json
     assert status["invitation"]["message"] == "Kan jeg hjælpe?"
     assert status["invitation"]["operator"] == "Mette"
+    # A GET changes nothing: the status request is fetched all the time.
     client.get("/livehelp/widget/status?pid=abcdef1234&decline=1")
+    assert all(f["type"] != "invitation-declined" for f in staff.quiet())
+    answer = client.post("/livehelp/widget/decline", json={"pid": "abcdef1234"})
+    assert answer.status_code == 200
     assert staff.expect("invitation-declined")
     assert "invitation" not in client.get("/livehelp/widget/status?pid=abcdef1234").json
 
