@@ -334,6 +334,31 @@ def login(client: t.Any, email: str, password: str = PASSWORD) -> t.Any:
     )
 
 
+def signed_in_client(app: Flask, operator_id: int, session_key: str) -> t.Any:
+    """A test client whose panel cookie signs it in, without the sign-in form.
+
+    Its CSRF token is ``client.csrf``.
+    """
+    from itsdangerous import URLSafeTimedSerializer
+
+    from flask_livehelp.auth import COOKIE_SALT
+
+    client = app.test_client()
+    client.csrf = "a-test-csrf-token"
+    value = URLSafeTimedSerializer(app.secret_key, salt=COOKIE_SALT).dumps(
+        {"o": operator_id, "k": session_key, "c": client.csrf}
+    )
+    client.set_cookie("livehelp_panel", value, path="/livehelp")
+    return client
+
+
+def panel_cookie(client: t.Any) -> str:
+    """The panel's cookie of a signed-in test client, as a Cookie header."""
+    cookie = client.get_cookie("livehelp_panel", path="/livehelp")
+    assert cookie is not None, "not signed in to the panel"
+    return f"livehelp_panel={cookie.value}"
+
+
 @pytest.fixture
 def operator_socket(
     app: Flask, live_server: LiveServer, sockets: list[Socket]
@@ -343,9 +368,8 @@ def operator_socket(
     def connect(operator: t.Any) -> Socket:
         client = app.test_client()
         assert login(client, operator.email).status_code == 302
-        cookie = client.get_cookie("session").value
         socket = Socket(
-            live_server.ws_url("/livehelp/panel/ws"), {"Cookie": f"session={cookie}"}
+            live_server.ws_url("/livehelp/panel/ws"), {"Cookie": panel_cookie(client)}
         )
         sockets.append(socket)
         socket.expect("hello")

@@ -62,10 +62,11 @@ def test_one_ip_address_trying_many_addresses_is_locked(
     assert login(elsewhere, operator.email).status_code == 302
 
 
-def test_the_server_side_session_gets_a_new_id_at_sign_in(
+def test_signing_in_leaves_the_server_side_session_and_a_planted_cookie_worthless(
     app: Flask, operator: t.Any, tmp_path: t.Any
 ) -> None:
-    """Against session fixation: a session id known before sign-in is worthless."""
+    """Against session fixation: a panel cookie known before sign-in is worthless,
+    and the shop's server-side session goes on as it was."""
     need(
         importlib.util.find_spec("flask_session") is not None,
         "Flask-Session, a real server-side session (pip install flask-session)",
@@ -86,15 +87,18 @@ def test_the_server_side_session_gets_a_new_id_at_sign_in(
 
     victim = app.test_client()
     victim.get("/shop/cart")
-    planted = victim.get_cookie("session").value
+    shop_session = victim.get_cookie("session").value
+    victim.get("/livehelp/panel/login")
+    planted = victim.get_cookie("livehelp_panel", path="/livehelp").value
     assert login(victim, operator.email).status_code == 302
-    after = victim.get_cookie("session").value
+    after = victim.get_cookie("livehelp_panel", path="/livehelp").value
     assert after != planted
+    assert victim.get_cookie("session").value == shop_session
     assert victim.get("/livehelp/panel/").status_code == 200
     with victim.session_transaction() as saved:
         assert saved["cart"] == ["regnjakke"]  # the shop's own session goes on
     attacker = app.test_client()
-    attacker.set_cookie("session", planted)
+    attacker.set_cookie("livehelp_panel", planted, path="/livehelp")
     assert attacker.get("/livehelp/panel/").status_code == 302
 
 

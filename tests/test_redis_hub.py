@@ -24,6 +24,7 @@ from conftest import LiveServer
 from conftest import login
 from conftest import make_app
 from conftest import need
+from conftest import panel_cookie
 from conftest import Socket
 from flask_livehelp import get_state
 from flask_livehelp import LiveHelp
@@ -224,8 +225,7 @@ def operator_on(site: Site, connect: t.Any) -> Socket:
         )
     client = site.app.test_client()
     assert login(client, "mette@example.com").status_code == 302
-    cookie = client.get_cookie("session").value
-    socket = connect(site, "/livehelp/panel/ws", Cookie=f"session={cookie}")
+    socket = connect(site, "/livehelp/panel/ws", Cookie=panel_cookie(client))
     socket.hello = socket.expect("hello")  # type: ignore[attr-defined]
     socket.send(type="status", state="online")
     return socket

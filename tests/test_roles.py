@@ -30,14 +30,16 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from conftest import panel_cookie
 from conftest import PASSWORD
+from conftest import signed_in_client
 from conftest import Socket
 from flask_livehelp import get_state
-from flask_livehelp.auth import SESSION_KEY
 from flask_livehelp.models import utcnow
 from flask_livehelp.protocol import OPERATOR_FRAMES
 from flask_livehelp.services.visitors import Beat
 from staff import chat
+from staff import csrf_of
 from staff import department
 
 PEOPLE = ("owner", "colleague", "outsider", "manager", "other_manager", "admin")
@@ -605,11 +607,11 @@ def test_every_staff_route_has_rows_in_the_matrix(app: Flask) -> None:
 
 def _client(app: Flask, person: t.Any | None) -> t.Any:
     """A browser signed in as ``person`` (sign-in itself: tests/test_accounts.py)."""
+    if person is not None:
+        return signed_in_client(app, person.id, person.session_key)
     client = app.test_client()
     client.get("/livehelp/panel/login")  # a CSRF token, as a browser has
-    if person is not None:
-        with client.session_transaction() as saved:
-            saved[SESSION_KEY] = [person.id, person.session_key]
+    client.csrf = csrf_of(client, "/livehelp/panel/login")
     return client
 
 
@@ -618,9 +620,9 @@ def _request(client: t.Any, route: Route, targets: Targets) -> t.Any:
     if route.method == "GET":
         response = client.get(path)
     else:
-        with client.session_transaction() as saved:
-            token = saved["_livehelp_csrf"]
-        response = client.post(path, data={"_lh_csrf": token, **route.data(targets)})
+        response = client.post(
+            path, data={"_lh_csrf": client.csrf, **route.data(targets)}
+        )
     # Read to the end: a streamed answer (the CSV) holds its request till then.
     response.get_data()
     response.close()
@@ -752,9 +754,8 @@ def test_socket_event(
     for who in PEOPLE:
         frame = event.frame(world.targets())
         client = _client(world.app, world.people[who])
-        cookie = client.get_cookie("session").value
         socket = Socket(
-            live_server.ws_url("/livehelp/panel/ws"), {"Cookie": f"session={cookie}"}
+            live_server.ws_url("/livehelp/panel/ws"), {"Cookie": panel_cookie(client)}
         )
         sockets.append(socket)
         socket.expect("hello")

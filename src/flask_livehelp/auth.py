@@ -1,8 +1,11 @@
 """Signing operators in to the panel, roles, CSRF for our forms, Origin checks.
 
-The panel keeps its own keys in the session (``_livehelp_*``) and never
-touches the host's: a shop's customer login, its session and its CSRF setup
-go on as before.
+The panel keeps its sign-in and its CSRF token in a cookie of its own
+(``livehelp_panel``: signed, HttpOnly, SameSite=Lax, Secure over HTTPS,
+only for our URLs) and never touches the host's session: a shop's customer
+login, its session and its CSRF setup go on as before. The cookie holds the
+operator's session key, which signing out, a new password or deactivation
+changes, so a copy of the cookie is worthless afterwards.
 
 A host with staff accounts of its own registers an ``operator_loader`` that
 returns, for the staff member signed in to the host now, either an operator
@@ -23,8 +26,10 @@ from flask import current_app
 from flask import g
 from flask import redirect
 from flask import request
-from flask import session
+from flask import Response
 from flask import url_for
+from itsdangerous import BadSignature
+from itsdangerous import URLSafeTimedSerializer
 
 from .config import config_value
 from .errors import NotAllowed
@@ -34,10 +39,9 @@ from .i18n import N_
 from .services import access
 from .state import get_state
 
-SESSION_KEY = "_livehelp_operator"
 #: Control characters (C0, DEL, C1) and backslashes have no place in a path.
 UNSAFE_IN_PATH = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
-CSRF_KEY = "_livehelp_csrf"
+COOKIE_SALT = "livehelp-panel"
 CSRF_FIELD = "_lh_csrf"
 CSRF_HEADER = "X-LiveHelp-CSRF"
 
@@ -55,29 +59,73 @@ class HostStaff(t.TypedDict, total=False):
     role: str
 
 
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(t.cast(str, current_app.secret_key), salt=COOKIE_SALT)
+
+
+def _panel() -> dict[str, t.Any]:
+    """What the panel's cookie holds for this request (``o``, ``k``, ``c``)."""
+    if "_livehelp_panel" not in g:
+        data: t.Any = {}
+        raw = request.cookies.get(config_value("COOKIE_NAME"))
+        if raw and current_app.secret_key:
+            days = config_value("PANEL_SESSION_DAYS")
+            try:
+                data = _serializer().loads(raw, max_age=days * 86400)
+            except BadSignature:
+                data = {}
+        g._livehelp_panel = data if isinstance(data, dict) else {}
+    return t.cast("dict[str, t.Any]", g._livehelp_panel)
+
+
+def _change_panel(**values: t.Any) -> None:
+    panel = _panel()
+    for key, value in values.items():
+        if value is None:
+            panel.pop(key, None)
+        else:
+            panel[key] = value
+    g._livehelp_panel_changed = True
+
+
+def write_panel_cookie(response: Response) -> Response:
+    """Send the panel's cookie along when this request changed it."""
+    if not g.get("_livehelp_panel_changed"):
+        return response
+    name, panel = config_value("COOKIE_NAME"), _panel()
+    path = config_value("URL_PREFIX") or "/"
+    if not panel:
+        response.delete_cookie(name, path=path)
+        return response
+    response.set_cookie(
+        name,
+        _serializer().dumps(panel),
+        path=path,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure,
+    )
+    return response
+
+
 def login_operator(operator: t.Any) -> None:
-    """Sign ``operator`` in to the panel for this browser."""
-    _new_session_id()
-    session[SESSION_KEY] = [operator.id, operator.session_key]
-    # A fresh token at sign-in, so one planted before it is worthless.
-    session[CSRF_KEY] = secrets.token_urlsafe(32)
+    """Sign ``operator`` in to the panel for this browser.
+
+    The cookie is made anew, with a fresh CSRF token: one planted before the
+    sign-in is worthless.
+    """
+    _panel().clear()
+    _change_panel(o=operator.id, k=operator.session_key, c=secrets.token_urlsafe(32))
     g._livehelp_operator = operator
 
 
-def _new_session_id() -> None:
-    """Give a server-side session a new id at sign-in, against session fixation.
-
-    Flask-Session (0.6 and later) can; Flask's own cookie session needs not,
-    as the cookie is the session and is written anew with the sign-in.
-    """
-    regenerate = getattr(current_app.session_interface, "regenerate", None)
-    if regenerate is not None:
-        regenerate(session)
-
-
 def logout_operator() -> None:
-    session.pop(SESSION_KEY, None)
-    session.pop(CSRF_KEY, None)
+    """End this browser's sign-in, and the operator's session key with it."""
+    operator = _session_operator()
+    if operator is not None:
+        get_state().operators.sign_out_everywhere(operator.id)
+    _panel().clear()
+    _change_panel()
     g._livehelp_operator = None
 
 
@@ -97,10 +145,7 @@ def signed_in_operator() -> t.Any:
 
 
 def _session_operator() -> t.Any | None:
-    value = session.get(SESSION_KEY)
-    if not (isinstance(value, list) and len(value) == 2):
-        return None
-    operator_id, key = value
+    operator_id, key = _panel().get("o"), _panel().get("k")
     if not isinstance(operator_id, int) or not isinstance(key, str):
         return None
     return get_state().operators.session_valid(operator_id, key)
@@ -160,9 +205,9 @@ def role_required(role: str) -> c.Callable[[F], F]:
 
 def csrf_token() -> str:
     """Our CSRF token for the panel's forms and requests."""
-    if CSRF_KEY not in session:
-        session[CSRF_KEY] = secrets.token_urlsafe(32)
-    return t.cast(str, session[CSRF_KEY])
+    if not isinstance(_panel().get("c"), str):
+        _change_panel(c=secrets.token_urlsafe(32))
+    return t.cast(str, _panel()["c"])
 
 
 def check_csrf() -> None:
@@ -170,7 +215,7 @@ def check_csrf() -> None:
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
     sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD, "")
-    expected = session.get(CSRF_KEY)
+    expected = _panel().get("c")
     if not expected or not secrets.compare_digest(str(sent), str(expected)):
         raise Refused(
             "expired", N_("The form has expired. Reload the page and try again.")

@@ -98,6 +98,10 @@ DEFAULTS: dict[str, t.Any] = {
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_MAX_FAILURES_PER_IP": 30,
     "LOGIN_LOCKOUT_SECONDS": 900,
+    # The panel's own cookie (its sign-in and CSRF token), and how many days
+    # a sign-in lasts at most.
+    "COOKIE_NAME": "livehelp_panel",
+    "PANEL_SESSION_DAYS": 7,
     # Werkzeug's method for new password hashes; old hashes keep their own.
     "PASSWORD_HASH": "scrypt",
     # How often the background loop deletes chats older than

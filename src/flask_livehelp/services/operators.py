@@ -177,7 +177,7 @@ class OperatorService(Service):
         self.session.commit()
         if "role" in changed or "departments" in changed:
             # A panel open now keeps the role it had; it starts again with the new one.
-            self._sign_out_everywhere(operator)
+            self._end_sessions(operator)
         return operator
 
     def _check_fields(
@@ -269,7 +269,7 @@ class OperatorService(Service):
         operator.status = "offline"
         operator.status_changed_at = utcnow()
         self._audit(by, "operator-deactivated", operator)
-        self._sign_out_everywhere(operator)
+        self._end_sessions(operator)
         return operator
 
     def activate(self, operator_id: int, *, by: t.Any) -> t.Any:
@@ -285,7 +285,7 @@ class OperatorService(Service):
         operator = self.get(operator_id)
         operator.password_hash = self._hash(password)
         self._audit(by, "password-reset", operator)
-        self._sign_out_everywhere(operator)
+        self._end_sessions(operator)
         return operator
 
     def change_password(self, operator_id: int, current: str, new: str) -> t.Any:
@@ -304,13 +304,17 @@ class OperatorService(Service):
         check_password(new)
         operator.password_hash = self._hash(new)
         self._audit(operator, "password-changed", operator)
-        self._sign_out_everywhere(operator)
+        self._end_sessions(operator)
         return operator
 
     def _hash(self, password: str) -> str:
         return generate_password_hash(password, self.setting("PASSWORD_HASH"))
 
-    def _sign_out_everywhere(self, operator: t.Any) -> None:
+    def sign_out_everywhere(self, operator_id: int) -> None:
+        """End every panel sign-in of the operator and close their panels."""
+        self._end_sessions(self.get(operator_id))
+
+    def _end_sessions(self, operator: t.Any) -> None:
         """End every session and close every panel of ``operator``."""
         operator.session_key = secrets.token_hex(16)
         self.session.commit()

@@ -13,6 +13,7 @@ from flask import request
 from flask import Response
 from flask_sock import Sock
 
+from ..auth import write_panel_cookie
 from ..config import config_value
 from ..errors import Refused
 from ..i18n import _lh
@@ -59,6 +60,7 @@ def create_blueprint(app: Flask) -> Blueprint:
     parent.register_blueprint(reports.create_blueprint())
     parent.register_blueprint(account.create_blueprint())
     responses.register(parent)
+    parent.after_request(write_panel_cookie)
     parent.register_error_handler(Refused, _refused)
     parent.register_error_handler(ConnectionError, _client_gone)
     parent.context_processor(_livehelp_context)
@@ -107,7 +109,7 @@ def _mail_problem() -> str | None:
 def _livehelp_context() -> dict[str, t.Any]:
     return {
         "lh_mail_problem": _mail_problem,
-        "lh_nonce": get_state().extension.nonce(),
+        "lh_nonce": responses.page_nonce(),
         "lh_lang": current_language(),
         "asset_url": asset_url,
     }

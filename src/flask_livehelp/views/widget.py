@@ -31,6 +31,7 @@ from ..sockets.visitor import visitor_socket
 from ..state import get_state
 from .embed import asset_url
 from .handshake import check_handshake
+from .responses import socket_origin
 
 #: The texts of the widget. Admins may replace any of them per language
 #: (the ``WIDGET_TEXTS`` setting), and their text wins over the catalog.
@@ -358,16 +359,10 @@ def frame() -> Response:
     ancestors = " ".join(["'self'", *config_value("ALLOWED_ORIGINS")])
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
-        f" connect-src 'self' {_socket_origin()}; base-uri 'none'; form-action 'none';"
+        f" connect-src 'self' {socket_origin()}; base-uri 'none'; form-action 'none';"
         f" frame-ancestors {ancestors}"
     )
     return response
-
-
-def _socket_origin() -> str:
-    """The WebSocket origin of this app; CSP's 'self' does not cover ws: everywhere."""
-    scheme = "wss" if request.scheme == "https" else "ws"
-    return f"{scheme}://{request.host}"
 
 
 def _in_lang(lang: str) -> dict[str, t.Any]:
