@@ -25,3 +25,11 @@ def test_static_files_are_built_from_the_current_sources() -> None:
         if (build.TARGET / name).read_text(encoding="utf-8") != build.build(name)
     ]
     assert stale == [], "Run 'python widget/build.py' and commit the result."
+
+
+def test_no_script_of_ours_posts_a_message_to_any_origin() -> None:
+    """postMessage(..., "*") would hand the chat's words to any page that frames it."""
+    build = load_build()
+    for name in build.ASSETS:
+        text = (build.TARGET / name).read_text(encoding="utf-8")
+        assert '"*")' not in text and "'*')" not in text, name

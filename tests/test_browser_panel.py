@@ -180,6 +180,27 @@ def test_a_canned_response_with_placeholders(
     )
 
 
+def test_a_canned_response_fills_in_once_and_visitor_text_stays_in_its_place(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    """A customer named "{operator_name}" stays so, and an RTL override in a
+    name turns nothing around it; their page is a link without a referrer."""
+    with shop.app_context():
+        get_state().knowledge.save_canned(
+            None, name="hi", lang="", body="Hej {visitor_name}!", by=None
+        )
+    customer, operator = staffed_chat(new_page, shop_server.url, name="{operator_name}")
+    box = operator.locator("#lh-reply")
+    box.type("#hi")
+    expect(operator.locator("#lh-canned li")).to_have_count(1)
+    box.press("Enter")
+    expect(box).to_have_value("Hej {operator_name}!")
+    name = operator.locator("#lh-active .lh-item strong").first
+    assert name.evaluate("e => getComputedStyle(e).unicodeBidi") == "plaintext"
+    page_link = operator.locator("#lh-facts a[href^='http']").first
+    expect(page_link).to_have_attribute("rel", "noopener noreferrer")
+
+
 @pytest.mark.livehelp(require_tag=True)
 def test_a_tag_is_required_before_ending_when_so_configured(
     shop: Flask, shop_server: t.Any, new_page: t.Any

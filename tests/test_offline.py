@@ -249,12 +249,6 @@ def test_received_signal_fires_once_the_message_is_stored(
             "The message is longer than 4000 characters.",
         ),
         ({"name": "N" * 81}, 400, "too-long", "The name is longer than 80"),
-        (
-            {"website": "http://cheap-pills.example"},
-            400,
-            "spam",
-            "This message looks like spam and was not sent.",
-        ),
         ({"body": "   "}, 400, "bad-field", "Write a message first."),
         ({"id": "not an id!"}, 400, "bad-field", "The message id is not valid."),
         ({"department": 99}, 400, "bad-field", "There is no such department."),
@@ -303,6 +297,19 @@ def test_every_real_address_is_taken_and_mailed(
     smtp.wait_for(3)
     [copy] = smtp.to(mailed or kept)
     assert QUESTION in text_of(copy.message)
+
+
+def test_a_bot_that_fills_the_hidden_field_is_answered_as_usual_and_dropped(
+    app: Flask, smtp: SMTPServer, receivers: dict[str, t.Any]
+) -> None:
+    """A 400 would tell the bot to try again without the field."""
+    human = post(app.test_client(), id="m1")
+    bot = post(app.test_client(), id="m2", website="http://cheap-pills.example")
+    assert bot.status_code == human.status_code == 201
+    assert set(bot.json) == set(human.json) and bot.json["ok"] is True
+    assert len(conversations(app)) == 1
+    get_state(app).mail.wait_idle()
+    assert all("cheap-pills" not in d.raw.decode() for d in smtp.deliveries)
 
 
 def test_a_body_that_is_not_json_is_refused(app: Flask) -> None:

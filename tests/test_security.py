@@ -8,6 +8,7 @@ import pytest
 from flask import Flask
 
 from conftest import login
+from flask_livehelp import get_state
 from flask_livehelp.views.responses import PUBLIC
 
 STAFF_HEADERS = {
@@ -57,3 +58,70 @@ def test_json_answers_are_not_sniffed(app: Flask) -> None:
         response = client.get(path)
         assert response.mimetype == "application/json"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+# Input.
+
+
+def hello_and_start(socket: t.Any, **fields: t.Any) -> dict[str, t.Any]:
+    socket.send(type="hello")
+    socket.expect("welcome")
+    socket.send(type="start", id="q1", body="Hej", **fields)
+    return socket.expect("ack", id="q1")
+
+
+def test_a_lone_surrogate_is_a_clear_error_not_a_server_error(
+    app: Flask, visitor_socket: t.Any
+) -> None:
+    socket = visitor_socket()
+    hello_and_start(socket)
+    # JSON lets half a UTF-16 pair through; no database can store it.
+    socket.send_raw('{"type": "message", "id": "m1", "body": "Hej \\ud83d"}')
+    error = socket.expect("error")
+    assert (error["code"], error["ref"]) == ("bad-field", "m1")
+    assert "not text" in error["message"]
+    socket.send(type="message", id="m2", body="Still here")
+    socket.expect("ack", id="m2")
+    answer = app.test_client().post(
+        "/livehelp/offline/message",
+        data='{"id": "x1", "body": "Hej \\udc00", "website": ""}',
+        content_type="application/json",
+    )
+    assert answer.status_code == 400 and answer.json["error"] == "bad-field"
+
+
+def test_invisible_messages_are_refused_and_control_characters_dropped(
+    app: Flask, visitor_socket: t.Any
+) -> None:
+    socket = visitor_socket()
+    ack = hello_and_start(socket, name="Eve\u009b31m\u0085")
+    socket.send(type="message", id="m1", body="\u200b\ufeff\u2060 \u200d")
+    error = socket.expect("error")
+    assert (error["code"], error["ref"]) == ("bad-field", "m1")
+    with app.app_context():
+        chat = get_state().conversations.get(ack["conversation"])
+        assert chat.visitor_name == "Eve31m"
+        assert [
+            m.body for m in get_state().conversations.messages_after(chat.id, 0)
+        ] == ["Hej"]
+    answer = app.test_client().post(
+        "/livehelp/offline/message",
+        json={"id": "x1", "body": "\u200b\u200b", "website": ""},
+    )
+    assert answer.status_code == 400
+
+
+def test_what_a_visitor_typed_cannot_turn_the_history_around(
+    app: Flask, make_operator: t.Any
+) -> None:
+    from staff import chat
+
+    manager = make_operator(role="admin")
+    chat_id = chat(app, name="\u202eevE", question="\u202eHej")
+    client = app.test_client()
+    login(client, manager.email)
+    page = client.get(f"/livehelp/history/{chat_id}").text
+    assert '<h1 dir="auto">\u202eevE</h1>' in page
+    assert '<p dir="auto">\u202eHej</p>' in page
+    listed = client.get("/livehelp/history/?view=all").text
+    assert "<bdi>\u202eevE</bdi>" in listed

@@ -14,11 +14,13 @@ import typing as t
 
 from .errors import Refused
 from .i18n import N_
+from .text import has_surrogates
+from .text import is_blank
+from .text import without_controls
+
+NOT_TEXT = N_("The field %(field)s holds characters that are not text.")
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# C0 control characters other than tab and newline have no place in a chat
-# message and can confuse terminals, logs and mail clients.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class FrameError(Refused):
@@ -191,8 +193,10 @@ def _check_field(
             "bad-field", N_("The field %(field)s has the wrong type."), ref, field=name
         )
     if field.kind is str:
-        value = CONTROL_CHARACTERS.sub("", value)
-        if field.required and not value.strip():
+        if has_surrogates(value):
+            raise FrameError("bad-field", NOT_TEXT, ref, field=name)
+        value = without_controls(value)
+        if field.required and is_blank(value):
             raise FrameError(
                 "bad-field", N_("The field %(field)s is empty."), ref, field=name
             )
@@ -238,7 +242,9 @@ def _check_list(
             field=name,
             max=limit,
         )
-    return [CONTROL_CHARACTERS.sub("", v) for v in value]
+    if any(has_surrogates(v) for v in value):
+        raise FrameError("bad-field", NOT_TEXT, ref, field=name)
+    return [without_controls(v) for v in value]
 
 
 def isoformat(moment: t.Any) -> str | None:

@@ -14,8 +14,12 @@
   const identity = params.get("identity");
   const department = Number(params.get("department")) || null;
   const KEY = "livehelp.chat";
+  // Told only to the shop page that embeds us, never to "*": of the origins
+  // the server lets embed the chat, the one this page is on.
+  const originOf = (url) => { try { return new URL(url).origin; } catch { return null; } };
   const ancestors = location.ancestorOrigins;
-  const parentOrigin = (ancestors && ancestors[0]) || (document.referrer ? new URL(document.referrer).origin : "*");
+  const parentOrigin = [ancestors && ancestors[0], originOf(page), originOf(document.referrer)]
+    .find((origin) => settings.parents.includes(origin)) || settings.parents[0];
 
   const format = (text, values) => text.replace(/%\((\w+)\)s/g, (_, key) => values[key] ?? "");
   const newId = () => Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");

@@ -473,7 +473,7 @@
       const link = el("a", null, value);
       link.href = href;
       link.target = "_blank";
-      link.rel = "noopener";
+      link.rel = "noopener noreferrer";
       dd.append(link);
     } else {
       dd.textContent = value;
@@ -623,7 +623,9 @@
   };
   const fill = (body) => {
     const chat = anyChat(current);
-    return body.replace(/\{visitor_name\}/g, visitorName(chat.info)).replace(/\{operator_name\}/g, me ? me.name : "");
+    // One pass over the template: a customer named "{operator_name}" stays so.
+    const values = { visitor_name: visitorName(chat.info), operator_name: me ? me.name : "" };
+    return body.replace(/\{(visitor_name|operator_name)\}/g, (_, key) => values[key]);
   };
   let matches = [];
   let chosen = 0;
@@ -731,7 +733,7 @@
       if (!v.on_site) who.append(el("small", null, " " + strings.left));
       const page = el("td");
       const link = el("a", null, v.title || v.page || "");
-      if (safeUrl(v.page)) { link.href = v.page; link.target = "_blank"; link.rel = "noopener"; }
+      if (safeUrl(v.page)) { link.href = v.page; link.target = "_blank"; link.rel = "noopener noreferrer"; }
       page.append(link);
       const action = el("td");
       if (v.on_site && !v.conversation) {

@@ -45,7 +45,8 @@ from ..i18n import _lh
 from ..i18n import N_
 from ..models import utcnow
 from ..protocol import CLIENT_ID
-from ..protocol import CONTROL_CHARACTERS
+from ..text import is_blank
+from ..text import without_controls
 from . import access
 from . import Service
 from .conversations import ConversationService
@@ -66,7 +67,9 @@ HOUR = dt.timedelta(hours=1)
 class Submission:
     """What the offline form gets back."""
 
-    conversation_id: int
+    #: ``None`` for a message dropped as spam (told apart from a real one to
+    #: nobody: a bot would learn to leave the field empty).
+    conversation_id: int | None
     #: False when this was a resend of a message already stored.
     created: bool
     #: The new visitor's token, when the form came without one.
@@ -111,13 +114,17 @@ class OfflineService(Service):
     ) -> Submission:
         """Store an offline message and mail it; a resend stores and mails nothing.
 
-        :param honeypot: The form's hidden field; people leave it empty.
+        :param honeypot: The form's hidden field; people leave it empty, and a
+            message with it filled is dropped as if it were stored.
         :raises Refused: A field is not valid (``bad-field``, ``bad-email``,
-            ``too-long``), it looks like spam (``spam``), or too many messages
-            came from this visitor, address or IP (``too-many``).
+            ``too-long``), or too many messages came from this visitor,
+            address or IP (``too-many``).
         """
         if honeypot:
-            raise Refused("spam", N_("This message looks like spam and was not sent."))
+            log.info("An offline message with the hidden field filled was dropped.")
+            # A token as a new visitor gets one; it opens nothing.
+            fake = None if visitor_token else secrets.token_urlsafe(32)
+            return Submission(None, created=False, token=fake)
         if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
             raise Refused("bad-field", N_("The message id is not valid."))
         body = self.clean_body(body)
@@ -164,9 +171,9 @@ class OfflineService(Service):
 
     def clean_body(self, body: t.Any) -> str:
         """The visitor's text, without control characters, within the limit."""
-        if not isinstance(body, str) or not body.strip():
+        if not isinstance(body, str) or is_blank(without_controls(body)):
             raise Refused("bad-field", N_("Write a message first."))
-        body = CONTROL_CHARACTERS.sub("", body).strip()
+        body = without_controls(body).strip()
         limit = self.setting("MAX_MESSAGE_LENGTH")
         if len(body) > limit:
             raise Refused(
@@ -722,7 +729,9 @@ def clean_name(name: t.Any, limit: int) -> str | None:
         raise Refused("bad-field", N_("The name is not valid."))
     if "\r" in name or "\n" in name:
         raise Refused("bad-field", N_("The name must be on one line."))
-    name = CONTROL_CHARACTERS.sub("", name).strip()
+    name = without_controls(name).strip()
+    if is_blank(name):
+        return None
     if len(name) > limit:
         raise Refused(
             "too-long", N_("The name is longer than %(max)d characters."), max=limit

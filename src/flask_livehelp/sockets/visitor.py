@@ -17,6 +17,7 @@ from ..protocol import ack_frame
 from ..protocol import Frame
 from ..protocol import VISITOR_FRAMES
 from ..state import get_state
+from ..text import is_blank
 from .connection import Connection
 from .connection import RateLimit
 
@@ -156,6 +157,8 @@ class VisitorConnection(Connection):
         for field, key in (("name", "WIDGET_ASK_NAME"), ("email", "WIDGET_ASK_EMAIL")):
             asked = settings.get(key, lang)
             value = "" if asked == "hidden" else (frame[field] or "").strip()
+            if is_blank(value):
+                value = ""
             value = value or str(known.get(field) or "").strip()
             if asked == "required" and not value:
                 raise Refused(f"{field}-required", REQUIRED[field], frame["id"])

@@ -31,10 +31,10 @@ from ..i18n import _lh
 from ..i18n import in_language
 from ..i18n import N_
 from ..models import ROLES
-from ..protocol import CONTROL_CHARACTERS
 from ..services import access
 from ..services import audit
 from ..state import get_state
+from ..text import without_controls
 from .panel import staff_context
 from .widget import TEXTS
 
@@ -128,7 +128,7 @@ def _saved(
 
 
 def _text(name: str, maximum: int = 20000) -> str:
-    value = CONTROL_CHARACTERS.sub("", request.form.get(name, "")).strip()
+    value = without_controls(request.form.get(name, "")).strip()
     if len(value) > maximum:
         raise Refused(
             "too-long",

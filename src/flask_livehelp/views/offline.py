@@ -30,11 +30,13 @@ from ..i18n import _lh
 from ..i18n import current_language
 from ..i18n import N_
 from ..protocol import CLIENT_ID
+from ..protocol import NOT_TEXT
 from ..services.history import event_text
 from ..services.inbound import SIGNATURE_HEADER
 from ..services.inbound import TIMESTAMP_HEADER
 from ..services.inbound import webhook_signed
 from ..state import get_state
+from ..text import has_surrogates
 from .panel import staff_context
 from .widget import in_page_language
 
@@ -93,6 +95,8 @@ def _field(data: dict[str, t.Any], name: str, kind: type) -> t.Any:
         raise Refused(
             "bad-field", N_("The field %(field)s has the wrong type."), field=name
         )
+    if isinstance(value, str) and has_surrogates(value):
+        raise Refused("bad-field", NOT_TEXT, field=name)
     return value
 
 

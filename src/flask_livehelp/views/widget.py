@@ -338,6 +338,11 @@ def frame() -> Response:
         "socket": url_for("livehelp.widget.visitor_socket", **speak),
         "suggest": url_for("livehelp.widget.suggest", **speak),
         "decline": url_for("livehelp.widget.decline"),
+        # Who may embed the chat, and so hear from it (the shop's own first).
+        "parents": [
+            request.host_url.rstrip("/"),
+            *(o.rstrip("/") for o in config_value("ALLOWED_ORIGINS")),
+        ],
         "offline": _offline_url(speak),
         "maxLength": config_value("MAX_MESSAGE_LENGTH"),
         "lang": lang,
