@@ -188,12 +188,16 @@ class Site:
 
 @pytest.fixture
 def two_sites(
-    redis_server: RedisServer, database_uri: str
+    request: pytest.FixtureRequest, redis_server: RedisServer, database_uri: str
 ) -> c.Iterator[tuple[Site, Site]]:
+    marker = request.node.get_closest_marker("livehelp")
+    settings = marker.kwargs if marker else {}
     sites = []
     for _ in range(2):
         db = SQLAlchemy()
-        app = make_app(database_uri, db, LiveHelp(db=db), hub_url=redis_server.url)
+        app = make_app(
+            database_uri, db, LiveHelp(db=db), hub_url=redis_server.url, **settings
+        )
         sites.append(Site(app, LiveServer(app)))
     yield sites[0], sites[1]
     for site in sites:
@@ -354,3 +358,24 @@ def test_sockets_opened_at_once_on_a_fresh_process_all_start_up(
     for socket in opened:
         socket.close()
     assert errors == [] and len(opened) == 20
+
+
+@pytest.mark.livehelp(visitor_messages_per_minute=3)
+def test_a_visitors_limit_holds_across_two_processes(
+    two_sites: tuple[Site, Site], connect: t.Any
+) -> None:
+    shop_a, shop_b = two_sites
+    first = connect(shop_a, "/livehelp/widget/ws")
+    first.send(type="hello")
+    token = first.expect("welcome")["token"]
+    first.send(type="start", id="q1", body="Hej")
+    first.expect("ack", id="q1")
+    first.send(type="message", id="m2", body="To")
+    first.expect("ack", id="m2")
+    other = connect(shop_b, "/livehelp/widget/ws")
+    other.send(type="hello", token=token)
+    other.expect("welcome")
+    other.send(type="message", id="m3", body="Tre")
+    other.expect("ack", id="m3")
+    other.send(type="message", id="m4", body="Fire")
+    assert other.expect("error")["code"] == "too-fast"

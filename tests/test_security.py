@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import typing as t
 
 import pytest
@@ -125,3 +126,84 @@ def test_what_a_visitor_typed_cannot_turn_the_history_around(
     assert '<p dir="auto">\u202eHej</p>' in page
     listed = client.get("/livehelp/history/?view=all").text
     assert "<bdi>\u202eevE</bdi>" in listed
+
+
+# Limits that follow the person, not the socket.
+
+
+def new_chat(visitor_socket: t.Any, token: str | None = None) -> t.Any:
+    socket = visitor_socket()
+    socket.send(type="hello", token=token)
+    socket.token = token or socket.expect("welcome")["token"]
+    return socket
+
+
+@pytest.mark.livehelp(visitor_messages_per_minute=3)
+def test_a_new_socket_does_not_reset_a_visitors_message_limit(
+    visitor_socket: t.Any,
+) -> None:
+    first = new_chat(visitor_socket)
+    first.send(type="start", id="q1", body="Hej")
+    first.expect("ack", id="q1")
+    first.send(type="message", id="m2", body="To")
+    first.expect("ack", id="m2")
+    first.close()
+    second = new_chat(visitor_socket, first.token)
+    second.expect("welcome")
+    second.send(type="message", id="m3", body="Tre")
+    second.expect("ack", id="m3")
+    second.send(type="message", id="m4", body="Fire")
+    refused = second.expect("error")
+    assert (refused["code"], refused["ref"]) == ("too-fast", "m4")
+
+
+@pytest.mark.livehelp(chats_per_hour_per_ip=2)
+def test_one_address_starts_only_so_many_chats(visitor_socket: t.Any) -> None:
+    for number in range(3):
+        socket = new_chat(visitor_socket)
+        socket.send(type="start", id="q1", body=f"Chat {number}")
+        answer = socket.expect("ack" if number < 2 else "error")
+    assert (answer["code"], answer["ref"]) == ("too-fast", "q1")
+
+
+@pytest.mark.livehelp(new_visitors_per_minute_per_ip=2)
+def test_one_address_makes_only_so_many_new_visitors(visitor_socket: t.Any) -> None:
+    for _ in range(2):
+        new_chat(visitor_socket)
+    socket = visitor_socket()
+    socket.send(type="hello")
+    assert socket.expect("error")["code"] == "too-fast"
+
+
+@pytest.mark.livehelp(sockets_per_ip=2)
+def test_one_address_holds_only_so_many_sockets_open(visitor_socket: t.Any) -> None:
+    held = [new_chat(visitor_socket) for _ in range(2)]
+    turned_away = visitor_socket()
+    assert turned_away.receive()["code"] == "too-many"
+    held[0].close()
+    time.sleep(0.3)
+    new_chat(visitor_socket)
+
+
+@pytest.mark.livehelp(hello_within_seconds=1)
+def test_a_socket_that_never_says_hello_is_let_go(visitor_socket: t.Any) -> None:
+    silent = visitor_socket()
+    assert silent.receive(timeout=5)["code"] == "hello-first"
+    with pytest.raises(Exception):  # noqa: B017 - closed, whichever way it shows
+        for _ in range(3):
+            silent.send(type="ping")
+            silent.receive(timeout=2)
+
+
+@pytest.mark.livehelp(offline_per_hour=2)
+def test_the_contact_frame_mails_only_so_many_addresses(
+    app: Flask, visitor_socket: t.Any
+) -> None:
+    answers = []
+    for number in range(3):
+        socket = new_chat(visitor_socket)
+        socket.send(type="start", id="q1", body="Hej")
+        socket.expect("ack", id="q1")
+        socket.send(type="contact", email=f"victim{number}@example.com")
+        answers.append(socket.expect("contact" if number < 2 else "error"))
+    assert answers[-1]["code"] == "too-many"

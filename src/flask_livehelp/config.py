@@ -32,7 +32,16 @@ DEFAULTS: dict[str, t.Any] = {
     "MAX_MESSAGE_LENGTH": 4000,
     "MAX_NAME_LENGTH": 80,
     "MAX_FRAME_BYTES": 16384,
+    # Limits that follow the visitor and their IP address, in every process
+    # (with the Redis hub): messages, chats started, new visitors, open
+    # sockets (per process), and how soon a socket must say hello.
     "VISITOR_MESSAGES_PER_MINUTE": 30,
+    "MESSAGES_PER_MINUTE_PER_IP": 120,
+    "CHATS_PER_HOUR": 10,
+    "CHATS_PER_HOUR_PER_IP": 30,
+    "NEW_VISITORS_PER_MINUTE_PER_IP": 30,
+    "SOCKETS_PER_IP": 30,
+    "HELLO_WITHIN_SECONDS": 10,
     # What the widget looks like and asks; admins can change these in the panel.
     # WIDGET_TEXTS replaces our texts: {"offline": "..."} in every language,
     # or {"da": {"offline": "..."}} per language.

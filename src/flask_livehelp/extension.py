@@ -34,6 +34,10 @@ from .services.inbound import fetch_mail_job
 from .services.inbound import InboundService
 from .services.knowledge import ArticleSearch
 from .services.knowledge import KnowledgeService
+from .services.limits import Limits
+from .services.limits import MemoryCounts
+from .services.limits import OpenSockets
+from .services.limits import RedisCounts
 from .services.mail import MailService
 from .services.offline import OfflineService
 from .services.operators import OperatorService
@@ -162,6 +166,8 @@ class LiveHelp:
             history=HistoryService(*services, settings=settings),
             knowledge=KnowledgeService(*services),
             reports=ReportService(*services),
+            limits=Limits(self._counts_for(app)),
+            sockets=OpenSockets(),
         )
         app.before_request(_start_jobs)
         _add_jobs(app.extensions["livehelp"])
@@ -183,8 +189,15 @@ class LiveHelp:
             return self.hub_class()
         from .redis_hub import RedisHub
 
-        prefix = config_value("HUB_PREFIX", app) or f"livehelp:{app.name}:"
-        return RedisHub(url, prefix=prefix)
+        return RedisHub(url, prefix=_redis_prefix(app))
+
+    @staticmethod
+    def _counts_for(app: Flask) -> MemoryCounts | RedisCounts:
+        """Where limits count: beside the Redis hub's events, else here."""
+        url = config_value("HUB_URL", app)
+        if url is None:
+            return MemoryCounts()
+        return RedisCounts(url, _redis_prefix(app))
 
     def _database_for(self, app: Flask) -> SQLAlchemy:
         if self.db is not None:
@@ -286,6 +299,11 @@ class LiveHelp:
 
     def nonce(self) -> str | None:
         return self.csp_nonce_generator() if self.csp_nonce_generator else None
+
+
+def _redis_prefix(app: Flask) -> str:
+    """What every Redis key and channel of this shop starts with."""
+    return t.cast(str, config_value("HUB_PREFIX", app) or f"livehelp:{app.name}:")
 
 
 def _warn_without_sender(app: Flask) -> None:

@@ -26,6 +26,8 @@ if t.TYPE_CHECKING:
     from .services.history import HistoryService
     from .services.inbound import InboundService
     from .services.knowledge import KnowledgeService
+    from .services.limits import Limits
+    from .services.limits import OpenSockets
     from .services.mail import MailService
     from .services.offline import OfflineService
     from .services.operators import OperatorService
@@ -68,6 +70,10 @@ class LiveHelpState:
     knowledge: KnowledgeService
     #: The managers' report.
     reports: ReportService
+    #: How often a visitor or an address may do something, in every process.
+    limits: Limits
+    #: Sockets open in this process, by client IP address.
+    sockets: OpenSockets
 
 
 def get_state(app: Flask | None = None) -> LiveHelpState:

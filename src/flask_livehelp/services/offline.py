@@ -63,6 +63,12 @@ RESEND_WINDOW = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
 
 
+#: Too many offline messages, or mails to customers, in an hour.
+TOO_MANY = N_(
+    "You have sent many messages in a short time. Please wait an hour and try again."
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class Submission:
     """What the offline form gets back."""
@@ -235,14 +241,7 @@ class OfflineService(Service):
                 .where(c.origin == "offline", c.created_at >= utcnow() - HOUR, check)
             ).scalar_one()
             if count >= limit:
-                raise Refused(
-                    "too-many",
-                    N_(
-                        "You have sent many messages in a short time."
-                        " Please wait an hour and try again."
-                    ),
-                    status=429,
-                )
+                raise Refused("too-many", TOO_MANY, status=429)
 
     # A chat nobody took in time.
 

@@ -8,7 +8,6 @@ import select
 import socket
 import sys
 import threading
-import time
 import typing as t
 
 from simple_websocket import ConnectionClosed
@@ -45,25 +44,6 @@ def unpatched_poll() -> t.Callable[[], t.Any]:
     if monkey is not None and monkey.is_module_patched("select"):
         return t.cast(t.Callable[[], t.Any], monkey.get_original("select", "poll"))
     return select.poll
-
-
-class RateLimit:
-    """At most ``per_minute`` events, refilled smoothly (a token bucket)."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.capacity = float(per_minute)
-        self.tokens = self.capacity
-        self.rate = per_minute / 60.0
-        self.stamp = time.monotonic()
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 class Connection:
@@ -163,6 +143,16 @@ class Connection:
                 "ref": refusal.ref,
             }
         )
+
+    @staticmethod
+    def turn_away(ws: t.Any, code: str, message: str, reason: int = 4429) -> None:
+        """Say why in an error frame, then close a socket we do not serve."""
+        frame = {"type": "error", "code": code, "message": _lh(message)}
+        try:
+            ws.send(json.dumps(frame, separators=(",", ":")))
+            ws.close(reason=reason, message=code)
+        except (ConnectionClosed, OSError):
+            pass
 
     def close(self, reason: int = 1000, message: str = "") -> None:
         self.closed = True

@@ -345,16 +345,7 @@ def operator_socket(ws: t.Any) -> None:
     state = get_state()
     operator = current_operator()
     if operator is None:
-        ws.send(
-            json.dumps(
-                {
-                    "type": "error",
-                    "code": "signed-out",
-                    "message": _lh("Sign in first."),
-                }
-            )
-        )
-        ws.close(reason=4401, message="signed out")
+        Connection.turn_away(ws, "signed-out", N_("Sign in first."), reason=4401)
         return
     # Notices and errors in the operator's own language, as the panel page is.
     with in_language(operator.locale):

@@ -16,10 +16,10 @@ from ..identity import context_for_visitor
 from ..protocol import ack_frame
 from ..protocol import Frame
 from ..protocol import VISITOR_FRAMES
+from ..services.offline import TOO_MANY
 from ..state import get_state
 from ..text import is_blank
 from .connection import Connection
-from .connection import RateLimit
 
 REQUIRED = {
     "name": N_("Please give your name."),
@@ -54,12 +54,20 @@ class VisitorConnection(Connection):
         self.pid: str | None = None
         #: What the shop says about the visitor (its hook, or a signed claim).
         self.context: dict[str, t.Any] | None = None
-        self.rate = RateLimit(config_value("VISITOR_MESSAGES_PER_MINUTE"))
+        self.ip_address = request.remote_addr
+        # A socket that never says hello is let go (an attacker holds
+        # sockets open for nothing).
+        self.idle_seconds = config_value("HELLO_WITHIN_SECONDS")
 
     def dispatch(self, frame: Frame) -> None:
         if self.visitor_id is None and frame.type not in ("hello", "ping"):
             raise Refused("hello-first", N_("Say hello first."), frame.type)
         super().dispatch(frame)
+
+    def on_idle(self) -> None:
+        if self.visitor_id is None:
+            self.refuse(Refused("hello-first", N_("Say hello first.")))
+            self.close(4408, "no hello")
 
     def on_hello(self, frame: Frame) -> None:
         visitors = self.state.visitors
@@ -68,8 +76,9 @@ class VisitorConnection(Connection):
         visitor = visitors.from_token(frame["token"])
         token = None
         if visitor is None:
+            self._within("NEW_VISITORS_PER_MINUTE_PER_IP", self.ip_address, 60)
             visitor, token = visitors.create(
-                ip_address=request.remote_addr,
+                ip_address=self.ip_address,
                 user_agent=request.user_agent.string,
                 locale=current_language(),
                 page=self.page,
@@ -79,6 +88,7 @@ class VisitorConnection(Connection):
             visitor.id, self.page, presence_id=self.pid, identity=self.context
         )
         self.visitor_id = visitor.id
+        self.idle_seconds = None
         conversation = self._resumable(frame["conversation"])
         known = self.context or {}
         self.send(
@@ -125,6 +135,10 @@ class VisitorConnection(Connection):
 
     def on_start(self, frame: Frame) -> None:
         self._throttle(frame)
+        if self._open_conversation() is None:
+            # A new chat, not a resend of this one's first message.
+            self._within("CHATS_PER_HOUR", self.visitor_id, 3600, frame["id"])
+            self._within("CHATS_PER_HOUR_PER_IP", self.ip_address, 3600, frame["id"])
         name, email = self._contact_fields(frame)
         invited_by = None
         if frame["invited"] and self.pid:
@@ -209,6 +223,12 @@ class VisitorConnection(Connection):
         email = email_address(frame["email"].strip())
         if email is None:
             raise Refused("bad-email", N_("This is not a valid e-mail address."))
+        # Mail goes out to it: as many an hour as the offline form allows,
+        # per address and per sender.
+        limits, limit = self.state.limits, config_value("OFFLINE_PER_HOUR")
+        for who in (email.lower(), self.ip_address):
+            if not limits.allow("mail-to-customer", who, limit, 3600):
+                raise Refused("too-many", TOO_MANY, status=429)
         conversation = self.state.conversations.for_visitor(
             self._visitor(), self._conversation()
         )
@@ -227,11 +247,34 @@ class VisitorConnection(Connection):
         return self.conversation_id
 
     def _throttle(self, frame: Frame) -> None:
-        if not self.rate.allow():
+        """At most so many messages a minute, per visitor and per address."""
+        ref = frame["id"]
+        self._within("VISITOR_MESSAGES_PER_MINUTE", self.visitor_id, 60, ref)
+        self._within("MESSAGES_PER_MINUTE_PER_IP", self.ip_address, 60, ref)
+
+    def _within(
+        self, setting: str, who: object, window: int, ref: str | None = None
+    ) -> None:
+        """Refuse (too-fast, with ``ref``) what goes past a limit in ``window``."""
+        if not self.state.limits.allow(setting, who, config_value(setting), window):
             raise Refused(
-                "too-fast", N_("You are sending too fast. Wait a moment."), frame["id"]
+                "too-fast", N_("You are sending too fast. Wait a moment."), ref
             )
+
+    def _open_conversation(self) -> t.Any | None:
+        assert self.visitor_id is not None
+        return self.state.conversations.open_for_visitor(self.visitor_id)
 
 
 def visitor_socket(ws: t.Any) -> None:
-    VisitorConnection(ws, get_state()).run()
+    state = get_state()
+    address = request.remote_addr
+    if not state.sockets.enter(address, config_value("SOCKETS_PER_IP")):
+        Connection.turn_away(
+            ws, "too-many", N_("Too many chat windows are open. Close one first.")
+        )
+        return
+    try:
+        VisitorConnection(ws, state).run()
+    finally:
+        state.sockets.leave(address)

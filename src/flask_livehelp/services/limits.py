@@ -1,0 +1,117 @@
+"""How often one visitor, token or address may do something, in every process.
+
+A limit kept on the socket was reset by opening a new socket; these follow
+the person instead: the visitor, their token and their IP address (the
+client's, behind a proxy once the host applies werkzeug's ``ProxyFix``).
+Counts are kept per fixed window. With the Redis hub they live in Redis, so
+every worker process sees the same count; otherwise in this process, which
+is then the only one. While Redis is away, each process counts on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import typing as t
+
+log = logging.getLogger(__name__)
+
+
+class MemoryCounts:
+    """Counts in this process only."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[float, int]] = {}
+
+    def add(self, key: str, window: int) -> int:
+        """Count one more for ``key`` in its current window; the count so far."""
+        now = time.monotonic()
+        with self._lock:
+            if len(self._counts) > 50_000:
+                self._forget(now)
+            ends, count = self._counts.get(key, (0.0, 0))
+            if ends <= now:
+                ends, count = now + window, 0
+            self._counts[key] = (ends, count + 1)
+            return count + 1
+
+    def _forget(self, now: float) -> None:
+        self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
+
+
+class RedisCounts:
+    """Counts in Redis, shared by every process of the shop."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url = url
+        self.prefix = prefix
+        self._client: t.Any = None
+        self._pid: int | None = None
+        self._fallback = MemoryCounts()
+
+    def add(self, key: str, window: int) -> int:
+        import redis  # an optional extra: only with LIVEHELP_HUB_URL
+
+        if self._pid != os.getpid():
+            self._client = redis.Redis.from_url(
+                self.url, socket_connect_timeout=1, socket_timeout=1
+            )
+            self._pid = os.getpid()
+        slot = int(time.time() // window)
+        name = f"{self.prefix}limit:{key}:{slot}"
+        try:
+            pipe = self._client.pipeline()
+            pipe.incr(name)
+            pipe.expire(name, window + 1)
+            count, _ = pipe.execute()
+            return int(count)
+        except redis.RedisError as error:
+            log.warning("Redis is away; limits count in this process: %s", error)
+            return self._fallback.add(key, window)
+
+
+class OpenSockets:
+    """How many sockets each client IP holds open in this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[str, int] = {}
+
+    def enter(self, ip_address: str | None, limit: int) -> bool:
+        """Count one more open socket, unless the address holds ``limit``."""
+        if ip_address is None or not limit:
+            return True
+        with self._lock:
+            if self._open.get(ip_address, 0) >= limit:
+                return False
+            self._open[ip_address] = self._open.get(ip_address, 0) + 1
+            return True
+
+    def leave(self, ip_address: str | None) -> None:
+        if ip_address is None:
+            return
+        with self._lock:
+            left = self._open.get(ip_address, 0) - 1
+            if left > 0:
+                self._open[ip_address] = left
+            else:
+                self._open.pop(ip_address, None)
+
+
+class Limits:
+    """``allow(name, who, limit, window)``: whether one more is allowed now."""
+
+    def __init__(self, counts: MemoryCounts | RedisCounts) -> None:
+        self.counts = counts
+
+    def allow(self, name: str, who: object, limit: int, window: int) -> bool:
+        """Count one more ``name`` for ``who``; whether it stays within ``limit``.
+
+        A ``who`` of ``None`` (no IP address known, say) is not limited.
+        """
+        if who is None or not limit:
+            return True
+        return self.counts.add(f"{name}:{who}", window) <= limit
