@@ -207,3 +207,28 @@ def test_the_contact_frame_mails_only_so_many_addresses(
         socket.send(type="contact", email=f"victim{number}@example.com")
         answers.append(socket.expect("contact" if number < 2 else "error"))
     assert answers[-1]["code"] == "too-many"
+
+
+def test_signing_out_closes_the_operators_open_panel(
+    app: Flask, operator: t.Any, live_server: t.Any, sockets: list[t.Any]
+) -> None:
+    from conftest import panel_cookie
+    from conftest import Socket
+    from staff import csrf_of
+
+    client = app.test_client()
+    assert login(client, operator.email).status_code == 302
+    panel = Socket(
+        live_server.ws_url("/livehelp/panel/ws"), {"Cookie": panel_cookie(client)}
+    )
+    sockets.append(panel)
+    panel.expect("hello")
+    csrf = csrf_of(client, "/livehelp/panel/")
+    assert (
+        client.post("/livehelp/panel/logout", data={"_lh_csrf": csrf}).status_code
+        == 302
+    )
+    assert panel.expect("signed-out")
+    with pytest.raises(Exception):  # noqa: B017 - closed, whichever way it shows
+        panel.send(type="visitors")
+        panel.expect("visitors", timeout=2)
