@@ -7,6 +7,7 @@ same port, to play a mail server that is away for a while.
 
 from __future__ import annotations
 
+import asyncio
 import collections.abc as c
 import email
 import email.policy
@@ -51,6 +52,8 @@ class SMTPServer:
         self.deliveries: list[Delivery] = []
         #: Recipients the server refuses for good (550).
         self.refuse: set[str] = set()
+        #: Seconds the server takes over each mail (a slow relay).
+        self.delay = 0.0
         self._changed = threading.Condition()
         self._controller: Controller | None = None
 
@@ -80,6 +83,8 @@ class SMTPServer:
         return "250 OK"
 
     async def handle_DATA(self, server: t.Any, session: t.Any, envelope: t.Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         raw = t.cast(bytes, envelope.original_content)
         message = t.cast(
             EmailMessage, email.message_from_bytes(raw, policy=email.policy.default)

@@ -172,6 +172,48 @@ def test_accept_is_atomic_one_winner_one_clear_refusal(
     assert state.conversations.get(conversation.id).operator_id == anna.id
 
 
+def start_in_two_tabs(app: Flask, visitor_id: int, round_: int) -> list[str]:
+    """Two tabs of one visitor send their first question at the same moment."""
+    results: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def start_in_tab(tab: int) -> None:
+        with app.app_context():
+            services = get_state()
+            barrier.wait()
+            try:
+                services.conversations.start(
+                    visitor_id, client_id=f"r{round_}t{tab}", body="Hej"
+                )
+                results.append("started")
+            except Refused as refusal:
+                results.append(refusal.code)
+            finally:
+                services.db.session.remove()
+
+    tabs = [threading.Thread(target=start_in_tab, args=(n,)) for n in (1, 2)]
+    for tab in tabs:
+        tab.start()
+    for tab in tabs:
+        tab.join()
+    return sorted(results)
+
+
+def test_two_tabs_starting_a_chat_at_once_leave_one_open_chat(app: Flask) -> None:
+    with app.app_context():
+        state = get_state()
+        visitor, _ = state.visitors.create(
+            ip_address=None, user_agent=None, locale=None
+        )
+        visitor_id = visitor.id
+    for round_ in range(5):
+        assert start_in_two_tabs(app, visitor_id, round_) == ["already-open", "started"]
+        with app.app_context():
+            conversations = get_state().conversations
+            open_one = conversations.open_for_visitor(visitor_id)
+            conversations.end(open_one.id, by="visitor")
+
+
 def test_accept_at_the_same_moment_in_threads(
     app: Flask, make_operator: t.Any, database_kind: str
 ) -> None:

@@ -8,8 +8,13 @@ failures shown to admins with the error.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
+import time
 import typing as t
 
 import pytest
@@ -175,6 +180,8 @@ def test_after_too_many_failures_a_mail_is_failed_and_admins_see_why(
     assert sent_again.status_code == 302
     [delivery] = smtp.wait_for(1)
     assert delivery.recipients == ["kunde@example.dk"]
+    # Marked sent once the server took it; until then it is being sent.
+    get_state(app).mail.wait_idle()
     assert "Every mail went out." in admin.get("/livehelp/offline/outbox").text
 
 
@@ -293,3 +300,141 @@ def test_a_burst_of_mails_is_sent_by_one_thread_over_one_connection(
     assert len(smtp.wait_for(30)) == 30
     state.db.session.expire_all()
     assert {m.status for m in rows(state)} == {"sent"}
+
+
+# A sender that dies.
+
+DIE = """
+import os, signal, sys
+from deployed_app import app
+from flask_livehelp import get_state
+from flask_livehelp.services.mail import MailService
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+# Where the process dies: after the server took the mail ("_sent"), or
+# after claiming the mails, before any went out ("_sending").
+setattr(MailService, sys.argv[1], die)
+with app.app_context():
+    get_state().mail.send_due()
+"""
+
+
+def sender_that_dies(
+    app: Flask, smtp: SMTPServer, where: str
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the outbox in another process that is killed (-9) at ``where``."""
+    from deployment import TESTS
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+        "SHOP_SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+        "SHOP_MAIL_SERVER": "127.0.0.1",
+        "SHOP_MAIL_PORT": str(smtp.port),
+        "SHOP_MAIL_DEFAULT_SENDER": '"shop@example.com"',
+        "SHOP_LIVEHELP_MAIL_CLAIM_SECONDS": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", DIE, where], env=env, capture_output=True, timeout=60
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+    return done
+
+
+@pytest.mark.livehelp(mail_claim_seconds=1)
+def test_a_sender_killed_after_the_server_took_a_mail_sends_it_once_more_marked(
+    app: Flask, state: t.Any, smtp: SMTPServer
+) -> None:
+    queue(state)
+    state.db.session.commit()
+    sender_that_dies(app, smtp, "_sent")
+    [first] = smtp.wait_for(1)
+    time.sleep(1.2)  # the dead process's claim runs out
+    assert state.mail.send_due() == 1
+    [_, again] = smtp.wait_for(2)
+    # The same Message-ID, marked as a possible copy: a receiver keeps one.
+    assert again.message["Message-ID"] == first.message["Message-ID"]
+    assert first.message["X-LiveHelp-Resent"] is None
+    assert again.message["X-LiveHelp-Resent"].startswith("after a crash")
+    state.db.session.expire_all()
+    [mail] = rows(state)
+    assert (mail.status, mail.resent) == ("sent", True)
+    assert state.mail.send_due() == 0
+    assert len(smtp.deliveries) == 2
+
+
+@pytest.mark.livehelp(mail_claim_seconds=1)
+def test_never_a_third_time_after_two_crashes(
+    app: Flask, state: t.Any, smtp: SMTPServer
+) -> None:
+    queue(state)
+    state.db.session.commit()
+    sender_that_dies(app, smtp, "_sent")
+    time.sleep(1.2)
+    sender_that_dies(app, smtp, "_sent")
+    assert len(smtp.wait_for(2)) == 2
+    time.sleep(1.2)
+    assert state.mail.send_due() == 0
+    state.db.session.expire_all()
+    [mail] = rows(state)
+    assert mail.status == "sent" and "Not sent a third time" in mail.last_error
+    assert len(smtp.deliveries) == 2
+
+
+@pytest.mark.livehelp(mail_claim_seconds=1)
+def test_the_mails_a_dead_sender_claimed_go_out_within_its_claim_time(
+    app: Flask, state: t.Any, smtp: SMTPServer
+) -> None:
+    for number in range(5):
+        queue(state, to=f"kunde{number}@example.dk")
+    state.db.session.commit()
+    sender_that_dies(app, smtp, "_sending")
+    state.db.session.expire_all()
+    assert {m.claimed_by is not None for m in rows(state)} == {True}
+    assert state.mail.send_due() == 0  # still claimed by the dead process
+    time.sleep(1.2)
+    assert state.mail.send_due() == 5
+    assert len(smtp.wait_for(5)) == 5
+
+
+@pytest.mark.livehelp(mail_claim_seconds=1)
+def test_a_live_slow_sender_keeps_its_claims(
+    app: Flask, state: t.Any, smtp: SMTPServer
+) -> None:
+    for number in range(4):
+        queue(state, to=f"kunde{number}@example.dk")
+    state.db.session.commit()
+    smtp.delay = 0.6  # seconds the server takes per mail
+    slow = threading.Thread(target=lambda: sending(app))
+    slow.start()
+    time.sleep(1.5)
+    # Past one claim time: a second sender finds every mail still claimed.
+    assert state.mail.send_due() == 0
+    slow.join()
+    assert len(smtp.wait_for(4)) == 4
+
+
+def sending(app: Flask) -> None:
+    with app.app_context():
+        get_state().mail.send_due()
+        get_state().db.session.remove()
+
+
+@pytest.mark.livehelp(mail_claim_seconds=300)
+def test_an_admin_sees_who_holds_a_stuck_mail_and_sends_it_now(
+    app: Flask, state: t.Any, smtp: SMTPServer, make_operator: t.Any
+) -> None:
+    admin = make_operator(name="Admin", email="admin@shop.example", role="admin")
+    queue(state)
+    state.db.session.commit()
+    sender_that_dies(app, smtp, "_sending")
+    client = app.test_client()
+    login(client, admin.email)
+    page = client.get("/livehelp/offline/outbox").text
+    assert "Being sent by" in page and "Send now" in page
+    [mail_id] = [m.id for m in rows(state)]
+    token = re.search(r'name="_lh_csrf" value="([^"]+)"', page).group(1)
+    client.post(f"/livehelp/offline/outbox/{mail_id}/retry", data={"_lh_csrf": token})
+    assert len(smtp.wait_for(1)) == 1

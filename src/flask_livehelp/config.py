@@ -94,6 +94,9 @@ DEFAULTS: dict[str, t.Any] = {
     "MAIL_SEND_NOW": "thread",
     "MAIL_SEND_SECONDS": 5,
     "MAIL_TIMEOUT_SECONDS": 30,
+    # A sender's claim on the mails it sends, renewed while it works; a
+    # process that dies holds them no longer than this.
+    "MAIL_CLAIM_SECONDS": 30,
     # After this many failed attempts a mail is marked failed (admins see it);
     # the wait between attempts starts here and doubles, up to an hour.
     "MAIL_MAX_ATTEMPTS": 10,

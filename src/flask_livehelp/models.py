@@ -29,6 +29,8 @@ OPERATOR_STATUSES = ("online", "away", "offline")
 #: missed: no operator took it (an offline message, or a time-out in the queue).
 CONVERSATION_STATUSES = ("queued", "active", "ended", "missed")
 AUTHORS = ("visitor", "operator", "system")
+#: The conversations of which a visitor has at most one.
+ONE_OPEN = sa.text("status IN ('queued', 'active') AND deleted_at IS NULL")
 
 
 def utcnow() -> dt.datetime:
@@ -290,7 +292,8 @@ class MailMixin:
     sender: sa_orm.Mapped[str | None] = sa_orm.mapped_column(sa.String(320))
     reply_to: sa_orm.Mapped[str | None] = sa_orm.mapped_column(sa.String(320))
     headers: sa_orm.Mapped[dict[str, str] | None] = sa_orm.mapped_column(sa.JSON)
-    #: ``pending``, ``sent`` or ``failed``.
+    #: ``pending``, ``sending`` (at the server now, or when a sender died),
+    #: ``sent`` or ``failed``.
     status: sa_orm.Mapped[str] = sa_orm.mapped_column(
         sa.String(16), default="pending", index=True
     )
@@ -298,8 +301,16 @@ class MailMixin:
     next_attempt_at: sa_orm.Mapped[dt.datetime] = sa_orm.mapped_column(
         UTCDateTime, default=utcnow, index=True
     )
-    #: A sender claims a mail until then, so two processes never send it twice.
+    #: A sender claims a mail until then, so two processes never send it twice;
+    #: a live one renews its claim while it works.
     claimed_until: sa_orm.Mapped[dt.datetime | None] = sa_orm.mapped_column(UTCDateTime)
+    #: Which process (``host:pid``) holds the claim, and since when.
+    claimed_by: sa_orm.Mapped[str | None] = sa_orm.mapped_column(sa.String(120))
+    claimed_at: sa_orm.Mapped[dt.datetime | None] = sa_orm.mapped_column(UTCDateTime)
+    #: Sent once more after a sender died while sending it (marked so).
+    resent: sa_orm.Mapped[bool] = sa_orm.mapped_column(
+        default=False, server_default=sa.false()
+    )
     last_error: sa_orm.Mapped[str | None] = sa_orm.mapped_column(sa.Text)
     created_at: sa_orm.Mapped[dt.datetime] = sa_orm.mapped_column(
         UTCDateTime, default=utcnow
@@ -451,6 +462,16 @@ def _declare(metadata: sa.MetaData, prefix: str) -> Models:
 
     class LiveHelpConversation(base, ConversationMixin):  # type: ignore[misc]
         __tablename__ = f"{prefix}conversation"
+        # One open chat per visitor, also when two tabs start one at once.
+        __table_args__ = (
+            sa.Index(
+                f"ix_{prefix}conversation_one_open",
+                "visitor_id",
+                unique=True,
+                sqlite_where=ONE_OPEN,
+                postgresql_where=ONE_OPEN,
+            ),
+        )
         visitor_id: sa_orm.Mapped[int] = sa_orm.mapped_column(
             sa.ForeignKey(LiveHelpVisitor.id), index=True
         )

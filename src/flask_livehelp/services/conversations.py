@@ -420,7 +420,14 @@ class ConversationService(Service):
             context=context,
         )
         self.session.add(conversation)
-        self.session.flush()
+        try:
+            self.session.flush()
+        except IntegrityError:
+            # Another tab of the visitor started one a moment ago.
+            self.session.rollback()
+            raise Refused(
+                "already-open", N_("You already have a chat going on.")
+            ) from None
         visitor = conversation.visitor
         # What they tell us here is also who they are in the visitor list.
         visitor.name = name or visitor.name
@@ -932,7 +939,14 @@ class ConversationService(Service):
             last_seq=0,
         )
         self.session.add(conversation)
-        self.session.flush()
+        try:
+            self.session.flush()
+        except IntegrityError:
+            # Another tab of the visitor started one a moment ago.
+            self.session.rollback()
+            raise Refused(
+                "already-open", N_("You already have a chat going on.")
+            ) from None
         visitor = conversation.visitor
         # What they tell us here is also who they are in the visitor list.
         visitor.name = name or visitor.name

@@ -5,6 +5,14 @@ when what caused it (an offline message, an answer) was stored. It is sent
 right after the commit and again by the background loop until the SMTP server
 accepts it; only then is it marked sent. Each sender claims a mail with one
 atomic UPDATE first, so two processes never send the same mail.
+
+Exactly once, as far as SMTP allows: a mail is marked ``sending`` (and
+committed) before it goes to the server, and ``sent`` after. A process that
+dies between the two leaves it ``sending``, and nobody can know whether the
+server took it. Such a mail is sent once more, with the same Message-ID and
+an ``X-LiveHelp-Resent`` header (a receiver may drop the copy it has), and
+never a third time. Claims are short and renewed while a sender works, so a
+dead process's mails go out again within ``LIVEHELP_MAIL_CLAIM_SECONDS``.
 """
 
 from __future__ import annotations
@@ -12,9 +20,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import os
 import re
 import secrets
 import smtplib
+import socket
+import time
 import typing as t
 
 import sqlalchemy as sa
@@ -38,8 +49,8 @@ from .mailer import Mailer
 
 log = logging.getLogger(__name__)
 
-#: A sender holds its claim on a mail this long, longer than any SMTP exchange.
-CLAIM_SECONDS = 300
+#: Says that a mail may have reached the server already, before a crash.
+RESENT_HEADER = "X-LiveHelp-Resent"
 #: The longest wait between two attempts.
 MAX_BACKOFF_SECONDS = 3600
 #: Mails one run of the background job sends at most.
@@ -228,7 +239,8 @@ class MailService(Service):
         now = utcnow()
         due = self.session.execute(
             sa.select(model.id)
-            .where(model.status == "pending", model.next_attempt_at <= now)
+            .where(model.status.in_(("pending", "sending")))
+            .where(model.next_attempt_at <= now)
             .where(sa.or_(model.claimed_until.is_(None), model.claimed_until < now))
             .order_by(model.next_attempt_at, model.id)
             .limit(limit)
@@ -270,27 +282,51 @@ class MailService(Service):
         now = utcnow()
         taken = self.session.execute(
             sa.update(model)
-            .where(model.id == mail_id, model.status == "pending")
+            .where(model.id == mail_id, model.status.in_(("pending", "sending")))
             .where(model.next_attempt_at <= now)
             .where(sa.or_(model.claimed_until.is_(None), model.claimed_until < now))
-            .values(claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS))
+            .values(
+                claimed_until=now + self._claim_time(),
+                claimed_by=_holder(),
+                claimed_at=now,
+            )
             .execution_options(synchronize_session=False)
         )
         self.session.commit()
         return t.cast(int, taken.rowcount) == 1
 
+    def _claim_time(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.setting("MAIL_CLAIM_SECONDS"))
+
+    def _renew(self, ids: list[int]) -> None:
+        """This process is alive and still sending these: keep them claimed."""
+        model = self.models.mail
+        self.session.execute(
+            sa.update(model)
+            .where(model.id.in_(ids), model.claimed_by == _holder())
+            .values(claimed_until=utcnow() + self._claim_time())
+            .execution_options(synchronize_session=False)
+        )
+        self.session.commit()
+
     def _send(self, ids: list[int]) -> int:
         mails = [self.session.get(self.models.mail, mail_id) for mail_id in ids]
         state = current_app.extensions["mail"]
         sent = 0
-        waiting = list(mails)
+        waiting = [mail for mail in mails if not self._given_up_after_crash(mail)]
+        renewed = time.monotonic()
         try:
             connection = _TimedConnection(state, self.setting("MAIL_TIMEOUT_SECONDS"))
             with connection:
                 while waiting:
+                    if time.monotonic() - renewed > self._claim_time().seconds / 3:
+                        self._renew([mail.id for mail in waiting])
+                        renewed = time.monotonic()
                     mail = waiting[0]
                     try:
-                        connection.send(self._message(mail))
+                        message = self._message(mail)
+                        self._sending(mail, message)
+                        connection.send(message)
                     except _MESSAGE_ERRORS as error:
                         # This mail is at fault, not the connection: go on.
                         self._failed(mail, error)
@@ -303,6 +339,31 @@ class MailService(Service):
             for mail in waiting:
                 self._failed(mail, error)
         return sent
+
+    def _given_up_after_crash(self, mail: t.Any) -> bool:
+        """A mail sent again after a crash, then left ``sending`` once more."""
+        if mail.status != "sending" or not mail.resent:
+            return False
+        mail.status = "sent"
+        mail.claimed_until = mail.claimed_by = mail.claimed_at = None
+        mail.last_error = (
+            "A sender stopped twice while sending it; the server may have it."
+            " Not sent a third time."
+        )
+        self.session.commit()
+        return True
+
+    def _sending(self, mail: t.Any, message: Message) -> None:
+        """Committed before the server gets it: a crash then is known."""
+        if mail.status == "sending":
+            # A sender died with this one at the server: maybe it arrived.
+            mail.resent = True
+            message.extra_headers = {
+                **(message.extra_headers or {}),
+                RESENT_HEADER: "after a crash; may be a copy",
+            }
+        mail.status = "sending"
+        self.session.commit()
 
     def _message(self, mail: t.Any) -> Message:
         if not mail.sender:
@@ -328,19 +389,18 @@ class MailService(Service):
         mail.status = "sent"
         mail.sent_at = utcnow()
         mail.attempts += 1
-        mail.claimed_until = None
+        mail.claimed_until = mail.claimed_by = mail.claimed_at = None
         mail.last_error = None
         # One commit per mail: a crash later must not send this one again.
         self.session.commit()
 
     def _failed(self, mail: t.Any, error: BaseException) -> None:
         mail.attempts += 1
-        mail.claimed_until = None
+        mail.claimed_until = mail.claimed_by = mail.claimed_at = None
         mail.last_error = f"{type(error).__name__}: {error}"[:2000]
         final = _permanent(error) or mail.attempts >= self.setting("MAIL_MAX_ATTEMPTS")
-        if final:
-            mail.status = "failed"
-        else:
+        mail.status = "failed" if final else "pending"
+        if not final:
             wait = self.setting("MAIL_RETRY_SECONDS") * 2 ** (mail.attempts - 1)
             mail.next_attempt_at = utcnow() + dt.timedelta(
                 seconds=min(wait, MAX_BACKOFF_SECONDS)
@@ -358,10 +418,13 @@ class MailService(Service):
     # The outbox, as admins see it.
 
     def problems(self, limit: int = 100) -> list[t.Any]:
-        """Failed mails, then those still waiting after a failed attempt."""
+        """Failed mails, then those waiting after a failed attempt or claimed."""
         model = self.models.mail
         failed = sa.select(model).where(model.status == "failed")
-        retrying = sa.select(model).where(model.status == "pending", model.attempts > 0)
+        retrying = sa.select(model).where(
+            model.status.in_(("pending", "sending")),
+            sa.or_(model.attempts > 0, model.claimed_by.is_not(None)),
+        )
         rows = [
             *self.session.execute(failed.order_by(model.id.desc()).limit(limit)),
             *self.session.execute(retrying.order_by(model.id).limit(limit)),
@@ -385,16 +448,23 @@ class MailService(Service):
         return list(self.session.execute(query).scalars())
 
     def retry(self, mail_id: int) -> t.Any:
-        """Try a failed mail again from the start (after an admin fixed the cause)."""
+        """Send a mail now: a failed one from the start (after an admin fixed the
+        cause), a waiting one without waiting, a claimed one whatever holds it."""
         mail = self.session.get(self.models.mail, mail_id)
-        if mail is None or mail.status != "failed":
+        if mail is None or mail.status == "sent":
             raise Refused("not-failed", N_("Only a failed mail can be sent again."))
-        mail.status = "pending"
-        mail.attempts = 0
+        if mail.status == "failed":
+            mail.status = "pending"
+            mail.attempts = 0
         mail.next_attempt_at = utcnow()
-        mail.claimed_until = None
+        mail.claimed_until = mail.claimed_by = mail.claimed_at = None
         self.session.commit()
         return mail
+
+
+def _holder() -> str:
+    """Who claims a mail: this process, on this machine."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class _NoSender(Exception):
