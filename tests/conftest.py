@@ -94,6 +94,27 @@ def database_uri(tmp_path: t.Any, postgres_database: str | None) -> str:
     return postgres_database or f"sqlite:///{tmp_path / 'shop.sqlite3'}"
 
 
+def drop_everything(database_uri: str) -> None:
+    """Every table of the database, version tables included."""
+    engine = sa.create_engine(database_uri)
+    everything = sa.MetaData()
+    everything.reflect(engine)
+    everything.drop_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def empty_database_uri(database_uri: str) -> c.Iterator[str]:
+    """A database without a table, for tests of what makes the tables.
+
+    On PostgreSQL the session's database keeps the tables of the tests
+    before (see :func:`_empty`); a migration test must not find them.
+    """
+    drop_everything(database_uri)
+    yield database_uri
+    drop_everything(database_uri)
+
+
 def _empty(db: SQLAlchemy) -> None:
     """Leave nothing of a test for the next one.
 

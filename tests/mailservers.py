@@ -56,6 +56,7 @@ class SMTPServer:
         self.delay = 0.0
         self._changed = threading.Condition()
         self._controller: Controller | None = None
+        self._served: list[Flask] = []
 
     def start(self) -> SMTPServer:
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
@@ -99,7 +100,12 @@ class SMTPServer:
     # For the tests.
 
     def wait_for(self, count: int, timeout: float = 15) -> list[Delivery]:
-        """Wait until ``count`` mails have arrived; returns them all."""
+        """Wait until ``count`` mails have arrived; returns them all.
+
+        The apps this server serves have recorded by then what came of each
+        mail they were sending: the server's answer reaches the sender a
+        moment before its outbox says "sent".
+        """
         with self._changed:
             arrived = self._changed.wait_for(
                 lambda: len(self.deliveries) >= count, timeout
@@ -108,6 +114,8 @@ class SMTPServer:
             raise AssertionError(
                 f"{len(self.deliveries)} mails arrived, not {count}, in {timeout} s"
             )
+        for app in self._served:
+            get_state(app).mail.wait_idle(timeout)
         return list(self.deliveries)
 
     def to(self, address: str) -> list[Delivery]:
@@ -115,6 +123,7 @@ class SMTPServer:
 
     def serve(self, app: Flask) -> None:
         """Make ``app``'s Flask-Mail send here, for real (not suppressed)."""
+        self._served.append(app)
         app.config.update(
             MAIL_SERVER="127.0.0.1", MAIL_PORT=self.port, MAIL_SUPPRESS_SEND=False
         )

@@ -49,8 +49,9 @@ TOOLBAR = 'id="flDebug"'
 
 @pytest.fixture
 def foreign(
-    database_uri: str, tmp_path: Path, smtp_server: SMTPServer
+    empty_database_uri: str, tmp_path: Path, smtp_server: SMTPServer
 ) -> c.Iterator[Flask]:
+    database_uri = empty_database_uri
     app = foreign_shop.create_app(
         {
             "SQLALCHEMY_DATABASE_URI": database_uri,

@@ -85,7 +85,8 @@ HOSTS: dict[str, c.Callable[[], SQLAlchemy]] = {
 
 
 @pytest.fixture(params=sorted(HOSTS))
-def host(request: pytest.FixtureRequest, database_uri: str) -> c.Iterator[Flask]:
+def host(request: pytest.FixtureRequest, empty_database_uri: str) -> c.Iterator[Flask]:
+    database_uri = empty_database_uri
     db = HOSTS[request.param]()
     # LiveHelp(db=db) first, as the README has it: our models are declared
     # before the host's own, which must not change them either.

@@ -37,19 +37,9 @@ def host_app(database_uri: str, **livehelp: t.Any) -> Flask:
     return app
 
 
-def drop_everything(database_uri: str) -> None:
-    """Every table, the version tables too."""
-    engine = sa.create_engine(database_uri)
-    everything = sa.MetaData()
-    everything.reflect(engine)
-    everything.drop_all(engine)
-    engine.dispose()
-
-
 @pytest.fixture
-def make_app(database_uri: str) -> c.Iterator[c.Callable[..., Flask]]:
-    # On PostgreSQL the session's database keeps the other tests' tables.
-    drop_everything(database_uri)
+def make_app(empty_database_uri: str) -> c.Iterator[c.Callable[..., Flask]]:
+    database_uri = empty_database_uri
     made: list[Flask] = []
 
     def make(**livehelp: t.Any) -> Flask:
@@ -63,7 +53,6 @@ def make_app(database_uri: str) -> c.Iterator[c.Callable[..., Flask]]:
             get_state(app).db.session.remove()
             for made_engine in get_state(app).db.engines.values():
                 made_engine.dispose()
-    drop_everything(database_uri)
 
 
 def differences(app: Flask, metadata: sa.MetaData | None = None) -> list[t.Any]:
