@@ -26,6 +26,7 @@ from browser import sign_in
 from browser import staffed_chat
 from browser import write
 from flask_livehelp import get_state
+from flask_livehelp.services.limits import MemoryCounts
 
 
 def latest(app: Flask) -> t.Any:
@@ -219,6 +220,37 @@ def test_a_minimised_chat_counts_unread_replies(
     expect(launcher(customer).locator("b")).to_have_text("2")
     launcher(customer).click()
     expect(launcher(customer).locator("b")).to_have_text("")
+
+
+@pytest.mark.livehelp(visitor_messages_per_minute=3)
+def test_lines_refused_as_too_fast_go_out_after_the_wait_in_their_order(
+    shop: Flask,
+    shop_server: t.Any,
+    new_page: t.Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state = get_state(shop)
+    # The server asks for a wait of a second instead of the rest of the minute.
+    monkeypatch.setattr(type(state.limits), "retry_after", staticmethod(lambda w: 1))
+    customer, operator = staffed_chat(new_page, shop_server.url)
+    lines = [f"Linje {n}" for n in range(1, 6)]
+    for line in lines:
+        write(customer, line)
+    # Past the limit: the customer is told, and the lines stay in the window.
+    expect(chat(customer).locator("#lh-log")).to_contain_text(
+        "You are sending too fast"
+    )
+    # The minute is over (as far as the limit knows), and the wait too.
+    state.limits.counts = MemoryCounts()
+    said = [QUESTION, *lines]
+    expect(operator.locator("#lh-log .lh-said p")).to_have_text(said)
+    expect(chat(customer).locator(".lh-msg p")).to_have_text(said)
+    with shop.app_context():
+        conversation = latest(shop)
+        stored = [
+            m.body for m in state.conversations.messages_after(conversation.id, 0)
+        ]
+    assert [body for body in stored if body in said] == said
 
 
 def test_the_customer_may_end_the_chat(

@@ -270,6 +270,8 @@ def test_a_visitor_sending_too_fast_is_slowed_down(visitor_socket: t.Any) -> Non
     socket.send(type="message", id="m9", body="spam")
     error = socket.expect("error")
     assert (error["code"], error["ref"]) == ("too-fast", "m9")
+    # When the widget may send it again: by the end of the minute.
+    assert 1 <= error["retry"] <= 61
 
 
 def test_a_frame_over_the_size_limit_closes_the_socket(

@@ -22,6 +22,7 @@ class Refused(Exception):
         ref: str | None = None,
         *,
         status: int | None = None,
+        retry_after: int | None = None,
         **variables: t.Any,
     ) -> None:
         super().__init__(message % variables if variables else message)
@@ -34,6 +35,8 @@ class Refused(Exception):
         self.ref = ref
         if status is not None:
             self.status = status
+        #: Seconds after which the same may succeed (a limit), if known.
+        self.retry_after = retry_after
 
 
 class NotAllowed(Refused):

@@ -264,7 +264,7 @@
         backoff = 1000;
         net(null);
         save();
-        saved.outbox.forEach(send);
+        if (!held) saved.outbox.forEach(send);
         break;
       case "conversation":
         // Another chat than the one shown (a new one): its numbers start over.
@@ -316,11 +316,19 @@
         break;
     }
   };
+  // Asked to slow down: nothing more goes out until the wait is over, then
+  // the whole outbox, in the order the customer wrote it.
+  let held = 0;
+  const resume = () => {
+    held = 0;
+    saved.outbox.forEach(send);
+  };
   const refused = (frame) => {
     const li = frame.ref && pendingItem(frame.ref);
     if (frame.code === "too-fast") {
-      // Kept in the outbox: it goes out again with the next reconnect or send.
       if (li) li.lastChild.textContent = frame.message;
+      clearTimeout(held);
+      held = setTimeout(resume, Math.max(1, frame.retry || 5) * 1000);
       return;
     }
     if (li) {
@@ -360,6 +368,7 @@
     saved.outbox.push(frame);
     save();
     showPending(frame);
+    if (held) return;
     if (ready) send(frame);
     else connect();
   };

@@ -19,6 +19,12 @@ import typing as t
 log = logging.getLogger(__name__)
 
 
+def seconds_left(window: int, now: float | None = None) -> float:
+    """Until the current window ends; windows start at multiples of ``window``."""
+    now = time.time() if now is None else now
+    return window - now % window
+
+
 class MemoryCounts:
     """Counts in this process only."""
 
@@ -28,13 +34,13 @@ class MemoryCounts:
 
     def add(self, key: str, window: int) -> int:
         """Count one more for ``key`` in its current window; the count so far."""
-        now = time.monotonic()
+        now = time.time()
         with self._lock:
             if len(self._counts) > 50_000:
                 self._forget(now)
             ends, count = self._counts.get(key, (0.0, 0))
             if ends <= now:
-                ends, count = now + window, 0
+                ends, count = now + seconds_left(window, now), 0
             self._counts[key] = (ends, count + 1)
             return count + 1
 
@@ -106,6 +112,11 @@ class Limits:
 
     def __init__(self, counts: MemoryCounts | RedisCounts) -> None:
         self.counts = counts
+
+    @staticmethod
+    def retry_after(window: int) -> int:
+        """Whole seconds until a window of ``window`` seconds starts over."""
+        return int(seconds_left(window)) + 1
 
     def allow(self, name: str, who: object, limit: int, window: int) -> bool:
         """Count one more ``name`` for ``who``; whether it stays within ``limit``.

@@ -256,9 +256,14 @@ class VisitorConnection(Connection):
         self, setting: str, who: object, window: int, ref: str | None = None
     ) -> None:
         """Refuse (too-fast, with ``ref``) what goes past a limit in ``window``."""
-        if not self.state.limits.allow(setting, who, config_value(setting), window):
+        limits = self.state.limits
+        if not limits.allow(setting, who, config_value(setting), window):
             raise Refused(
-                "too-fast", N_("You are sending too fast. Wait a moment."), ref
+                "too-fast",
+                N_("You are sending too fast. Wait a moment."),
+                ref,
+                status=429,
+                retry_after=limits.retry_after(window),
             )
 
     def _open_conversation(self) -> t.Any | None:

@@ -7,7 +7,6 @@ import typing as t
 
 from flask import Blueprint
 from flask import Flask
-from flask import jsonify
 from flask import render_template
 from flask import request
 from flask import Response
@@ -69,9 +68,9 @@ def create_blueprint(app: Flask) -> Blueprint:
 
 def _refused(refusal: Refused) -> tuple[t.Any, int]:
     """A refusal as JSON for scripts, as a page for people."""
-    message = _lh(refusal.message, **refusal.variables)
     if request.accept_mimetypes.best == "application/json":
-        return jsonify(error=refusal.code, message=message), refusal.status
+        return responses.refusal_json(refusal)
+    message = _lh(refusal.message, **refusal.variables)
     return (
         render_template("livehelp/error.html", message=message, status=refusal.status),
         refusal.status,

@@ -38,6 +38,7 @@ from ..services.inbound import webhook_signed
 from ..state import get_state
 from ..text import has_surrogates
 from .panel import staff_context
+from .responses import refusal_json
 from .widget import in_page_language
 
 PER_PAGE = 50
@@ -81,11 +82,6 @@ def _exempt_webhook_from_host_csrf(setup: BlueprintSetupState) -> None:
 # The widget's offline form.
 
 
-def _refusal(refusal: Refused) -> tuple[Response, int]:
-    message_text = _lh(refusal.message, **refusal.variables)
-    return jsonify(error=refusal.code, message=message_text), refusal.status
-
-
 def _field(data: dict[str, t.Any], name: str, kind: type) -> t.Any:
     value = data.get(name)
     # bool is an int in Python, not in our JSON.
@@ -109,7 +105,7 @@ def message() -> tuple[Response, int]:
     and ``4xx {"error": code, "message": text}`` when it is refused.
     """
     if not origin_allowed(request.headers.get("Origin")):
-        return _refusal(
+        return refusal_json(
             Refused(
                 "bad-origin",
                 N_("This site may not send messages here."),
@@ -135,7 +131,7 @@ def message() -> tuple[Response, int]:
             locale=current_language(),
         )
     except Refused as refusal:
-        return _refusal(refusal)
+        return refusal_json(refusal)
     answer: dict[str, t.Any] = {
         "ok": True,
         "conversation": submission.conversation_id,

@@ -17,9 +17,12 @@ import secrets
 import typing as t
 
 from flask import g
+from flask import jsonify
 from flask import request
 from flask import Response
 
+from ..errors import Refused
+from ..i18n import _lh
 from ..state import get_state
 
 #: What customers' pages load and post to; each has a policy of its own
@@ -36,6 +39,15 @@ PUBLIC = frozenset(
         "livehelp.offline.inbound",
     }
 )
+
+
+def refusal_json(refusal: Refused) -> tuple[Response, int]:
+    """A refusal as scripts read it, with when to try again after a limit."""
+    message = _lh(refusal.message, **refusal.variables)
+    response = jsonify(error=refusal.code, message=message)
+    if refusal.retry_after is not None:
+        response.headers["Retry-After"] = str(refusal.retry_after)
+    return response, refusal.status
 
 
 def socket_origin() -> str:
