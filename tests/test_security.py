@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 import typing as t
 
 import pytest
 from flask import Flask
+from simple_websocket import ConnectionClosed
 
 from conftest import login
 from flask_livehelp import get_state
@@ -193,6 +195,25 @@ def test_a_socket_that_never_says_hello_is_let_go(visitor_socket: t.Any) -> None
         for _ in range(3):
             silent.send(type="ping")
             silent.receive(timeout=2)
+
+
+@pytest.mark.livehelp(hello_within_seconds=1)
+def test_pings_do_not_keep_a_socket_open_without_a_hello(
+    visitor_socket: t.Any,
+) -> None:
+    pinging = visitor_socket()
+    started = time.monotonic()
+    frames: list[dict[str, t.Any]] = []
+    # Pings (answered) more often than the time-out: no hello, all the same.
+    with pytest.raises(ConnectionClosed):
+        while time.monotonic() - started < 5:
+            pinging.send(type="ping")
+            while (text := pinging.ws.receive(timeout=0.3)) is not None:
+                frames.append(json.loads(text))
+    closed = time.monotonic() - started
+    assert {"type": "pong"} in frames
+    assert frames[-1]["code"] == "hello-first"
+    assert closed < 2.5
 
 
 @pytest.mark.livehelp(offline_per_hour=2)

@@ -17,6 +17,8 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 from simple_websocket import Server
 
+from conftest import login
+from conftest import panel_cookie
 from flask_livehelp import get_state
 from flask_livehelp.sockets import connection
 from wsclient import WsClient
@@ -473,16 +475,23 @@ def test_a_closed_panel_turns_the_operator_away(
 
 
 class StalledClient:
-    """A visitor's socket whose reader stops reading, like a frozen tab."""
+    """A socket whose reader stops reading, like a frozen tab or a lost line.
 
-    def __init__(self, live_server: t.Any, path: str) -> None:
+    It answers nothing by itself, not even the server's pings.
+    """
+
+    def __init__(
+        self, live_server: t.Any, path: str, headers: dict[str, str] | None = None
+    ) -> None:
         host, port = live_server.url.removeprefix("http://").split(":")
         self.sock = socket.socket()
         # A small window, so the server's sends back up soon.
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         self.sock.connect((host, int(port)))
         self.ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
-        self.sock.sendall(self.ws.send(wsevents.Request(host=host, target=path)))
+        extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+        request = wsevents.Request(host=host, target=path, extra_headers=extra)
+        self.sock.sendall(self.ws.send(request))
         self.events: list[t.Any] = []
         self.until(wsevents.AcceptConnection)
 
@@ -494,6 +503,7 @@ class StalledClient:
         self.sock.settimeout(10)
         while True:
             for event in self.ws.events():
+                self.events.append(event)
                 if isinstance(event, kind) and text in getattr(event, "data", ""):
                     return event
             data = self.sock.recv(65536)
@@ -583,3 +593,120 @@ def test_a_hosts_own_reader_thread_setting_is_kept_and_the_chat_works(
     staff.send(type="message", conversation=conversation_id, id="a1", body="Ja!")
     assert visitor.expect("message", author="operator")["body"] == "Ja!"
     assert server_reader_threads() == 2
+
+
+# Clients that go silent: pinged, then let go.
+
+
+def closed_at(client: StalledClient) -> tuple[float, t.Any]:
+    """Read everything up to the server's close; when it came, and the close."""
+    closing = client.until(wsevents.CloseConnection)
+    return time.monotonic(), closing
+
+
+@pytest.mark.livehelp(heartbeat_seconds=1, client_silence_seconds=3)
+def test_a_visitor_socket_gone_silent_is_pinged_and_closed(
+    live_server: t.Any, request: pytest.FixtureRequest
+) -> None:
+    silent = StalledClient(live_server, "/livehelp/widget/ws")
+    request.addfinalizer(silent.sock.close)
+    silent.send(type="hello")
+    silent.until(wsevents.TextMessage, '"type":"welcome"')
+    went_silent = time.monotonic()
+    # It reads (to see the close) but answers nothing, not even a ping.
+    when, closing = closed_at(silent)
+    assert (closing.code, closing.reason) == (4408, "silent")
+    assert any(isinstance(event, wsevents.Ping) for event in silent.events)
+    assert 2 < when - went_silent < 8
+
+
+@pytest.mark.livehelp(heartbeat_seconds=1, client_silence_seconds=3)
+def test_a_quiet_client_that_answers_pings_stays_connected(
+    visitor_socket: t.Any,
+) -> None:
+    visitor = visitor_socket()
+    hello(visitor)
+    # Nothing said for twice the silence; its WebSocket library answers the
+    # server's pings, and that is enough.
+    assert visitor.quiet(6) == []
+    visitor.send(type="ping")
+    assert visitor.expect("pong")
+
+
+@pytest.mark.livehelp(
+    heartbeat_seconds=1, client_silence_seconds=3, presence_grace_seconds=6
+)
+def test_a_panel_gone_silent_shows_its_operator_away_then_offline(
+    app: Flask,
+    live_server: t.Any,
+    operator: t.Any,
+    request: pytest.FixtureRequest,
+) -> None:
+    client = app.test_client()
+    assert login(client, operator.email).status_code == 302
+    headers = {"Cookie": panel_cookie(client)}
+    panel = StalledClient(live_server, "/livehelp/panel/ws", headers)
+    request.addfinalizer(panel.sock.close)
+    panel.until(wsevents.TextMessage, '"type":"hello"')
+    panel.send(type="status", state="online")
+    panel.until(wsevents.TextMessage, '"type":"status"')
+    assert widget_state(app) == "online"
+    went_silent = time.monotonic()
+    # Connected, but answering nothing: no longer there for customers, and
+    # let go.
+    away = wait_for_state(app, "away", within=8)
+    when, closing = closed_at(panel)
+    assert closing.code == 4408
+    assert away - went_silent < 3 + 1
+    assert when - went_silent < 3 + 1
+    # The grace time counts from when the panel was last heard, not from
+    # when its silent socket was closed.
+    offline = wait_for_state(app, "offline", within=8)
+    assert 6 - 1 < offline - went_silent < 6 + 1.5
+
+
+@pytest.mark.livehelp(heartbeat_seconds=1, client_silence_seconds=3)
+def test_an_idle_panel_that_answers_keeps_its_operator_online(
+    app: Flask, operator_socket: t.Any, operator: t.Any
+) -> None:
+    staff = operator_socket(operator)
+    staff.send(type="status", state="online")
+    staff.expect("status")
+    # Three times the presence's stale time without a frame from the panel.
+    deadline = time.monotonic() + 9
+    while time.monotonic() < deadline:
+        assert widget_state(app) == "online"
+        time.sleep(0.5)
+    staff.send(type="ping")
+    assert staff.expect("pong")
+
+
+@pytest.mark.livehelp(heartbeat_seconds=1, client_silence_seconds=3)
+def test_an_operator_who_keeps_typing_stays_online(
+    app: Flask, operator_socket: t.Any, visitor_socket: t.Any, operator: t.Any
+) -> None:
+    staff = operator_socket(operator)
+    staff.send(type="status", state="online")
+    staff.expect("status")
+    _, conversation_id = start_chat(visitor_socket())
+    staff.send(type="accept", conversation=conversation_id)
+    staff.expect("assigned")
+    # A frame more often than the heartbeat, for six of its stale times: the
+    # panel was only noted present after a heartbeat without any frame.
+    deadline = time.monotonic() + 18
+    typing = True
+    while time.monotonic() < deadline:
+        staff.send(type="typing", conversation=conversation_id, state=typing)
+        typing = not typing
+        assert widget_state(app) in ("online", "busy")
+        time.sleep(0.6)
+
+
+def wait_for_state(app: Flask, state: str, within: float) -> float:
+    """Wait until the widget shows ``state``; when it did."""
+    deadline = time.monotonic() + within
+    while widget_state(app) != state:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the widget did not show {state} in {within} s")
+        time.sleep(0.05)
+    return time.monotonic()

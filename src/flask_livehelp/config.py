@@ -122,6 +122,9 @@ DEFAULTS: dict[str, t.Any] = {
     # Operators.
     "DEFAULT_MAX_CHATS": 3,
     "HEARTBEAT_SECONDS": 10,
+    # A socket whose client answered nothing for this long is closed (the
+    # server pings a quiet one every HEARTBEAT_SECONDS).
+    "CLIENT_SILENCE_SECONDS": 30,
     "PRESENCE_GRACE_SECONDS": 60,
     # Languages.
     "TRANSLATION_DIRECTORIES": ["builtin"],

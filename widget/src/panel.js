@@ -62,6 +62,8 @@
   let ws = null;
   let ready = false;
   let backoff = 1000;
+  let pinging = 0;
+  let unanswered = 0;
   const send = (frame) => { if (ready) ws.send(JSON.stringify(frame)); };
   const banner = (text) => {
     $("lh-connection").textContent = text || "";
@@ -72,13 +74,26 @@
     // A handshake nobody answers (a half-open line) would wait for good.
     const socket = ws;
     const opening = setTimeout(() => socket.readyState === WebSocket.CONNECTING && socket.close(), 10000);
-    ws.onopen = () => { clearTimeout(opening); ready = true; backoff = 1000; banner(null); };
+    ws.onopen = () => {
+      clearTimeout(opening);
+      ready = true;
+      backoff = 1000;
+      banner(null);
+      // The server lets a silent panel go; a line that stops answering is
+      // closed here and opened again.
+      pinging = setInterval(() => {
+        send({ type: "ping" });
+        unanswered = setTimeout(() => socket.close(), 10000);
+      }, 25000);
+    };
     ws.onmessage = (event) => {
       const frame = JSON.parse(event.data);
       const handler = handlers[frame.type];
       if (handler) handler(frame);
     };
     ws.onclose = (event) => {
+      clearInterval(pinging);
+      clearTimeout(unanswered);
       ready = false;
       ws = null;
       showStatus(me && me.status);
@@ -244,6 +259,7 @@
       shown.textContent = frame.text;
     },
     notice(frame) { toast(frame.message); },
+    pong() { clearTimeout(unanswered); },
     hub(frame) {
       if (frame.state === "down") banner(strings.hubDown);
       else {

@@ -80,26 +80,51 @@ class PresenceService(Service):
         return connection_id
 
     def touch_connection(self, connection_id: str, operator_id: int) -> None:
-        """The panel is still there."""
+        """The panel is still there, also after its row was taken for stale."""
         now = utcnow()
         model = self.models.connection
-        self.session.execute(
+        touched = self.session.execute(
             sa.update(model).where(model.id == connection_id).values(seen_at=now)
         )
+        if not touched.rowcount:
+            self.session.add(
+                model(
+                    id=connection_id,
+                    operator_id=operator_id,
+                    opened_at=now,
+                    seen_at=now,
+                )
+            )
         self._seen(operator_id, now)
         self.session.commit()
+        if not touched.rowcount:
+            self.announce(operator_id)
 
-    def close_connection(self, connection_id: str, operator_id: int) -> None:
+    def close_connection(
+        self,
+        connection_id: str,
+        operator_id: int,
+        last_heard: dt.datetime | None = None,
+    ) -> None:
+        """The panel is gone; its operator was last there at ``last_heard``.
+
+        A panel that went silent is closed a while after it was last heard,
+        and the grace time counts from then.
+        """
         model = self.models.connection
         self.session.execute(sa.delete(model).where(model.id == connection_id))
-        self._seen(operator_id, utcnow())
+        self._seen(operator_id, last_heard or utcnow())
         self.session.commit()
         self.announce(operator_id)
 
     def _seen(self, operator_id: int, now: dt.datetime) -> None:
         model = self.models.operator
+        # Never back: another panel of theirs may have been heard since.
         self.session.execute(
-            sa.update(model).where(model.id == operator_id).values(last_seen_at=now)
+            sa.update(model)
+            .where(model.id == operator_id)
+            .where(sa.or_(model.last_seen_at.is_(None), model.last_seen_at < now))
+            .values(last_seen_at=now)
         )
 
     def expire(self, now: dt.datetime | None = None) -> None:

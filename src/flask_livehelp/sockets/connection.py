@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import select
 import socket
 import sys
 import threading
+import time
 import typing as t
 
 from simple_websocket import ConnectionClosed
+from wsproto.events import Ping
+from wsproto.utilities import LocalProtocolError
 
 from ..config import config_value
 from ..errors import Refused
 from ..hub import HEALTH_CHANNEL
 from ..i18n import _lh
 from ..i18n import N_
+from ..models import utcnow
 from ..protocol import Field
 from ..protocol import Frame
 from ..protocol import numbered_frame
@@ -62,6 +67,9 @@ class Connection:
         self.ws = ws
         self.state = state
         self.closed = False
+        #: When the client last sent a frame (time.monotonic()).
+        self.heard = time.monotonic()
+        self._pinged = False
         self._send_lock = threading.Lock()
         #: Channels are added once the connection is whole (:meth:`run`): a
         #: hub that is down says so to a new subscriber at once.
@@ -135,14 +143,15 @@ class Connection:
             )
 
     def refuse(self, refusal: Refused) -> None:
-        self.send(
-            {
-                "type": "error",
-                "code": refusal.code,
-                "message": _lh(refusal.message, **refusal.variables),
-                "ref": refusal.ref,
-            }
-        )
+        frame: dict[str, t.Any] = {
+            "type": "error",
+            "code": refusal.code,
+            "message": _lh(refusal.message, **refusal.variables),
+            "ref": refusal.ref,
+        }
+        if refusal.retry_after is not None:
+            frame["retry"] = refusal.retry_after
+        self.send(frame)
 
     @staticmethod
     def turn_away(ws: t.Any, code: str, message: str, reason: int = 4429) -> None:
@@ -166,21 +175,40 @@ class Connection:
 
     # Receiving.
 
-    #: Seconds without a frame after which :meth:`on_idle` runs.
-    idle_seconds: float | None = None
+    #: :meth:`on_tick` runs this often, whatever the client sends meanwhile;
+    #: a client quiet for as long is pinged (a WebSocket ping, which the
+    #: browser answers itself, in a hidden tab too).
+    tick_seconds: float | None = None
+    #: A client not heard from for this long (its pongs included) is gone.
+    silence_seconds: float | None = None
 
     def run(self) -> None:
         try:
             # Every socket hears when the hub goes down and comes back up, so
             # the client can say so and ask for what it missed.
             self.subscription.add(HEALTH_CHANNEL)
+            self.heard = time.monotonic()
             self.guarded(self.on_open)
+            ticked = time.monotonic()
             while not self.closed:
-                text = self._receive()
-                if text is None:
-                    self.guarded(self.on_idle)
-                else:
+                # Read each time: a hook may change how often it ticks.
+                next_tick = None
+                if self.tick_seconds is not None:
+                    next_tick = ticked + self.tick_seconds
+                text = self._receive(self._wait(next_tick))
+                now = time.monotonic()
+                if text is not None or self._answered():
+                    self.heard = now
+                if text is not None:
                     self.guarded(self.handle, text)
+                if self.silence_seconds and now - self.heard >= self.silence_seconds:
+                    log.info("Closing a socket whose client went silent.")
+                    self.close(4408, "silent")
+                elif next_tick is not None and now >= next_tick:
+                    if now - self.heard >= t.cast(float, self.tick_seconds):
+                        self._ping()
+                    self.guarded(self.on_tick)
+                    ticked = time.monotonic()
         except ConnectionClosed:
             pass
         finally:
@@ -189,10 +217,43 @@ class Connection:
             self.sequencer.close()
             self.guarded(self.on_close)
 
-    def _receive(self) -> str | bytes | None:
+    def _ping(self) -> None:
+        with self._send_lock:
+            if self.closed or self._sock is None or not self._writable():
+                return
+            # simple-websocket notes each pong in pong_received, whichever
+            # thread reads the socket.
+            self.ws.pong_received = False
+            self._pinged = True
+            try:
+                self.ws.sock.send(self.ws.ws.send(Ping()))
+            except (OSError, LocalProtocolError):
+                self.closed = True
+
+    def _answered(self) -> bool:
+        """Whether the client answered our last ping."""
+        if self._pinged and self.ws.pong_received:
+            self._pinged = False
+            return True
+        return False
+
+    def heard_at(self) -> dt.datetime:
+        """When the client was last heard from, as a time of day."""
+        return utcnow() - dt.timedelta(seconds=time.monotonic() - self.heard)
+
+    def _wait(self, next_tick: float | None) -> float | None:
+        """How long to wait for a frame: until the next tick or the silence."""
+        deadlines = [next_tick] if next_tick is not None else []
+        if self.silence_seconds:
+            deadlines.append(self.heard + self.silence_seconds)
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - time.monotonic())
+
+    def _receive(self, timeout: float | None) -> str | bytes | None:
         if self._inline:
-            return receive_inline(self.ws, self.idle_seconds)
-        return t.cast("str | bytes | None", self.ws.receive(timeout=self.idle_seconds))
+            return receive_inline(self.ws, timeout)
+        return t.cast("str | bytes | None", self.ws.receive(timeout=timeout))
 
     def guarded(self, work: t.Callable[..., None], *args: t.Any) -> None:
         """Run ``work``, turn a refusal into an error frame, release the database."""
@@ -232,7 +293,7 @@ class Connection:
     def on_open(self) -> None:
         pass
 
-    def on_idle(self) -> None:
+    def on_tick(self) -> None:
         pass
 
     def on_close(self) -> None:

@@ -77,7 +77,10 @@ class OperatorConnection(Connection):
         self._checked = time.monotonic()
         self.session_key = operator.session_key
         self.connection_id: str | None = None
-        self.idle_seconds = config_value("HEARTBEAT_SECONDS")
+        # Presence follows the live socket: refreshed on every tick while the
+        # panel answers, whatever it sends; a panel gone silent is let go.
+        self.tick_seconds = config_value("HEARTBEAT_SECONDS")
+        self.silence_seconds = config_value("CLIENT_SILENCE_SECONDS")
 
     def operator(self) -> t.Any:
         """The operator, read again, so a deactivated one is stopped at once."""
@@ -193,14 +196,20 @@ class OperatorConnection(Connection):
                 return
         self.send_text(text)
 
-    def on_idle(self) -> None:
+    def on_tick(self) -> None:
         self.operator()
         assert self.connection_id is not None
-        self.state.presence.touch_connection(self.connection_id, self.seat.id)
+        # A quiet panel is pinged every tick, and a live one answers: one
+        # not heard for two ticks stopped answering and is no longer
+        # refreshed (shown away, then offline) even before its socket closes.
+        if time.monotonic() - self.heard < 2 * t.cast(float, self.tick_seconds):
+            self.state.presence.touch_connection(self.connection_id, self.seat.id)
 
     def on_close(self) -> None:
         if self.connection_id is not None:
-            self.state.presence.close_connection(self.connection_id, self.seat.id)
+            self.state.presence.close_connection(
+                self.connection_id, self.seat.id, self.heard_at()
+            )
 
     def on_hello(self, frame: Frame) -> None:
         self.send_hello()

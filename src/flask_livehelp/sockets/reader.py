@@ -15,6 +15,7 @@ package's minor version is pinned.
 from __future__ import annotations
 
 import functools
+import select
 import socket
 import threading
 import time
@@ -69,13 +70,10 @@ def receive_inline(ws: t.Any, timeout: float | None) -> str | bytes | None:
     deadline = None if timeout is None else time.monotonic() + timeout
     while ws.connected and not ws.input_buffer:
         left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
+        if left is not None and (left <= 0 or not _readable(ws.sock, left)):
             return None
-        ws.sock.settimeout(left)
         try:
             data = ws.sock.recv(ws.receive_bytes)
-        except TimeoutError:  # socket.timeout, since Python 3.10
-            return None
         except OSError:
             data = b""
         if not data:
@@ -90,6 +88,18 @@ def receive_inline(ws: t.Any, timeout: float | None) -> str | bytes | None:
     if ws.input_buffer:
         return t.cast("str | bytes", ws.input_buffer.pop(0))
     raise ConnectionClosed(ws.close_reason, ws.close_message)
+
+
+def _readable(sock: socket.socket, timeout: float) -> bool:
+    """Whether ``sock`` has something to read within ``timeout`` seconds.
+
+    Waited for with poll, not with the socket's own time-out, which would
+    hold for the other threads' sends too: a close frame for a client that
+    stopped reading would then give up before the client reads again.
+    """
+    waiting = select.poll()
+    waiting.register(sock, select.POLLIN)
+    return bool(waiting.poll(timeout * 1000))
 
 
 def stop_reading_later(ws: t.Any) -> None:

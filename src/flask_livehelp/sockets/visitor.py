@@ -56,15 +56,16 @@ class VisitorConnection(Connection):
         self.context: dict[str, t.Any] | None = None
         self.ip_address = request.remote_addr
         # A socket that never says hello is let go (an attacker holds
-        # sockets open for nothing).
-        self.idle_seconds = config_value("HELLO_WITHIN_SECONDS")
+        # sockets open for nothing); after hello, one that goes silent too.
+        self.tick_seconds = config_value("HELLO_WITHIN_SECONDS")
+        self.silence_seconds = config_value("CLIENT_SILENCE_SECONDS")
 
     def dispatch(self, frame: Frame) -> None:
         if self.visitor_id is None and frame.type not in ("hello", "ping"):
             raise Refused("hello-first", N_("Say hello first."), frame.type)
         super().dispatch(frame)
 
-    def on_idle(self) -> None:
+    def on_tick(self) -> None:
         if self.visitor_id is None:
             self.refuse(Refused("hello-first", N_("Say hello first.")))
             self.close(4408, "no hello")
@@ -88,7 +89,7 @@ class VisitorConnection(Connection):
             visitor.id, self.page, presence_id=self.pid, identity=self.context
         )
         self.visitor_id = visitor.id
-        self.idle_seconds = None
+        self.tick_seconds = config_value("HEARTBEAT_SECONDS")
         conversation = self._resumable(frame["conversation"])
         known = self.context or {}
         self.send(
