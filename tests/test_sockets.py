@@ -10,6 +10,7 @@ import time
 import typing as t
 
 import pytest
+import sqlalchemy as sa
 import wsproto
 import wsproto.events as wsevents
 from flask import Flask
@@ -129,6 +130,55 @@ def test_a_resend_gets_the_same_acknowledgement_and_one_row(
     second = socket.expect("ack", id="m2")
     assert first == second
     assert len(stored_messages(app, conversation_id)) == 2
+
+
+def test_a_message_stored_but_never_published_goes_out_when_it_is_resent(
+    app: Flask,
+    visitor_socket: t.Any,
+    operator_socket: t.Any,
+    operator: t.Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    staff = operator_socket(operator)
+    visitor = visitor_socket()
+    _, conversation_id = start_chat(visitor)
+    staff.send(type="accept", conversation=conversation_id)
+    staff.expect("assigned")
+    state = get_state(app)
+    # The process stores the line and dies before it publishes it: the
+    # customer never got an acknowledgement, and nothing else follows.
+    with app.app_context(), monkeypatch.context() as dying:
+        dying.setattr(state.hub, "publish", lambda *args, **kwargs: None)
+        visitor_id = state.conversations.get(conversation_id).visitor_id
+        state.conversations.post_by_visitor(
+            visitor_id, conversation_id, client_id="m2", body="Er den vandtæt?"
+        )
+    # The widget sends its unacknowledged line again.
+    visitor.send(type="message", id="m2", body="Er den vandtæt?")
+    assert visitor.expect("ack", id="m2")["seq"] == 3
+    assert staff.expect("message", seq=3)["body"] == "Er den vandtæt?"
+    assert len(stored_messages(app, conversation_id)) == 3
+
+
+def test_a_chat_started_but_never_announced_is_announced_when_resent(
+    app: Flask,
+    visitor_socket: t.Any,
+    operator_socket: t.Any,
+    operator: t.Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    staff = operator_socket(operator)
+    visitor = visitor_socket()
+    hello(visitor)
+    state = get_state(app)
+    with app.app_context(), monkeypatch.context() as dying:
+        dying.setattr(state.hub, "publish", lambda *args, **kwargs: None)
+        model = state.models.visitor
+        [visitor_id] = state.db.session.execute(sa.select(model.id)).scalars()
+        state.conversations.start(visitor_id, client_id="q1", body="Hej?")
+    visitor.send(type="start", id="q1", body="Hej?")
+    conversation_id = visitor.expect("ack", id="q1")["conversation"]
+    assert staff.expect("queued")["id"] == conversation_id
 
 
 def test_reconnect_resumes_with_exactly_what_was_missed(

@@ -404,7 +404,11 @@ class ConversationService(Service):
         """
         existing = self._by_visitor_client_id(visitor_id, client_id)
         if existing is not None:
-            return self.get(existing.conversation_id), existing
+            # Sent again: the staff may never have heard of it (see _resent).
+            started = self.get(existing.conversation_id)
+            if started.status == "queued":
+                self.hub.publish(STAFF_CHANNEL, self.staff_frame(started, "queued"))
+            return started, existing
         if self.open_for_visitor(visitor_id) is not None:
             raise Refused("already-open", N_("You already have a chat going on."))
         conversation = self.models.conversation(
@@ -526,7 +530,7 @@ class ConversationService(Service):
             # as stored; anything else is refused with the reason.
             existing = self._by_client_id(conversation_id, client_id)
             if existing is not None:
-                return existing, False
+                return self._resent(existing), False
             refuse()
             raise Refused("ended", N_("This chat has ended."))
         seq, visitor_name = taken
@@ -550,7 +554,7 @@ class ConversationService(Service):
             existing = self._by_client_id(conversation_id, client_id)
             if existing is None:
                 raise
-            return existing, False
+            return self._resent(existing), False
         message = StoredMessage(id=message_id, **fields)
         self.publish(message)
         if signals.message_posted.receivers:
@@ -561,6 +565,17 @@ class ConversationService(Service):
                 message=stored,
             )
         return message, True
+
+    def _resent(self, message: t.Any) -> t.Any:
+        """A message sent again: published again, and answered as stored.
+
+        The sender resends what it saw no acknowledgement for, which is also
+        what a process that died between storing and publishing left
+        unpublished; nobody would ask for it if nothing followed it. Readers
+        drop a number they have already.
+        """
+        self.publish(message)
+        return message
 
     def _refuse_visitor(self, visitor_id: int, conversation_id: int) -> None:
         """Why the visitor may not write here (raises), for the error they see."""
