@@ -661,6 +661,23 @@ def test_the_widget_is_told_only_what_mail_will_really_do(
     assert answer.status_code == 201 and answer.json["mailed"] is None
 
 
+def test_mails_written_before_the_shop_set_a_sender_go_out_once_it_is_set(
+    app: Flask, smtp: SMTPServer, receivers: dict[str, t.Any]
+) -> None:
+    app.extensions["mail"].default_sender = None
+    assert post(app.test_client()).status_code == 201
+    state = get_state(app)
+    state.mail.wait_idle()
+    # Nothing can go out, and nothing is given up either: they wait.
+    assert {status for _, status, _ in outbox(app)} == {"pending"}
+    assert smtp.deliveries == []
+    app.config["LIVEHELP_MAIL_SENDER"] = "Butikken <butik@shop.example>"
+    state.jobs.run(app, "send-mail")
+    deliveries = smtp.wait_for(3)
+    assert {d.sender for d in deliveries} == {"butik@shop.example"}
+    assert {status for _, status, _ in outbox(app)} == {"sent"}
+
+
 def test_a_shop_without_a_sender_hears_of_it_at_once(
     database_uri: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -265,15 +265,15 @@ class MailService(Service):
         return None
 
     def can_send(self) -> bool:
-        """Whether the host set up Flask-Mail; without it, mails wait in the outbox."""
-        if "mail" in current_app.extensions:
+        """Whether mail is set up; until it is, mails wait in the outbox."""
+        problem = self.problem()
+        if problem is None:
             return True
         if not self._warned:
             self._warned = True
             log.error(
-                "Flask-LiveHelp keeps its mails in the outbox: the app has no"
-                " Flask-Mail. Call 'Mail(app)' (or 'mail.init_app(app)') and set"
-                " MAIL_SERVER, and they go out."
+                "Flask-LiveHelp keeps its mails in the outbox: %s",
+                UNSENDABLE[problem],
             )
         return False
 
@@ -366,10 +366,6 @@ class MailService(Service):
         self.session.commit()
 
     def _message(self, mail: t.Any) -> Message:
-        if not mail.sender:
-            raise _NoSender(
-                "No sender: set LIVEHELP_MAIL_SENDER or MAIL_DEFAULT_SENDER."
-            )
         headers = dict(mail.headers or {})
         message_id = headers.pop("Message-ID", None)
         message = Message(
@@ -377,7 +373,8 @@ class MailService(Service):
             recipients=[mail_address(a) for a in mail.recipients],
             body=mail.text_body,
             html=mail.html_body,
-            sender=mail.sender,
+            # A mail written before the shop set its sender has none of its own.
+            sender=mail.sender or self.sender(),
             reply_to=mail_address(mail.reply_to) if mail.reply_to else None,
             extra_headers=headers,
         )
@@ -462,13 +459,18 @@ class MailService(Service):
         return mail
 
 
+#: What to do about each :meth:`MailService.problem`, for the log.
+UNSENDABLE = {
+    "no-flask-mail": "the app has no Flask-Mail. Call 'Mail(app)' (or"
+    " 'mail.init_app(app)') and set MAIL_SERVER, and they go out.",
+    "no-sender": "no sender address. Set MAIL_DEFAULT_SENDER (or"
+    " LIVEHELP_MAIL_SENDER), and they go out.",
+}
+
+
 def _holder() -> str:
     """Who claims a mail: this process, on this machine."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-class _NoSender(Exception):
-    pass
 
 
 # Errors that concern one mail; the connection can go on with the next.
@@ -478,14 +480,13 @@ _MESSAGE_ERRORS = (
     smtplib.SMTPDataError,
     smtplib.SMTPNotSupportedError,
     BadHeaderError,
-    _NoSender,
     UnicodeError,
 )
 
 
 def _permanent(error: BaseException) -> bool:
     """Whether trying again cannot help (the server said no for good)."""
-    if isinstance(error, (BadHeaderError, _NoSender, UnicodeError)):
+    if isinstance(error, (BadHeaderError, UnicodeError)):
         return True
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return all(code >= 500 for code, _ in error.recipients.values())
