@@ -27,6 +27,7 @@ from flask_babel import Babel
 from flask_mail import Mail
 from flask_sqlalchemy import SQLAlchemy
 from playwright.sync_api import expect
+from simple_websocket import ConnectionClosed
 from werkzeug.serving import make_server
 
 from flask_livehelp import get_state
@@ -306,6 +307,14 @@ class Socket:
             if len(seen) > 50:
                 raise AssertionError(f"No {frame_type} frame among {seen}")
 
+    def expect_any(self, *frame_types: str, timeout: float = 5) -> dict[str, t.Any]:
+        """The next frame of one of ``frame_types``, skipping others."""
+        for _ in range(50):
+            frame = self.receive(timeout)
+            if frame["type"] in frame_types:
+                return frame
+        raise AssertionError(f"No frame of {frame_types}")
+
     def quiet(self, timeout: float = 0.3) -> list[dict[str, t.Any]]:
         """Every frame that arrives within ``timeout``."""
         frames = []
@@ -314,7 +323,10 @@ class Socket:
         return frames
 
     def close(self) -> None:
-        self.ws.close()
+        try:
+            self.ws.close()
+        except ConnectionClosed:
+            pass  # the server closed it first
 
 
 @pytest.fixture

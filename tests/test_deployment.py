@@ -31,6 +31,8 @@ from servers import VENV_BIN
 from servers import wait_until
 
 QUEUE_TIMEOUT_SECONDS = 2
+SOCKETS_PER_IP = 6
+MESSAGES_PER_MINUTE = 4
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +42,8 @@ def environment(
     return {
         **base_environment(postgres, redis_server, mailbox),
         "SHOP_LIVEHELP_QUEUE_TIMEOUT_SECONDS": str(QUEUE_TIMEOUT_SECONDS),
+        "SHOP_LIVEHELP_SOCKETS_PER_IP": str(SOCKETS_PER_IP),
+        "SHOP_LIVEHELP_VISITOR_MESSAGES_PER_MINUTE": str(MESSAGES_PER_MINUTE),
     }
 
 
@@ -158,3 +162,39 @@ def test_a_chat_nobody_takes_times_out_once_and_is_mailed_once(
     time.sleep(6)
     assert len(mailed()) == 1
     assert mailed()[0].recipients == ["shop@example.com"]
+
+
+def test_limits_follow_the_visitor_and_the_address_across_both_processes(
+    servers: tuple[Gunicorn, Gunicorn], sockets: list[Socket]
+) -> None:
+    shop_a, shop_b = servers
+    # One visitor's lines, sent half to each process: one minute's budget.
+    first = open_socket(sockets, shop_a, "/livehelp/widget/ws")
+    first.send(type="hello")
+    token = first.expect("welcome")["token"]
+    first.send(type="start", id="q1", body="Hej")
+    first.expect("ack", id="q1")
+    second = open_socket(sockets, shop_b, "/livehelp/widget/ws")
+    second.send(type="hello", token=token)
+    second.expect("welcome")
+    answers = []
+    for number in range(2, MESSAGES_PER_MINUTE + 2):
+        tab = (first, second)[number % 2]
+        tab.send(type="message", id=f"m{number}", body=f"Linje {number}")
+        answers.append(tab.expect_any("ack", "error"))
+    assert [a["type"] for a in answers] == ["ack"] * (MESSAGES_PER_MINUTE - 1) + [
+        "error"
+    ]
+    assert answers[-1]["code"] == "too-fast"
+    # One address's open sockets, on both processes together (two are open).
+    refused = []
+    for number in range(SOCKETS_PER_IP):
+        server = (shop_a, shop_b)[number % 2]
+        tab = open_socket(sockets, server, "/livehelp/widget/ws")
+        tab.send(type="hello", token=token)
+        frame = tab.receive()
+        if frame["type"] == "error":
+            refused.append((number, frame["code"]))
+    assert refused == [
+        (number, "too-many") for number in range(SOCKETS_PER_IP - 2, SOCKETS_PER_IP)
+    ]

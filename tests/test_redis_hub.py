@@ -30,6 +30,7 @@ from flask_livehelp import get_state
 from flask_livehelp import LiveHelp
 from flask_livehelp.hub import HEALTH_CHANNEL
 from flask_livehelp.redis_hub import RedisHub
+from flask_livehelp.services.limits import SharedSockets
 from servers import REDIS_SERVER
 from servers import RedisServer
 from servers import wait_until
@@ -379,3 +380,23 @@ def test_a_visitors_limit_holds_across_two_processes(
     other.expect("ack", id="m3")
     other.send(type="message", id="m4", body="Fire")
     assert other.expect("error")["code"] == "too-fast"
+
+
+def test_the_sockets_of_a_process_that_died_stop_counting(
+    redis_server: RedisServer,
+) -> None:
+    sockets = SharedSockets(redis_server.url, "livehelp-test:")
+    client = redis.Redis.from_url(redis_server.url)
+    # A process killed with -9 while it held three of the address's sockets:
+    # its count stays, its alive key does not.
+    client.hset("livehelp-test:sockets:203.0.113.7", "gone:1", 3)
+    client.set("livehelp-test:alive:other:2", 1)
+    client.hset("livehelp-test:sockets:203.0.113.7", "other:2", 2)
+    # Three allowed: the live process's two and this one.
+    assert sockets.enter("203.0.113.7", 3)
+    assert not sockets.enter("203.0.113.7", 3)
+    # The dead process's sockets are taken off; a live one's count.
+    held = set(client.hkeys("livehelp-test:sockets:203.0.113.7"))
+    assert held == {b"other:2", sockets._holder().encode()}
+    sockets.leave("203.0.113.7")
+    assert client.hget("livehelp-test:sockets:203.0.113.7", sockets._holder()) is None

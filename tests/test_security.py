@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import typing as t
@@ -12,7 +13,9 @@ from simple_websocket import ConnectionClosed
 
 from conftest import login
 from flask_livehelp import get_state
+from flask_livehelp.services import timeouts
 from flask_livehelp.views.responses import PUBLIC
+from mailservers import SMTPServer
 
 STAFF_HEADERS = {
     "X-Frame-Options": "DENY",
@@ -214,6 +217,27 @@ def test_pings_do_not_keep_a_socket_open_without_a_hello(
     assert {"type": "pong"} in frames
     assert frames[-1]["code"] == "hello-first"
     assert closed < 2.5
+
+
+@pytest.mark.livehelp(offline_per_hour=2, chats_per_hour_per_ip=10)
+def test_chats_left_to_time_out_mail_only_so_many_addresses(
+    app: Flask, visitor_socket: t.Any, smtp: SMTPServer
+) -> None:
+    # Chats started with somebody else's address, that nobody takes: each
+    # becomes an offline message with a copy to that address.
+    for number in range(4):
+        socket = new_chat(visitor_socket)
+        socket.send(
+            type="start", id="q1", body="Hej", email=f"victim{number}@example.com"
+        )
+        socket.expect("ack", id="q1")
+    state = get_state(app)
+    with app.app_context():
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+        assert len(timeouts.time_out_queue(state, now=later)) == 4
+    state.mail.wait_idle()
+    victims = {r for d in smtp.deliveries for r in d.recipients if "victim" in r}
+    assert victims == {"victim0@example.com", "victim1@example.com"}
 
 
 @pytest.mark.livehelp(offline_per_hour=2)

@@ -38,6 +38,7 @@ from .services.limits import Limits
 from .services.limits import MemoryCounts
 from .services.limits import OpenSockets
 from .services.limits import RedisCounts
+from .services.limits import SharedSockets
 from .services.mail import MailService
 from .services.offline import OfflineService
 from .services.operators import OperatorService
@@ -137,12 +138,14 @@ class LiveHelp:
         )
         visitors = VisitorService(*services)
         mail = MailService(*services)
+        limits = Limits(self._counts_for(app))
         offline = OfflineService(
             *services,
             conversations=conversations,
             visitors=visitors,
             settings=settings,
             mail=mail,
+            limits=limits,
         )
         app.extensions["livehelp"] = LiveHelpState(
             extension=self,
@@ -166,8 +169,8 @@ class LiveHelp:
             history=HistoryService(*services, settings=settings),
             knowledge=KnowledgeService(*services),
             reports=ReportService(*services),
-            limits=Limits(self._counts_for(app)),
-            sockets=OpenSockets(),
+            limits=limits,
+            sockets=self._sockets_for(app),
         )
         app.before_request(_start_jobs)
         _add_jobs(app.extensions["livehelp"])
@@ -198,6 +201,14 @@ class LiveHelp:
         if url is None:
             return MemoryCounts()
         return RedisCounts(url, _redis_prefix(app))
+
+    @staticmethod
+    def _sockets_for(app: Flask) -> OpenSockets:
+        """Where open sockets count: with the Redis hub, in every process."""
+        url = config_value("HUB_URL", app)
+        if url is None:
+            return OpenSockets()
+        return SharedSockets(url, _redis_prefix(app))
 
     def _database_for(self, app: Flask) -> SQLAlchemy:
         if self.db is not None:

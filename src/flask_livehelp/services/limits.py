@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 import typing as t
@@ -48,17 +49,16 @@ class MemoryCounts:
         self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
 
 
-class RedisCounts:
-    """Counts in Redis, shared by every process of the shop."""
+class RedisClient:
+    """A connection to the Redis of the hub, made again in a forked process."""
 
     def __init__(self, url: str, prefix: str) -> None:
         self.url = url
         self.prefix = prefix
         self._client: t.Any = None
         self._pid: int | None = None
-        self._fallback = MemoryCounts()
 
-    def add(self, key: str, window: int) -> int:
+    def client(self) -> t.Any:
         import redis  # an optional extra: only with LIVEHELP_HUB_URL
 
         if self._pid != os.getpid():
@@ -66,10 +66,23 @@ class RedisCounts:
                 self.url, socket_connect_timeout=1, socket_timeout=1
             )
             self._pid = os.getpid()
+        return self._client
+
+
+class RedisCounts(RedisClient):
+    """Counts in Redis, shared by every process of the shop."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        super().__init__(url, prefix)
+        self._fallback = MemoryCounts()
+
+    def add(self, key: str, window: int) -> int:
+        import redis
+
         slot = int(time.time() // window)
         name = f"{self.prefix}limit:{key}:{slot}"
         try:
-            pipe = self._client.pipeline()
+            pipe = self.client().pipeline()
             pipe.incr(name)
             pipe.expire(name, window + 1)
             count, _ = pipe.execute()
@@ -105,6 +118,99 @@ class OpenSockets:
                 self._open[ip_address] = left
             else:
                 self._open.pop(ip_address, None)
+
+    def beat(self) -> None:
+        """This process is alive and holds its sockets (see :class:`SharedSockets`)."""
+
+
+class SharedSockets(OpenSockets):
+    """Open sockets per client IP, in every process of the shop together.
+
+    Each process keeps its own count of an address's sockets in one Redis
+    hash per address, and says it is alive with a key that expires: the
+    sockets of a process that died (killed, say) stop counting once its key
+    expired, without anybody taking them off. While Redis is away, each
+    process counts its own.
+    """
+
+    #: Seconds a process counts as alive after it last said so.
+    ALIVE_SECONDS = 60
+
+    def __init__(self, url: str, prefix: str) -> None:
+        super().__init__()
+        self.redis = RedisClient(url, prefix)
+        self._beaten = 0.0
+
+    def _holder(self) -> str:
+        # The pid, for a process forked from another; the host, for several.
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+    def _key(self, ip_address: str) -> str:
+        return f"{self.redis.prefix}sockets:{ip_address}"
+
+    def _alive(self, holder: str) -> str:
+        return f"{self.redis.prefix}alive:{holder}"
+
+    def enter(self, ip_address: str | None, limit: int) -> bool:
+        if not super().enter(ip_address, limit):
+            return False
+        if ip_address is None or not limit:
+            return True
+        import redis
+
+        try:
+            if self._shared_count(ip_address) > limit:
+                self.leave(ip_address)
+                return False
+        except redis.RedisError as error:
+            log.warning("Redis is away; sockets count in this process: %s", error)
+        return True
+
+    def _shared_count(self, ip_address: str) -> int:
+        """Count this socket in Redis; the address's sockets in live processes."""
+        client, key, holder = self.redis.client(), self._key(ip_address), self._holder()
+        pipe = client.pipeline()
+        pipe.set(self._alive(holder), 1, ex=self.ALIVE_SECONDS)
+        pipe.hincrby(key, holder, 1)
+        pipe.expire(key, 24 * 3600)
+        pipe.hgetall(key)
+        *_, counts = pipe.execute()
+        others = [name for name in counts if name.decode() != holder]
+        pipe = client.pipeline()
+        for other in others:
+            pipe.exists(self._alive(other.decode()))
+        dead = [name for name, up in zip(others, pipe.execute(), strict=True) if not up]
+        if dead:
+            client.hdel(key, *dead)
+        return sum(int(n) for name, n in counts.items() if name not in dead)
+
+    def leave(self, ip_address: str | None) -> None:
+        super().leave(ip_address)
+        if ip_address is None:
+            return
+        import redis
+
+        client, key = self.redis.client(), self._key(ip_address)
+        try:
+            if client.hincrby(key, self._holder(), -1) <= 0:
+                client.hdel(key, self._holder())
+        except redis.RedisError:
+            pass  # the process's own count is right; Redis forgets in a day
+
+    def beat(self) -> None:
+        # Often enough to stay alive, and at most that often: every socket
+        # of the process calls this on each of its ticks.
+        if time.monotonic() - self._beaten < self.ALIVE_SECONDS / 3:
+            return
+        self._beaten = time.monotonic()
+        import redis
+
+        try:
+            self.redis.client().set(
+                self._alive(self._holder()), 1, ex=self.ALIVE_SECONDS
+            )
+        except redis.RedisError:
+            pass
 
 
 class Limits:

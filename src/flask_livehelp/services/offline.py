@@ -51,6 +51,7 @@ from . import access
 from . import Service
 from .conversations import ConversationService
 from .history import event_text
+from .limits import Limits
 from .mail import MailService
 from .settings import SettingsService
 from .visitors import VisitorService
@@ -93,12 +94,14 @@ class OfflineService(Service):
         visitors: VisitorService,
         settings: SettingsService,
         mail: MailService,
+        limits: Limits,
     ) -> None:
         super().__init__(*args)
         self.conversations = conversations
         self.visitors = visitors
         self.settings = settings
         self.mail = mail
+        self.limits = limits
 
     # The offline form.
 
@@ -288,6 +291,7 @@ class OfflineService(Service):
             conversation.reply_token = new_token()
         mails = []
         if not self._mails_of(conversation.id, "copy"):
+            self._within_mail_budget(conversation, refuse=True)
             messages = self._visitor_texts(conversation.id)
             mails = self._queue_customer(
                 conversation, "offline_copy", "copy", messages, timed_out=True
@@ -371,6 +375,8 @@ class OfflineService(Service):
             raise Refused("no-email", N_("There is no e-mail address to send it to."))
         self._check_transcript_rate(conversation, requested_by)
         staff = recipient.lower() != (conversation.visitor_email or "").lower()
+        if not staff:
+            self._within_mail_budget(conversation, refuse=True)
         if staff:
             lang = self.mail.locale(getattr(requested_by, "locale", None), staff=True)
             reply_to = None
@@ -575,9 +581,12 @@ class OfflineService(Service):
         mails = self._queue_staff(
             conversation, "offline_message", "offline", messages, timed_out=timed_out
         )
-        mails += self._queue_customer(
-            conversation, "offline_copy", "copy", messages, timed_out=timed_out
-        )
+        # A copy of a chat nobody took goes to an address typed in the chat;
+        # nobody is there to refuse, so past the budget it is left out.
+        if self._within_mail_budget(conversation, refuse=not timed_out):
+            mails += self._queue_customer(
+                conversation, "offline_copy", "copy", messages, timed_out=timed_out
+            )
         if not mails:
             log.warning(
                 "Offline message %s is stored, but nobody gets it by mail: no"
@@ -608,6 +617,37 @@ class OfflineService(Service):
             )
             for lang, addresses in self.staff_recipients(conversation).items()
         ]
+
+    def _within_mail_budget(self, conversation: t.Any, *, refuse: bool) -> bool:
+        """Whether the customer's address may get one more mail we send unasked
+        by staff (a copy, a transcript they asked for).
+
+        Anybody can type anybody's address: every such mail counts against
+        one budget per address and per the visitor's IP address, an hour, in
+        every process, however it was asked for (the offline form, a chat
+        start that timed out, a contact after a time-out, a transcript).
+
+        :raises Refused: Past the budget, with ``refuse``.
+        """
+        if not conversation.visitor_email:
+            return True
+        limit = self.setting("OFFLINE_PER_HOUR")
+        visitor = conversation.visitor
+        senders = (
+            conversation.visitor_email.lower(),
+            visitor.ip_address if visitor is not None else None,
+        )
+        if all(
+            self.limits.allow("mail-to-customer", who, limit, 3600) for who in senders
+        ):
+            return True
+        if refuse:
+            raise Refused("too-many", TOO_MANY, status=429)
+        log.warning(
+            "No copy of conversation %s to the address given: past its mail budget.",
+            conversation.id,
+        )
+        return False
 
     def _queue_customer(
         self,

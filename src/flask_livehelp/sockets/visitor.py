@@ -16,7 +16,6 @@ from ..identity import context_for_visitor
 from ..protocol import ack_frame
 from ..protocol import Frame
 from ..protocol import VISITOR_FRAMES
-from ..services.offline import TOO_MANY
 from ..state import get_state
 from ..text import is_blank
 from .connection import Connection
@@ -69,6 +68,9 @@ class VisitorConnection(Connection):
         if self.visitor_id is None:
             self.refuse(Refused("hello-first", N_("Say hello first.")))
             self.close(4408, "no hello")
+            return
+        # The sockets this process counts are still open.
+        self.state.sockets.beat()
 
     def on_hello(self, frame: Frame) -> None:
         visitors = self.state.visitors
@@ -224,12 +226,6 @@ class VisitorConnection(Connection):
         email = email_address(frame["email"].strip())
         if email is None:
             raise Refused("bad-email", N_("This is not a valid e-mail address."))
-        # Mail goes out to it: as many an hour as the offline form allows,
-        # per address and per sender.
-        limits, limit = self.state.limits, config_value("OFFLINE_PER_HOUR")
-        for who in (email.lower(), self.ip_address):
-            if not limits.allow("mail-to-customer", who, limit, 3600):
-                raise Refused("too-many", TOO_MANY, status=429)
         conversation = self.state.conversations.for_visitor(
             self._visitor(), self._conversation()
         )
