@@ -266,6 +266,22 @@ def test_auto_replies_and_our_own_mails_are_not_appended(
     assert len(texts(app, offline_message.id)) == 1
 
 
+def test_a_mailed_reply_is_kept_as_plain_text_and_a_blank_one_not_at_all(
+    app: Flask, smtp: SMTPServer, offline_message: t.Any
+) -> None:
+    address = f"reply+{offline_message.reply_token}@shop.example"
+    blank = reply_mail(address, "\u200b\ufeff\u2060\n")
+    assert deliver(app.test_client(), blank).json["outcome"] == "ignored"
+    # A byte no charset decodes in the sender's name, and control characters.
+    raw = reply_mail(address, "Stø\x85rrelse\x1b[31m L").replace(
+        b"From: ", b"From: S\xf8ren\x85 ", 1
+    )
+    answer = deliver(app.test_client(), raw)
+    assert (answer.status_code, answer.json["outcome"]) == (200, "appended")
+    [*_, (author, via, body)] = texts(app, offline_message.id)
+    assert (author, via, body) == ("visitor", "email", "Størrelse[31m L")
+
+
 def test_a_reply_to_an_unknown_token_is_not_appended_anywhere(
     app: Flask, smtp: SMTPServer, offline_message: t.Any
 ) -> None:

@@ -425,6 +425,20 @@ def test_visitors_on_the_site_come_first_with_their_page(state: t.Any) -> None:
     assert here["referrer"] == "https://search.example/?q=regnjakke"
 
 
+def test_what_a_page_says_of_itself_reaches_the_visitor_list_as_plain_text(
+    app: Flask,
+) -> None:
+    # A page with a NUL (PostgreSQL stores no NUL), a title with C1 (NEL, CSI).
+    query = "pid=abcdef1234&page=http://shop/x%00y&title=Regn%C2%85jakke%C2%9B"
+    assert app.test_client().get(f"/livehelp/widget/status?{query}").status_code == 200
+    with app.app_context():
+        state = get_state()
+        assert state.visitors.flush_beats() == 1
+        [listed] = state.visitors.on_site()
+    assert listed["page"] == "http://shop/xy"
+    assert listed["title"] == "Regnjakke"
+
+
 def test_the_status_request_is_the_heartbeat_and_writes_nothing_itself(
     app: Flask,
 ) -> None:

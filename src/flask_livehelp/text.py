@@ -30,3 +30,10 @@ def without_controls(text: str) -> str:
 def is_blank(text: str) -> bool:
     """Whether ``text`` shows nothing: spaces and invisible format characters."""
     return all(char.isspace() or unicodedata.category(char) == "Cf" for char in text)
+
+
+def plain(text: str) -> str:
+    """What may be kept of text we did not check at the door (a mail, a
+    query string): without control characters, a lone surrogate (an
+    undecodable byte of a mail) shown as the replacement character."""
+    return without_controls(SURROGATES.sub("\ufffd", text))

@@ -38,6 +38,8 @@ from sqlalchemy.exc import IntegrityError
 
 from ..background import hold_lease
 from ..models import utcnow
+from ..text import is_blank
+from ..text import plain
 from . import Service
 from .conversations import ConversationService
 from .mail import KIND_HEADER
@@ -92,7 +94,7 @@ class InboundService(Service):
             return Received("ignored", "own-mail")
         if is_automatic(message):
             return Received("ignored", "automatic")
-        sender_name, sender = parseaddr(str(message.get("From", "")))
+        sender_name, sender = parseaddr(plain(str(message.get("From", ""))))
         if "@" not in sender:
             return Received("ignored", "no-sender")
         conversation = self._conversation_for(message, recipient)
@@ -101,8 +103,8 @@ class InboundService(Service):
         client_id = mail_client_id(message, raw)
         if self.conversations._by_client_id(conversation.id, client_id) is not None:
             return Received("duplicate", conversation_id=conversation.id)
-        text = trim_reply(body_text(message))
-        if not text:
+        text = trim_reply(plain(body_text(message)))
+        if is_blank(text):
             return Received("ignored", "empty", conversation.id)
         limit = self.setting("MAX_MESSAGE_LENGTH")
         if len(text) > limit:

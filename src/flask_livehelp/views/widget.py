@@ -29,6 +29,7 @@ from ..services.visitors import Beat
 from ..sockets.reader import releasing
 from ..sockets.visitor import visitor_socket
 from ..state import get_state
+from ..text import plain
 from .embed import asset_url
 from .handshake import check_handshake
 from .responses import socket_origin
@@ -190,8 +191,8 @@ def _department() -> int | None:
 
 
 def _arg(name: str, limit: int) -> str | None:
-    value = request.args.get(name)
-    return value[:limit] if value else None
+    value = plain(request.args.get(name) or "")[:limit]
+    return value or None
 
 
 def status() -> Response:
