@@ -416,6 +416,54 @@ def test_a_live_slow_sender_keeps_its_claims(
     assert len(smtp.wait_for(4)) == 4
 
 
+@pytest.mark.livehelp(mail_claim_seconds=1)
+def test_one_answer_slower_than_the_claim_does_not_let_another_sender_in(
+    app: Flask, state: t.Any, smtp: SMTPServer
+) -> None:
+    queue(state)
+    state.db.session.commit()
+    smtp.delay = 2.5  # one mail, one slow server answer: no gap to renew in
+    slow = threading.Thread(target=lambda: sending(app))
+    slow.start()
+    for _ in range(4):
+        time.sleep(0.5)
+        assert state.mail.send_due() == 0
+    slow.join()
+    time.sleep(1.2)
+    assert state.mail.send_due() == 0
+    assert len(smtp.wait_for(1)) == 1
+    time.sleep(0.5)
+    assert len(smtp.deliveries) == 1
+
+
+@pytest.mark.livehelp(mail_claim_seconds=1)
+def test_a_sender_that_lost_its_claim_leaves_the_mail_to_its_new_holder(
+    app: Flask, state: t.Any, smtp: SMTPServer
+) -> None:
+    mail = queue(state)
+    state.db.session.commit()
+    # An admin's "send now" broke this process's claim, and another process
+    # took the mail, between this one's claim and its send.
+    claim = state.mail._claim
+
+    def claim_then_lose(mail_id: int) -> bool:
+        taken = claim(mail_id)
+        model = state.models.mail
+        state.db.session.execute(
+            sa.update(model).where(model.id == mail_id).values(claimed_by="other:1")
+        )
+        state.db.session.commit()
+        return t.cast(bool, taken)
+
+    state.mail._claim = claim_then_lose
+    assert state.mail.send_ids([mail.id]) == 0
+    state.mail.wait_idle()
+    assert smtp.deliveries == []
+    state.db.session.expire_all()
+    [row] = rows(state)
+    assert (row.status, row.claimed_by) == ("pending", "other:1")
+
+
 def sending(app: Flask) -> None:
     with app.app_context():
         get_state().mail.send_due()

@@ -25,7 +25,7 @@ import re
 import secrets
 import smtplib
 import socket
-import time
+import threading
 import typing as t
 
 import sqlalchemy as sa
@@ -300,6 +300,8 @@ class MailService(Service):
 
     def _renew(self, ids: list[int]) -> None:
         """This process is alive and still sending these: keep them claimed."""
+        if not ids:
+            return
         model = self.models.mail
         self.session.execute(
             sa.update(model)
@@ -309,31 +311,50 @@ class MailService(Service):
         )
         self.session.commit()
 
+    def _renewing(self, ids: list[int]) -> _Renewer:
+        """Renew the claims on ``ids`` (those still there) while this sends.
+
+        On a thread of its own: one slow server answer must not let the
+        claims of a live sender lapse, or another process would send the
+        same mails again.
+        """
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+        def renew() -> None:
+            with app.app_context():
+                try:
+                    self._renew(list(ids))
+                finally:
+                    self.session.remove()
+
+        return _Renewer(renew, self._claim_time().total_seconds() / 3)
+
     def _send(self, ids: list[int]) -> int:
         mails = [self.session.get(self.models.mail, mail_id) for mail_id in ids]
         state = current_app.extensions["mail"]
         sent = 0
         waiting = [mail for mail in mails if not self._given_up_after_crash(mail)]
-        renewed = time.monotonic()
+        left = [mail.id for mail in waiting]
         try:
             connection = _TimedConnection(state, self.setting("MAIL_TIMEOUT_SECONDS"))
-            with connection:
+            with self._renewing(left), connection:
                 while waiting:
-                    if time.monotonic() - renewed > self._claim_time().seconds / 3:
-                        self._renew([mail.id for mail in waiting])
-                        renewed = time.monotonic()
                     mail = waiting[0]
                     try:
                         message = self._message(mail)
-                        self._sending(mail, message)
-                        connection.send(message)
+                        # Not when its claim was taken (an admin's "send now").
+                        ours = self._sending(mail, message)
+                        if ours:
+                            connection.send(message)
                     except _MESSAGE_ERRORS as error:
                         # This mail is at fault, not the connection: go on.
                         self._failed(mail, error)
                     else:
-                        self._sent(mail)
-                        sent += 1
+                        if ours:
+                            self._sent(mail)
+                            sent += 1
                     waiting.pop(0)
+                    left.pop(0)
         except (OSError, smtplib.SMTPException) as error:
             # The server is away (or went away): every mail not sent waits.
             for mail in waiting:
@@ -353,17 +374,28 @@ class MailService(Service):
         self.session.commit()
         return True
 
-    def _sending(self, mail: t.Any, message: Message) -> None:
-        """Committed before the server gets it: a crash then is known."""
-        if mail.status == "sending":
+    def _sending(self, mail: t.Any, message: Message) -> bool:
+        """Committed before the server gets it: a crash then is known.
+
+        Whether this process still holds the mail's claim; one it lost is
+        not sent from here.
+        """
+        resent = mail.status == "sending"
+        if resent:
             # A sender died with this one at the server: maybe it arrived.
-            mail.resent = True
             message.extra_headers = {
                 **(message.extra_headers or {}),
                 RESENT_HEADER: "after a crash; may be a copy",
             }
-        mail.status = "sending"
+        model = self.models.mail
+        taken = self.session.execute(
+            sa.update(model)
+            .where(model.id == mail.id, model.claimed_by == _holder())
+            .values(status="sending", resent=model.resent | resent)
+            .execution_options(synchronize_session=False)
+        )
         self.session.commit()
+        return t.cast(int, taken.rowcount) == 1
 
     def _message(self, mail: t.Any) -> Message:
         headers = dict(mail.headers or {})
@@ -457,6 +489,33 @@ class MailService(Service):
         mail.claimed_until = mail.claimed_by = mail.claimed_at = None
         self.session.commit()
         return mail
+
+
+class _Renewer:
+    """Runs ``renew`` every ``every`` seconds on a thread, while in ``with``."""
+
+    def __init__(self, renew: t.Callable[[], None], every: float) -> None:
+        self._renew = renew
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="livehelp-claim-renewer", daemon=True
+        )
+
+    def __enter__(self) -> _Renewer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self._renew()
+            except Exception:
+                log.exception("Renewing the claims on mails being sent failed.")
 
 
 #: What to do about each :meth:`MailService.problem`, for the log.
