@@ -103,3 +103,49 @@ def staffed_chat(
     ask(customer, question, **fields)
     accept_first(operator)
     return customer, operator
+
+
+# Every message log of the widget and the panel, watched from its first line:
+# a message put above one already shown is a message shown out of order.
+WATCH_ORDER = """
+(() => {
+  window.__lhReordered = [];
+  // The changes come in batches, in order: replay them to know what was
+  // already on screen when each message appeared.
+  const watch = (log) => {
+    const onScreen = new Set();
+    new MutationObserver((changes) => {
+      for (const change of changes) {
+        for (const node of change.removedNodes) if (node.dataset) onScreen.delete(node);
+        for (const node of change.addedNodes) {
+          if (!node.dataset || !node.dataset.seq) continue;
+          const seq = Number(node.dataset.seq);
+          const later = [...onScreen].find((other) => Number(other.dataset.seq) > seq);
+          if (later) window.__lhReordered.push([seq, Number(later.dataset.seq)]);
+          onScreen.add(node);
+        }
+      }
+    }).observe(log, { childList: true });
+  };
+  const find = () => {
+    const log = document.getElementById("lh-log");
+    if (log) watch(log); else setTimeout(find, 20);
+  };
+  document.addEventListener("DOMContentLoaded", find);
+})();
+"""
+
+
+def watched_page(new_page: t.Callable[..., Page]) -> Page:
+    """A page whose message logs are watched for a message shown out of order."""
+    page = new_page()
+    page.context.add_init_script(WATCH_ORDER)
+    return t.cast(Page, page)
+
+
+def reordered(page: Page) -> list[t.Any]:
+    return [
+        found
+        for frame in page.frames
+        for found in (frame.evaluate("window.__lhReordered || []") or [])
+    ]

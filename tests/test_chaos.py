@@ -26,8 +26,10 @@ from playwright.sync_api import Page
 from browser import ask
 from browser import chat
 from browser import go_online
+from browser import reordered
 from browser import reply
 from browser import sign_in
+from browser import watched_page
 from browser import write
 from chaos import ChaosProxy
 from conftest import need
@@ -50,36 +52,6 @@ ROUNDS = 8
 CUTS_PER_ROUND = 3
 #: Before these rounds a worker is killed: the first master's, then the other's.
 KILLS = {3: 0, 6: 1}
-
-# Every message log of the widget and the panel, watched from its first line:
-# a message put above one already shown is a message shown out of order.
-WATCH_ORDER = """
-(() => {
-  window.__lhReordered = [];
-  // The changes come in batches, in order: replay them to know what was
-  // already on screen when each message appeared.
-  const watch = (log) => {
-    const onScreen = new Set();
-    new MutationObserver((changes) => {
-      for (const change of changes) {
-        for (const node of change.removedNodes) if (node.dataset) onScreen.delete(node);
-        for (const node of change.addedNodes) {
-          if (!node.dataset || !node.dataset.seq) continue;
-          const seq = Number(node.dataset.seq);
-          const later = [...onScreen].find((other) => Number(other.dataset.seq) > seq);
-          if (later) window.__lhReordered.push([seq, Number(later.dataset.seq)]);
-          onScreen.add(node);
-        }
-      }
-    }).observe(log, { childList: true });
-  };
-  const find = () => {
-    const log = document.getElementById("lh-log");
-    if (log) watch(log); else setTimeout(find, 20);
-  };
-  document.addEventListener("DOMContentLoaded", find);
-})();
-"""
 
 
 @pytest.fixture(scope="module")
@@ -116,12 +88,6 @@ def shop(
         for server in servers:
             server.stop()
     no_tracebacks(*servers)
-
-
-def open_person(new_page: t.Callable[..., Page]) -> Page:
-    page = new_page()
-    page.context.add_init_script(WATCH_ORDER)
-    return page
 
 
 def conversations(postgres: str) -> dict[str, int]:
@@ -178,14 +144,6 @@ def settle(
         page.wait_for_timeout(250)
 
 
-def reordered(page: Page) -> list[t.Any]:
-    return [
-        found
-        for frame in page.frames
-        for found in (frame.evaluate("window.__lhReordered || []") or [])
-    ]
-
-
 def test_nothing_lost_doubled_or_reordered_while_sockets_break_and_workers_die(
     shop: tuple[Gunicorn, Gunicorn, ChaosProxy],
     new_page: t.Callable[..., Page],
@@ -194,13 +152,13 @@ def test_nothing_lost_doubled_or_reordered_while_sockets_break_and_workers_die(
     first, second, proxy = shop
     staff = []
     for number in range(OPERATORS):
-        page = open_person(new_page)
+        page = watched_page(new_page)
         sign_in(page, proxy.url, f"operator{number}@example.com", OPERATOR["password"])
         go_online(page)
         staff.append(page)
     customers = []
     for number in range(CUSTOMERS):
-        page = open_person(new_page)
+        page = watched_page(new_page)
         page.goto(proxy.url + "/")
         ask(page, f"Question {number}")
         customers.append(page)
