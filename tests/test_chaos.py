@@ -156,6 +156,9 @@ def test_nothing_lost_doubled_or_reordered_while_sockets_break_and_workers_die(
         sign_in(page, proxy.url, f"operator{number}@example.com", OPERATOR["password"])
         go_online(page)
         staff.append(page)
+    # Chats start while sockets break: a first welcome or a start's answer
+    # lost, and the widget tries again.
+    proxy.start_dropping(every=0.4)
     customers = []
     for number in range(CUSTOMERS):
         page = watched_page(new_page)
@@ -165,6 +168,7 @@ def test_nothing_lost_doubled_or_reordered_while_sockets_break_and_workers_die(
     wait_until(
         lambda: len(conversations(postgres)) == CUSTOMERS, 30, "every chat stored"
     )
+    proxy.stop_dropping()
     chat_of = {
         number: conversations(postgres)[f"Question {number}"]
         for number in range(CUSTOMERS)

@@ -339,7 +339,10 @@
   const showStatus = (status) => {
     for (const button of document.querySelectorAll("[data-status]")) {
       button.setAttribute("aria-checked", String(button.dataset.status === status));
-      // Only clickable while connected, so a click is never lost.
+    }
+    // Only clickable while connected, so a click (Accept during a
+    // reconnect, say) is never lost.
+    for (const button of document.querySelectorAll("[data-status], .lh-chat-actions button")) {
       button.disabled = !ready;
     }
   };
