@@ -5,6 +5,7 @@ trimmed, each mail is stored once, and the other side gets it by mail.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -21,6 +22,7 @@ from flask_livehelp.hub import STAFF_CHANNEL
 from flask_livehelp.services.inbound import html_to_text
 from flask_livehelp.services.inbound import sign_webhook
 from flask_livehelp.services.inbound import trim_reply
+from flask_livehelp.views.offline import MAX_INBOUND_BYTES
 from mailservers import IMAPServer
 from mailservers import SMTPServer
 from mailservers import text_of
@@ -300,6 +302,23 @@ def test_the_webhook_refuses_a_wrong_or_stale_signature(
     assert stale.status_code == 403
     unsigned = client.post(WEBHOOK, data=raw)
     assert unsigned.status_code == 403
+    assert len(texts(app, offline_message.id)) == 1
+
+
+def test_the_webhook_reads_no_more_than_a_mail_can_be(
+    app: Flask, offline_message: t.Any
+) -> None:
+    address = f"reply+{offline_message.reply_token}@shop.example"
+    raw = reply_mail(address, "x" * (MAX_INBOUND_BYTES + 1))
+    assert deliver(app.test_client(), raw).status_code == 413
+    # Also when the relay does not say how long it is beforehand.
+    chunked = app.test_client().post(
+        WEBHOOK,
+        input_stream=io.BytesIO(raw),
+        headers={"Content-Type": "message/rfc822", **sign_webhook(SECRET, raw)},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert chunked.status_code == 413
     assert len(texts(app, offline_message.id)) == 1
 
 
