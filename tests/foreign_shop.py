@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask import render_template_string
 from flask import request
+from flask import Response
 from flask_babel import Babel
 from flask_debugtoolbar import DebugToolbarExtension
 from flask_login import LoginManager
@@ -89,6 +90,19 @@ PRODUCT_PAGE = """<!doctype html>
 </body></html>"""
 
 
+#: What a development tool of the shop's (a live-reload script, say) puts
+#: into every HTML page it can rewrite.
+DEV_SCRIPT = '<script src="/livereload.js"></script>'
+
+
+def inject_dev_script(response: Response) -> Response:
+    """As such tools do it: a buffered HTML body gets a script before </body>."""
+    if response.mimetype == "text/html" and response.is_sequence:
+        html = response.get_data(as_text=True)
+        response.set_data(html.replace("</body>", DEV_SCRIPT + "</body>"))
+    return response
+
+
 def create_app(config: dict[str, t.Any]) -> Flask:
     app = Flask(__name__)
     app.config.update(
@@ -107,6 +121,8 @@ def create_app(config: dict[str, t.Any]) -> Flask:
     migrate.configure(include_in)
     livehelp.init_app(app)
     toolbar.init_app(app)
+
+    app.after_request(inject_dev_script)
 
     @app.get("/")
     def product() -> str:

@@ -47,9 +47,26 @@ OPERATOR = {"email": "mette@nordic-gear.example", "password": "correct horse"}
 TOOLBAR = 'id="flDebug"'
 
 
-@pytest.fixture
+#: The shop's first steps with Flask-Migrate once it adds us: a shop with no
+#: revisions yet, and one whose own revisions were there before us.
+MIGRATE_STEPS = {
+    "new-shop": [["upgrade", "heads"], ["migrate", "-m", "shop"], ["upgrade", "heads"]],
+    # Its history (one revision here) goes on after ours came in.
+    "shop-with-revisions": [
+        ["revision", "-m", "the shop before us"],
+        ["upgrade", "heads"],
+        ["migrate", "-m", "shop"],
+        ["upgrade", "heads"],
+    ],
+}
+
+
+@pytest.fixture(params=sorted(MIGRATE_STEPS))
 def foreign(
-    empty_database_uri: str, tmp_path: Path, smtp_server: SMTPServer
+    request: pytest.FixtureRequest,
+    empty_database_uri: str,
+    tmp_path: Path,
+    smtp_server: SMTPServer,
 ) -> c.Iterator[Flask]:
     database_uri = empty_database_uri
     app = foreign_shop.create_app(
@@ -65,12 +82,9 @@ def foreign(
     migrations = str(tmp_path / "migrations")
     runner = app.test_cli_runner()
     # The shop's own first steps with Flask-Migrate, and ours among them.
-    for command in (
-        ["db", "init", "-d", migrations],
-        ["db", "upgrade", "-d", migrations, "heads"],
-        ["db", "migrate", "-d", migrations, "-m", "shop"],
-        ["db", "upgrade", "-d", migrations, "heads"],
-    ):
+    steps = [["init"], *MIGRATE_STEPS[request.param]]
+    for step in steps:
+        command = ["db", step[0], "-d", migrations, *step[1:]]
         result = runner.invoke(args=command)
         assert result.exit_code == 0, result.output
         if command[1] == "init":
@@ -100,9 +114,12 @@ def test_the_migrations_made_both_and_the_debug_toolbar_stays_on_the_shops_pages
         names = set(sa.inspect(foreign_shop.db.engine).get_table_names())
     assert {"product", "customer", "livehelp_conversation"} <= names
     client = foreign.test_client()
-    assert TOOLBAR in client.get("/").text
+    shop_page = client.get("/").text
+    assert TOOLBAR in shop_page and foreign_shop.DEV_SCRIPT in shop_page
+    # Neither the toolbar nor any other tool that rewrites pages reaches ours.
     for path in ("/livehelp/panel/login", "/livehelp/widget/frame"):
-        assert TOOLBAR not in client.get(path).text, path
+        page = client.get(path).text
+        assert TOOLBAR not in page and foreign_shop.DEV_SCRIPT not in page, path
     # Signing in redirects (the toolbar would turn a redirect into a page).
     assert login(client, OPERATOR["email"], OPERATOR["password"]).status_code == 302
     assert TOOLBAR not in client.get("/livehelp/panel/").text
