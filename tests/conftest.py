@@ -352,18 +352,22 @@ def visitor_socket(
     return connect
 
 
-def login(client: t.Any, email: str, password: str = PASSWORD) -> t.Any:
+def login(
+    client: t.Any, email: str, password: str = PASSWORD, **request: t.Any
+) -> t.Any:
     """Sign in to the panel with a test client, as the login form does.
 
     With every hidden field of the form: a host's CSRFProtect wants its own.
+    ``request`` goes with both requests (``base_url="https://..."``, say).
     """
-    page = client.get("/livehelp/panel/login")
+    page = client.get("/livehelp/panel/login", **request)
     hidden = dict(
         re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', page.text)
     )
     return client.post(
         "/livehelp/panel/login",
         data={**hidden, "email": email, "password": password},
+        **request,
     )
 
 

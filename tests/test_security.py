@@ -12,10 +12,14 @@ from flask import Flask
 from simple_websocket import ConnectionClosed
 
 from conftest import login
+from conftest import panel_cookie
+from conftest import PASSWORD
+from conftest import Socket
 from flask_livehelp import get_state
 from flask_livehelp.services import timeouts
 from flask_livehelp.views.responses import PUBLIC
 from mailservers import SMTPServer
+from staff import csrf_of
 
 STAFF_HEADERS = {
     "X-Frame-Options": "DENY",
@@ -171,6 +175,37 @@ def test_one_address_starts_only_so_many_chats(visitor_socket: t.Any) -> None:
     assert (answer["code"], answer["ref"]) == ("too-fast", "q1")
 
 
+@pytest.mark.livehelp(chats_per_hour=2, chats_per_hour_per_ip=100)
+def test_one_visitor_starts_only_so_many_chats(visitor_socket: t.Any) -> None:
+    token = None
+    for number in range(3):
+        socket = new_chat(visitor_socket, token)
+        token = socket.token
+        socket.send(type="start", id=f"q{number}", body=f"Chat {number}")
+        answer = socket.expect_any("ack", "error")
+        if answer["type"] == "ack":
+            socket.send(type="end")
+            # Ended before anybody took it: missed.
+            socket.expect("conversation", status="missed")
+    assert (answer["code"], answer["ref"]) == ("too-fast", "q2")
+
+
+@pytest.mark.livehelp(messages_per_minute_per_ip=3, visitor_messages_per_minute=100)
+def test_one_address_sends_only_so_many_messages_whoever_sends_them(
+    visitor_socket: t.Any,
+) -> None:
+    answers = []
+    for _ in range(2):
+        # Two visitors of one address: two chats, two lines each.
+        socket = new_chat(visitor_socket)
+        socket.send(type="start", id="q1", body="Hej")
+        answers.append(socket.expect_any("ack", "error"))
+        socket.send(type="message", id="m2", body="Hallo?")
+        answers.append(socket.expect_any("ack", "error"))
+    assert [a["type"] for a in answers] == ["ack", "ack", "ack", "error"]
+    assert answers[-1]["code"] == "too-fast"
+
+
 @pytest.mark.livehelp(new_visitors_per_minute_per_ip=2)
 def test_one_address_makes_only_so_many_new_visitors(visitor_socket: t.Any) -> None:
     for _ in range(2):
@@ -254,13 +289,25 @@ def test_the_contact_frame_mails_only_so_many_addresses(
     assert answers[-1]["code"] == "too-many"
 
 
-def test_signing_out_closes_the_operators_open_panel(
-    app: Flask, operator: t.Any, live_server: t.Any, sockets: list[t.Any]
-) -> None:
-    from conftest import panel_cookie
-    from conftest import Socket
-    from staff import csrf_of
+def end_session(client: t.Any, how: str) -> None:
+    """Sign out, or change the password in another browser."""
+    if how == "sign-out":
+        csrf = csrf_of(client, "/livehelp/panel/")
+        answer = client.post("/livehelp/panel/logout", data={"_lh_csrf": csrf})
+    else:
+        token = csrf_of(client, "/livehelp/account/password")
+        new = {"new": "a new secret", "again": "a new secret"}
+        answer = client.post(
+            "/livehelp/account/password",
+            data={"_lh_csrf": token, "current": PASSWORD, **new},
+        )
+    assert answer.status_code == 302
 
+
+@pytest.mark.parametrize("how", ["sign-out", "password-change"])
+def test_ending_a_session_closes_the_operators_open_panel(
+    app: Flask, operator: t.Any, live_server: t.Any, sockets: list[t.Any], how: str
+) -> None:
     client = app.test_client()
     assert login(client, operator.email).status_code == 302
     panel = Socket(
@@ -268,12 +315,24 @@ def test_signing_out_closes_the_operators_open_panel(
     )
     sockets.append(panel)
     panel.expect("hello")
-    csrf = csrf_of(client, "/livehelp/panel/")
-    assert (
-        client.post("/livehelp/panel/logout", data={"_lh_csrf": csrf}).status_code
-        == 302
-    )
+    if how == "sign-out":
+        end_session(client, how)
+    else:
+        elsewhere = app.test_client()
+        assert login(elsewhere, operator.email).status_code == 302
+        end_session(elsewhere, how)
     assert panel.expect("signed-out")
     with pytest.raises(Exception):  # noqa: B017 - closed, whichever way it shows
         panel.send(type="visitors")
         panel.expect("visitors", timeout=2)
+
+
+def test_the_panel_cookie_is_secure_over_https(app: Flask, operator: t.Any) -> None:
+    client = app.test_client()
+    https = "https://shop.example"
+    assert login(client, operator.email, base_url=https).status_code == 302
+    cookie = client.get_cookie(
+        "livehelp_panel", domain="shop.example", path="/livehelp"
+    )
+    assert cookie is not None and cookie.secure and cookie.http_only
+    assert cookie.same_site == "Lax"
