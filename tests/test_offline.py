@@ -307,6 +307,10 @@ def test_a_bot_that_fills_the_hidden_field_is_answered_as_usual_and_dropped(
     bot = post(app.test_client(), id="m2", website="http://cheap-pills.example")
     assert bot.status_code == human.status_code == 201
     assert set(bot.json) == set(human.json) and bot.json["ok"] is True
+    # Alike in every field's kind, too.
+    assert {k: type(v) for k, v in bot.json.items()} == {
+        k: type(v) for k, v in human.json.items()
+    }
     assert len(conversations(app)) == 1
     get_state(app).mail.wait_idle()
     assert all("cheap-pills" not in d.raw.decode() for d in smtp.deliveries)

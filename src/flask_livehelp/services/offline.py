@@ -131,9 +131,14 @@ class OfflineService(Service):
         """
         if honeypot:
             log.info("An offline message with the hidden field filled was dropped.")
-            # A token as a new visitor gets one; it opens nothing.
+            # A number and a token as a new visitor gets them; they open nothing.
             fake = None if visitor_token else secrets.token_urlsafe(32)
-            return Submission(None, created=False, token=fake)
+            return Submission(
+                secrets.randbelow(10**6) + 1,
+                created=False,
+                token=fake,
+                answered_at=email if email and self.mail.problem() is None else None,
+            )
         if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
             raise Refused("bad-field", N_("The message id is not valid."))
         body = self.clean_body(body)
