@@ -12,6 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 
 from flask_livehelp import get_state
 from flask_livehelp import LiveHelp
+from flask_livehelp.config import ConfigError
 from flask_livehelp.config import DEFAULTS
 
 
@@ -30,6 +31,45 @@ def test_default_lists_are_not_shared_between_apps(tmp_path: os.PathLike[str]) -
         LiveHelp(app)
     first.config["LIVEHELP_ALLOWED_ORIGINS"].append("https://evil.example")
     assert second.config["LIVEHELP_ALLOWED_ORIGINS"] == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("JOBS", "threads", "one of 'auto', 'thread', 'off'"),
+        ("WIDGET_ASK_NAME", "requried", "one of 'optional', 'required', 'hidden'"),
+        ("MAIL_SEND_NOW", "later", "one of 'thread', 'inline', 'off'"),
+        ("ALLOWED_ORIGINS", ["shop.example"], "origins like 'https://shop.example'"),
+        ("PUSH_ORIGINS", ["https://shop.example/cart"], "origins like"),
+        ("HEARTBEAT_SECONDS", "10", "a number, 0 or more"),
+        ("AUTO_ASSIGN", "yes", "True or False"),
+    ],
+)
+def test_a_setting_with_a_value_it_cannot_take_is_refused_at_init_app(
+    key: str, value: object, says: str
+) -> None:
+    app = Flask("shop")
+    app.config.update(LIVEHELP_DATABASE_URI="sqlite://", **{f"LIVEHELP_{key}": value})
+    with pytest.raises(ConfigError) as refused:
+        LiveHelp(app)
+    assert f"LIVEHELP_{key}" in str(refused.value)
+    assert repr(value if not isinstance(value, list) else value[0]) in str(
+        refused.value
+    )
+    assert says in str(refused.value)
+
+
+def test_an_unknown_setting_is_named_with_the_one_it_looks_like(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = Flask("shop")
+    app.config.update(LIVEHELP_DATABASE_URI="sqlite://", LIVEHELP_HEARTBEAT_SECOND=5)
+    with caplog.at_level("WARNING", logger="flask_livehelp"):
+        LiveHelp(app)
+    assert (
+        "LIVEHELP_HEARTBEAT_SECOND is not a Flask-LiveHelp setting."
+        " Did you mean LIVEHELP_HEARTBEAT_SECONDS?"
+    ) in caplog.text
 
 
 def test_second_init_app_on_one_app_is_refused(app: Flask, livehelp: LiveHelp) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import difflib
+import logging
 import typing as t
+from urllib.parse import urlsplit
 
 from flask import current_app
 from flask import Flask
@@ -139,11 +142,84 @@ DEFAULTS: dict[str, t.Any] = {
 }
 
 
+#: The settings that take one of a few values, and those values.
+CHOICES: dict[str, tuple[t.Any, ...]] = {
+    "WIDGET_POSITION": ("right", "left"),
+    "WIDGET_ASK_NAME": ("optional", "required", "hidden"),
+    "WIDGET_ASK_EMAIL": ("optional", "required", "hidden"),
+    "MAIL_SEND_NOW": ("thread", "inline", "off"),
+    "JOBS": ("auto", "thread", "off"),
+}
+
+#: Settings that hold origins (``https://shop.example``), each checked.
+ORIGIN_LISTS = ("ALLOWED_ORIGINS", "PUSH_ORIGINS")
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(ValueError):
+    """A ``LIVEHELP_*`` setting has a value it cannot take."""
+
+
 def init_config(app: Flask) -> None:
-    """Write every default into ``app.config`` unless the app set it."""
+    """Write every default into ``app.config`` unless the app set it, then
+    check every value, so a typo fails at start-up and not on some request.
+
+    :raises ConfigError: A value is not one the setting takes.
+    """
     for key, value in DEFAULTS.items():
         # Copied, so two apps never share (and mutate) one default list.
         app.config.setdefault(PREFIX + key, copy.deepcopy(value))
+    for key in DEFAULTS:
+        _check(key, app.config[PREFIX + key])
+    _warn_about_unknown(app)
+
+
+def _check(key: str, value: t.Any) -> None:
+    default = DEFAULTS[key]
+    if key in CHOICES:
+        if value not in CHOICES[key]:
+            _refuse(key, value, "one of " + ", ".join(map(repr, CHOICES[key])))
+    elif isinstance(default, bool):
+        if not isinstance(value, bool):
+            _refuse(key, value, "True or False")
+    elif isinstance(default, (int, float)):
+        # None (or 0) turns a limit off.
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if value is not None and not (number and value >= 0):
+            _refuse(key, value, "a number, 0 or more")
+    elif isinstance(default, list):
+        if not isinstance(value, (list, tuple)):
+            _refuse(key, value, "a list")
+        if key in ORIGIN_LISTS:
+            for origin in value:
+                if not _is_origin(origin):
+                    _refuse(key, origin, "origins like 'https://shop.example'")
+
+
+def _is_origin(origin: t.Any) -> bool:
+    if not isinstance(origin, str):
+        return False
+    parts = urlsplit(origin)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.netloc)
+        and not (parts.path or parts.query or parts.fragment)
+    )
+
+
+def _refuse(key: str, value: t.Any, wanted: str) -> t.NoReturn:
+    raise ConfigError(f"{PREFIX}{key} = {value!r}: it takes {wanted}.")
+
+
+def _warn_about_unknown(app: Flask) -> None:
+    """A setting we do not have is most likely a typo of one we do."""
+    for name in app.config:
+        if not name.startswith(PREFIX) or name[len(PREFIX) :] in DEFAULTS:
+            continue
+        close = difflib.get_close_matches(name[len(PREFIX) :], DEFAULTS, n=1)
+        hint = f" Did you mean {PREFIX}{close[0]}?" if close else ""
+        log.warning("%s is not a Flask-LiveHelp setting.%s", name, hint)
 
 
 def config_value(key: str, app: Flask | None = None) -> t.Any:

@@ -212,7 +212,7 @@ class MailService(Service):
         """
         ids = [mail if isinstance(mail, int) else mail.id for mail in mails]
         mode = self.setting("MAIL_SEND_NOW")
-        if not ids or mode in (None, False, "off"):
+        if not ids or mode == "off":
             return
         if mode == "inline":
             self.send_ids(ids)
