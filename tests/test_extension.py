@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import typing as t
 
 import pytest
 import sqlalchemy as sa
@@ -70,6 +72,33 @@ def test_an_unknown_setting_is_named_with_the_one_it_looks_like(
         "LIVEHELP_HEARTBEAT_SECOND is not a Flask-LiveHelp setting."
         " Did you mean LIVEHELP_HEARTBEAT_SECONDS?"
     ) in caplog.text
+
+
+def test_the_hosts_own_requests_and_database_settings_are_left_alone(
+    tmp_path: t.Any,
+) -> None:
+    app = Flask("shop")
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/shop.db",
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        LIVEHELP_JOBS="thread",
+    )
+    db = SQLAlchemy()
+    db.init_app(app)
+    before = copy.deepcopy(dict(app.config))
+    LiveHelp(app, db=db)
+    # No hook of ours on the host's own requests.
+    assert app.before_request_funcs.get(None, []) == []
+    assert app.after_request_funcs.get(None, []) == []
+    # The host's database settings are as they were.
+    for key in before:
+        if key.startswith("SQLALCHEMY_"):
+            assert app.config[key] == before[key], key
+    # The background loop starts with the first request of ours.
+    app.test_client().get("/livehelp/widget/status")
+    state = get_state(app)
+    assert state.jobs.running()
+    state.jobs.stop()
 
 
 def test_second_init_app_on_one_app_is_refused(app: Flask, livehelp: LiveHelp) -> None:

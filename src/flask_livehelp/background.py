@@ -19,6 +19,7 @@ import time
 import typing as t
 
 import sqlalchemy as sa
+from flask import current_app
 from flask import Flask
 
 from .config import config_value
@@ -95,6 +96,9 @@ class Jobs:
             )
             self._thread.start()
 
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
@@ -105,6 +109,20 @@ class Jobs:
         tick = config_value("JOBS_TICK_SECONDS", app)
         while not self._stop.wait(tick):
             self.run_due(app)
+
+
+def start_jobs() -> None:
+    """Start this process's background loop with its first request of ours
+    (a ``before_request`` of our blueprints: the host's own requests pay
+    nothing for it; the widget's status request comes from every shop page).
+
+    Not at init_app: a server that forks workers after loading the app
+    (gunicorn --preload) would leave the thread behind in the parent.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    mode = config_value("JOBS", app)
+    if mode == "thread" or (mode == "auto" and not app.testing):
+        get_state(app).jobs.start(app)
 
 
 def hold_lease(state: t.Any, name: str, seconds: float, holder: str) -> bool:

@@ -9,7 +9,6 @@ import os
 import typing as t
 
 import sqlalchemy as sa
-from flask import current_app
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
@@ -47,7 +46,6 @@ from .services.reports import ReportService
 from .services.settings import SettingsService
 from .services.transfers import TransferService
 from .services.visitors import VisitorService
-from .state import get_state
 from .state import LiveHelpState
 
 log = logging.getLogger(__name__)
@@ -172,7 +170,6 @@ class LiveHelp:
             limits=limits,
             sockets=self._sockets_for(app),
         )
-        app.before_request(_start_jobs)
         _add_jobs(app.extensions["livehelp"])
         _add_mail_jobs(app, app.extensions["livehelp"])
         _add_history_jobs(app, app.extensions["livehelp"])
@@ -358,18 +355,6 @@ def _purge(state: LiveHelpState) -> None:
         return
     state.history.purge()
     state.operators.forget_attempts(utcnow() - dt.timedelta(days=1))
-
-
-def _start_jobs() -> None:
-    """Start this process's background loop with its first request.
-
-    Not at init_app: a server that forks workers after loading the app
-    (gunicorn --preload) would leave the thread behind in the parent.
-    """
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    mode = config_value("JOBS", app)
-    if mode == "thread" or (mode == "auto" and not app.testing):
-        get_state(app).jobs.start(app)
 
 
 def _tune_sqlite(connection: t.Any, record: t.Any) -> None:

@@ -13,6 +13,7 @@ from flask import Response
 from flask_sock import Sock
 
 from ..auth import write_panel_cookie
+from ..background import start_jobs
 from ..config import config_value
 from ..errors import Refused
 from ..i18n import _lh
@@ -59,6 +60,7 @@ def create_blueprint(app: Flask) -> Blueprint:
     parent.register_blueprint(reports.create_blueprint())
     parent.register_blueprint(account.create_blueprint())
     responses.register(parent)
+    parent.before_request(start_jobs)
     parent.after_request(write_panel_cookie)
     parent.register_error_handler(Refused, _refused)
     parent.register_error_handler(ConnectionError, _client_gone)
