@@ -13,6 +13,7 @@ from playwright.sync_api import Page
 from browser import accept_first
 from browser import ask
 from browser import chat
+from browser import customer_on_site
 from browser import go_online
 from browser import launcher
 from browser import online_operator
@@ -206,8 +207,10 @@ def test_a_tag_is_required_before_ending_when_so_configured(
     shop: Flask, shop_server: t.Any, new_page: t.Any
 ) -> None:
     customer, operator = staffed_chat(new_page, shop_server.url)
-    # The tag prompt opens at the start of the chat (seed 001).
-    expect(operator.locator("#lh-tag-input")).to_be_focused()
+    # The tag prompt is open from the start of the chat (seed 001), beside
+    # the reply field that has the focus.
+    expect(operator.locator("#lh-tag-input")).to_be_visible()
+    expect(operator.locator("#lh-reply")).to_be_focused()
     operator.click("#lh-end")
     expect(operator.locator("#lh-connection")).to_have_text(
         "Add a tag before you end the chat."
@@ -218,6 +221,39 @@ def test_a_tag_is_required_before_ending_when_so_configured(
     expect(operator.locator("#lh-tag-list")).to_contain_text("levering")
     operator.click("#lh-end")
     expect(chat(customer).locator("#lh-log")).to_contain_text("The chat has ended.")
+
+
+def test_the_first_line_typed_after_accept_is_the_reply_not_a_tag(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    operator = online_operator(new_page, shop_server.url)
+    customer = customer_on_site(new_page, shop_server.url)
+    ask(customer, "Hvor er min pakke?", name="Karen")
+    operator.locator("#lh-queue .lh-item").first.click()
+    operator.click("#lh-accept")
+    # No click in the reply field: the operator just starts typing.
+    expect(operator.locator("#lh-reply")).to_be_focused()
+    operator.keyboard.type("Hello Karen, let me look it up.")
+    operator.keyboard.press("Enter")
+    expect(chat(customer).locator("#lh-log")).to_contain_text(
+        "Hello Karen, let me look it up."
+    )
+    expect(operator.locator("#lh-log")).to_contain_text(
+        "Hello Karen, let me look it up."
+    )
+    expect(operator.locator("#lh-tag-list li")).to_have_count(0)
+
+
+def test_the_visitor_is_writing_goes_when_their_message_arrives(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    customer, operator = staffed_chat(new_page, shop_server.url)
+    box = chat(customer).locator("#lh-input")
+    box.fill("Den blå i str. M, tak")
+    expect(operator.locator("#lh-typing")).to_have_text("The visitor is writing...")
+    box.press("Enter")
+    expect(operator.locator("#lh-log")).to_contain_text("Den blå i str. M, tak")
+    expect(operator.locator("#lh-typing")).to_have_text("")
 
 
 def test_a_transfer_accepted_by_a_colleague_keeps_the_history(

@@ -110,6 +110,8 @@
     if (frame.author === "visitor") {
       chat.info.last_visitor_message_at = frame.at;
       chat.typing = false;
+      // Their message is what they were writing: the hint has done its work.
+      if (current === chat.id) $("lh-typing").textContent = "";
       if (current !== chat.id || document.hidden) {
         chat.unread += 1;
         if (mine(chat)) alert(visitorName(chat.info), frame.body);
@@ -171,12 +173,10 @@
       chats.set(chat.id, chat);
       if (accepting === chat.id || current === chat.id) {
         accepting = null;
-        // The chat shows as active a moment before this frame, and an
-        // operator may already be typing the answer: never take that away.
-        const typing = document.activeElement === $("lh-reply");
+        // Focus goes to the reply field (select does it): the tag prompt is
+        // open beside it (seed 001), but what the operator types first is
+        // the answer, never a tag.
         select(chat.id); // which syncs
-        // Seed 001: the tag prompt opens at the start of the chat.
-        if (!typing) $("lh-tag-input").focus();
       } else {
         catchUp(chat, true);
       }
