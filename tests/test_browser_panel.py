@@ -380,6 +380,67 @@ def test_a_lost_panel_turns_the_widget_away_then_offline(
     assert mette_status(shop) == "offline"
 
 
+# Every 100 ms, what a colleague's panel shows of Mette, and what the shop's
+# button shows: a change that lasts a moment is seen too.
+COLLEAGUE_STATES = """() => {
+  window.seen = new Set();
+  setInterval(() => {
+    const mette = [...document.querySelectorAll("#lh-colleagues li")]
+      .find((li) => li.textContent.includes("Mette"));
+    window.seen.add(mette ? mette.className : "missing");
+  }, 100);
+}"""
+LAUNCHER_STATES = """() => {
+  window.seen = new Set();
+  setInterval(() => {
+    const root = document.querySelector("livehelp-widget").shadowRoot;
+    window.seen.add(root.querySelector("button").className);
+  }, 100);
+}"""
+
+
+@pytest.mark.livehelp(
+    heartbeat_seconds=2,
+    client_silence_seconds=6,
+    presence_grace_seconds=12,
+    jobs="thread",
+    jobs_tick_seconds=0.2,
+)
+def test_an_operator_who_keeps_answering_stays_online_throughout(
+    shop: Flask, shop_server: t.Any, new_page: t.Any, bo: dict[str, t.Any]
+) -> None:
+    """Issue 20: a reply every 9 s for 3 minutes, with a heartbeat of 10 s.
+
+    Time runs five times faster here (every setting above is a fifth of its
+    default), so a reply goes every 1.8 s for 36 s: still a frame more often
+    than the heartbeat, and long past the away (3 beats) and offline (grace)
+    marks the operator used to pass.
+    """
+    mette, colleague = mette_and_bo(new_page, shop_server.url)
+    # Bo is away, so the shop's button is online through Mette alone.
+    set_status(colleague, "away")
+    customer = customer_on_site(new_page, shop_server.url)
+    ask(customer, "Hvornår sender I?", name="Karen")
+    accept_first(mette)
+    shopper = customer_on_site(new_page, shop_server.url, "/cart")
+    expect(colleague.locator("#lh-colleagues .lh-is-online")).to_contain_text("Mette")
+    colleague.evaluate(COLLEAGUE_STATES)
+    shopper.evaluate(LAUNCHER_STATES)
+    started = time.monotonic()
+    replies = 0
+    while time.monotonic() - started < 36:
+        replies += 1
+        reply(mette, f"Svar nummer {replies}")
+        # A person writing, not a speed to check.
+        time.sleep(1.8)
+    expect(chat(customer).locator("#lh-log")).to_contain_text(f"Svar nummer {replies}")
+    assert set(colleague.evaluate("[...window.seen]")) == {"lh-colleague lh-is-online"}
+    assert set(shopper.evaluate("[...window.seen]")) == {"online"}
+    expect(mette.locator("[data-status=online]")).to_have_attribute(
+        "aria-checked", "true"
+    )
+
+
 def mette_status(shop: Flask) -> str:
     with shop.app_context():
         state = get_state()
