@@ -135,6 +135,14 @@
       $("lh-tag-required").hidden = !options.require_tag;
       queue.clear();
       frame.queue.forEach((c) => queue.set(c.id, c));
+      // Ended chats stay listed only until the next hello; the one open now
+      // stays, and asks how it is, as one that ended meanwhile may have.
+      const active = new Set(frame.active.map((info) => info.id));
+      for (const id of [...chats.keys()]) {
+        if (active.has(id)) continue;
+        if (id === current) catchUp(chats.get(id), true);
+        else chats.delete(id);
+      }
       for (const info of frame.active) {
         const chat = chatFor(info);
         chats.set(chat.id, chat);
@@ -421,6 +429,16 @@
         el("strong", null, visitorName(info)), chat.unread ? el("span", "lh-unread", String(chat.unread)) : null, el("small", "lh-time", note),
       ]);
       li.firstChild.dataset.conversation = chat.id;
+      if (ended) {
+        // Beside the item, not in it: a button inside a button is unreachable.
+        const dismissIt = el("button", "lh-dismiss", "×");
+        dismissIt.type = "button";
+        dismissIt.setAttribute("aria-label", format(strings.dismissChat, { name: visitorName(info) }));
+        dismissIt.title = dismissIt.getAttribute("aria-label");
+        dismissIt.addEventListener("click", () => dismiss(chat.id));
+        li.classList.add("lh-has-dismiss");
+        li.append(dismissIt);
+      }
       return li;
     }));
     if (!list.length) $("lh-active").append(el("li", "lh-none", strings.noActive));
@@ -462,6 +480,14 @@
     current = null;
     $("lh-chat").hidden = true;
     $("lh-empty").hidden = false;
+  };
+  // An ended chat leaves the list when the operator is done with it.
+  const dismiss = (id) => {
+    const chat = chats.get(id);
+    if (!chat || chat.info.status === "active") return;
+    chats.delete(id);
+    if (current === id) closeChat();
+    render();
   };
   const select = (id) => {
     stopTyping();
@@ -507,6 +533,7 @@
     const open = info.status === "active" && mine(chat);
     $("lh-accept").hidden = info.status !== "queued";
     $("lh-end").hidden = !(open || (info.status === "queued" && me && me.role !== "operator"));
+    $("lh-dismiss").hidden = !(chats.has(chat.id) && info.status !== "active");
     $("lh-transfer").hidden = !open;
     $("lh-push").hidden = !open;
     $("lh-composer").hidden = !open;
@@ -572,6 +599,7 @@
     send({ type: "accept", conversation: current });
   });
   $("lh-end").addEventListener("click", () => send({ type: "end", conversation: current }));
+  $("lh-dismiss").addEventListener("click", () => dismiss(current));
   $("lh-mail-customer").addEventListener("click", () => send({ type: "transcript", conversation: current, to: "customer" }));
   $("lh-translate-draft").addEventListener("click", () => {
     const text = $("lh-reply").value.trim();

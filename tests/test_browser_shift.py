@@ -1,0 +1,91 @@
+"""A whole shift in the panel (issue 20): ended chats go, a full operator is
+refused, settings and tags arrive live, and the keyboard does the work."""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import Flask
+from playwright.sync_api import expect
+from playwright.sync_api import Page
+
+from browser import accept_first
+from browser import ask
+from browser import chat
+from browser import customer_on_site
+from browser import go_online
+from browser import sign_in
+
+# Keeps the panel's sockets within reach, so a test can cut its line.
+KEEP_SOCKETS = """
+window.sockets = [];
+window.WebSocket = class extends WebSocket {
+  constructor(...args) { super(...args); window.sockets.push(this); }
+};
+"""
+
+
+def panel(new_page: t.Any, base: str, script: str | None = None) -> Page:
+    """Mette's panel, online; ``script`` runs in it before the panel's own."""
+    operator = new_page()
+    if script:
+        operator.add_init_script(script)
+    sign_in(operator, base)
+    go_online(operator)
+    return t.cast(Page, operator)
+
+
+def chats_with(new_page: t.Any, base: str, operator: Page, *names: str) -> list[Page]:
+    """A customer per name asks, and the operator accepts each in turn."""
+    customers = []
+    for name in names:
+        customer = customer_on_site(new_page, base)
+        ask(customer, f"Spørgsmål fra {name}", name=name)
+        expect(operator.locator("#lh-queue .lh-item")).to_have_count(1)
+        accept_first(operator)
+        customers.append(customer)
+    expect(operator.locator("#lh-active .lh-item")).to_have_count(len(names))
+    return customers
+
+
+def active_item(operator: Page, name: str) -> t.Any:
+    return operator.locator("#lh-active li").filter(has_text=name)
+
+
+def test_an_ended_chat_leaves_the_list_when_dismissed(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    operator = panel(new_page, shop_server.url, KEEP_SOCKETS)
+    anna, bent, carl = chats_with(
+        new_page, shop_server.url, operator, "Anna", "Bent", "Carl"
+    )
+
+    # Ended by the operator: "Dismiss" in the chat's header, by keyboard.
+    active_item(operator, "Anna").locator(".lh-item").click()
+    operator.click("#lh-end")
+    expect(active_item(operator, "Anna")).to_contain_text("The chat has ended.")
+    expect(operator.locator("#lh-active-count")).to_have_text("2")
+    operator.locator("#lh-dismiss").focus()
+    operator.keyboard.press("Enter")
+    expect(active_item(operator, "Anna")).to_have_count(0)
+    expect(operator.locator("#lh-empty")).to_be_visible()
+
+    # Ended by the customer: the ended item's own button, reached with Tab.
+    chat(bent).locator("#lh-end").click()
+    expect(active_item(operator, "Bent")).to_contain_text("The chat has ended.")
+    active_item(operator, "Bent").locator(".lh-item").focus()
+    operator.keyboard.press("Tab")
+    dismiss = operator.get_by_role("button", name="Dismiss the chat with Bent")
+    expect(dismiss).to_be_focused()
+    operator.keyboard.press("Enter")
+    expect(active_item(operator, "Bent")).to_have_count(0)
+    expect(active_item(operator, "Carl")).to_have_count(1)
+
+    # An active chat has nothing to dismiss.
+    expect(active_item(operator, "Carl").locator(".lh-dismiss")).to_have_count(0)
+    # What ended while nobody dismissed it is gone after the next hello.
+    chat(carl).locator("#lh-end").click()
+    expect(active_item(operator, "Carl")).to_contain_text("The chat has ended.")
+    operator.evaluate("window.sockets.at(-1).close()")
+    expect(operator.locator("#lh-active")).to_have_text("No active chats.")
+    expect(chat(anna).locator("#lh-log")).to_contain_text("The chat has ended.")
