@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typing as t
 
+import pytest
 from flask import Flask
 from playwright.sync_api import expect
 from playwright.sync_api import Page
@@ -89,3 +90,25 @@ def test_an_ended_chat_leaves_the_list_when_dismissed(
     operator.evaluate("window.sockets.at(-1).close()")
     expect(operator.locator("#lh-active")).to_have_text("No active chats.")
     expect(chat(anna).locator("#lh-log")).to_contain_text("The chat has ended.")
+
+
+@pytest.mark.livehelp(default_max_chats=1)
+def test_a_full_operator_is_told_and_the_customer_keeps_waiting(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    operator = panel(new_page, shop_server.url)
+    second = customer_on_site(new_page, shop_server.url)
+    chats_with(new_page, shop_server.url, operator, "Anna")
+    ask(second, "Må jeg også spørge?", name="Bent")
+    waiting = operator.locator("#lh-queue .lh-item")
+    expect(waiting).to_contain_text("Bent")
+    waiting.click()
+    operator.click("#lh-accept")
+    expect(operator.locator("#lh-connection")).to_have_text(
+        "You have as many chats as you may have at once (1). End one first."
+    )
+    expect(waiting).to_contain_text("Bent")
+    expect(operator.locator("#lh-accept")).to_be_visible()
+    expect(operator.locator("#lh-composer")).to_be_hidden()
+    expect(operator.locator("#lh-active .lh-item")).to_have_count(1)
+    expect(chat(second).locator("#lh-log")).not_to_contain_text("joined the chat")

@@ -118,7 +118,8 @@ def test_managers_see_all_chats_of_their_departments(
 def test_sorting_by_a_column_with_idle_time_breaking_ties(
     app: Flask, make_operator: t.Any
 ) -> None:
-    admin = make_operator(name="Adam", role="admin")
+    # Four chats going on at once: room for all of them.
+    admin = make_operator(name="Adam", role="admin", max_chats=4)
     now = utcnow()
     ids = {}
     # Three chats of the same customer, idle for 30, 10 and 20 minutes.

@@ -174,6 +174,7 @@
     },
     assigned(frame) {
       queue.delete(frame.id);
+      transfers.forEach((offer, id) => { if (offer.conversation === frame.id) transfers.delete(id); });
       // The chat as it was viewed while queued, messages and draft with it:
       // a new one would count what the operator already read as unread.
       const chat = chatFor(frame);
@@ -278,9 +279,12 @@
     error(frame) {
       const index = outbox.findIndex((item) => item.id === frame.ref);
       if (index >= 0) outbox.splice(index, 1);
-      if (frame.code === "taken") {
+      if (frame.code === "taken" || frame.code === "full") {
+        // A chat someone else took is no longer on offer; one refused for
+        // want of room still is, for when a chat has ended.
+        const gone = frame.code === "taken" ? accepting || current : null;
+        transfers.forEach((offer, id) => { if (offer.conversation === gone) transfers.delete(id); });
         accepting = null;
-        transfers.forEach((offer, id) => { if (offer.conversation === current) transfers.delete(id); });
         render();
       }
       toast(frame.message);
@@ -452,10 +456,10 @@
       const take = el("button", "lh-button lh-primary", strings.takeIt);
       take.type = "button";
       take.addEventListener("click", () => {
+        // The offer goes when the chat is ours (assigned), not before: the
+        // server may refuse it while we have no room.
         accepting = offer.conversation;
-        transfers.delete(offer.id);
         send({ type: "transfer-answer", transfer: offer.id, accept: true });
-        render();
       });
       const no = el("button", "lh-button", strings.decline);
       no.type = "button";

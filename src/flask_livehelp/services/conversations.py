@@ -33,6 +33,7 @@ from ..protocol import hidden_frame
 from ..protocol import message_frame
 from ..protocol import typing_frame
 from . import access
+from . import load
 from . import Service
 from .presence import PresenceService
 from .settings import SettingsService
@@ -398,8 +399,9 @@ class ConversationService(Service):
         """Open a chat with the visitor's first message; a resend finds it again.
 
         :param requested_operator_id: Route the chat to this operator (an
-            invitation they sent); else, with ``AUTO_ASSIGN`` on, to the least
-            busy online operator of the department.
+            invitation they sent) while they have room for it; else, with
+            ``AUTO_ASSIGN`` on, to the least busy online operator of the
+            department.
         :param context: What the host's context hook says about the visitor.
         """
         existing = self._by_visitor_client_id(visitor_id, client_id)
@@ -411,6 +413,12 @@ class ConversationService(Service):
             return started, existing
         if self.open_for_visitor(visitor_id) is not None:
             raise Refused("already-open", N_("You already have a chat going on."))
+        if requested_operator_id is not None and not load.has_room(
+            self.session, self.models, requested_operator_id
+        ):
+            # The inviter filled up meanwhile: the customer is not kept
+            # waiting for them, the chat goes its usual way.
+            requested_operator_id = None
         conversation = self.models.conversation(
             visitor_id=visitor_id,
             visitor_name=name or None,
@@ -603,19 +611,26 @@ class ConversationService(Service):
             self.hub.publish(public, message_frame(message))
 
     def accept(self, operator: t.Any, conversation_id: int) -> t.Any:
-        """Make ``operator`` the owner; of two at once, exactly one wins."""
+        """Make ``operator`` the owner; of two at once, exactly one wins.
+
+        :raises Refused: ``taken`` by someone else, or ``full``: the operator
+            has ``max_chats`` chats already.
+        """
         conversation = self.get(conversation_id)
         if not access.can_accept(operator, conversation):
             raise NotAllowed("not-allowed", N_("You may not take this chat."))
         model = self.models.conversation
         now = utcnow()
+        room, limit = load.room_clause(self.session, self.models, operator.id)
         taken = self.session.execute(
             sa.update(model)
-            .where(model.id == conversation_id, model.status == "queued")
+            .where(model.id == conversation_id, model.status == "queued", room)
             .values(status="active", operator_id=operator.id, accepted_at=now)
         )
         if taken.rowcount != 1:
             self.session.rollback()
+            if self.get(conversation_id).status == "queued":
+                raise load.full(limit)
             raise Refused("taken", N_("Another operator has already taken this chat."))
         self.session.refresh(conversation)
         event = self.add_event(conversation, "accepted", operator=operator)
