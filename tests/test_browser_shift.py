@@ -3,6 +3,7 @@ refused, settings and tags arrive live, and the keyboard does the work."""
 
 from __future__ import annotations
 
+import re
 import typing as t
 
 import pytest
@@ -15,7 +16,19 @@ from browser import ask
 from browser import chat
 from browser import customer_on_site
 from browser import go_online
+from browser import reply
 from browser import sign_in
+from flask_livehelp import get_state
+
+
+@pytest.fixture
+def bo(shop: Flask) -> dict[str, t.Any]:
+    """An admin of the shop besides Mette."""
+    person = {"email": "bo@example.com", "password": "bo-password"}
+    with shop.app_context():
+        get_state().operators.create_operator(name="Bo", role="admin", **person)
+    return person
+
 
 # Keeps the panel's sockets within reach, so a test can cut its line.
 KEEP_SOCKETS = """
@@ -112,3 +125,25 @@ def test_a_full_operator_is_told_and_the_customer_keeps_waiting(
     expect(operator.locator("#lh-composer")).to_be_hidden()
     expect(operator.locator("#lh-active .lh-item")).to_have_count(1)
     expect(chat(second).locator("#lh-log")).not_to_contain_text("joined the chat")
+
+
+def test_an_open_panel_goes_by_the_settings_an_admin_just_changed(
+    shop: Flask, shop_server: t.Any, new_page: t.Any, bo: dict[str, t.Any]
+) -> None:
+    operator = panel(new_page, shop_server.url)
+    chats_with(new_page, shop_server.url, operator, "Anna")
+    reply(operator, "Et øjeblik, jeg kigger")
+    anna = active_item(operator, "Anna").locator(".lh-item")
+    expect(operator.locator("#lh-tag-required")).to_be_hidden()
+    # Bo, an admin, makes a customer idle after 1 s, and tags a must.
+    admin = new_page()
+    sign_in(admin, shop_server.url, bo["email"], bo["password"])
+    admin.goto(shop_server.url + "/livehelp/admin/settings")
+    admin.fill("input[name=IDLE_SECONDS]", "1")
+    admin.check("input[name=REQUIRE_TAG]")
+    admin.click("form.lh-form button[type=submit]")
+    expect(admin.locator(".lh-flash")).to_be_visible()
+    # Mette's panel, never reloaded, shows both.
+    expect(anna).to_have_class(re.compile(r"\blh-idle\b"))
+    expect(anna).to_contain_text("idle")
+    expect(operator.locator("#lh-tag-required")).to_be_visible()

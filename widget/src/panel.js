@@ -56,6 +56,10 @@
     send({ type: "sync", conversation: chat.id, after: chat.lastSeq });
   };
   const mine = (chat) => me && chat.info.operator_id === me.id;
+  const applySettings = (given) => {
+    options = given || options;
+    $("lh-tag-required").hidden = !options.require_tag;
+  };
   const visitorName = (info) => info.visitor_name || (info.context || {}).name || strings.anonymous;
 
   // The socket.
@@ -127,12 +131,11 @@
       me = frame.operator;
       canTranslate = Boolean(frame.translate);
       $("lh-translate-draft").hidden = !canTranslate;
-      options = frame.settings || options;
+      applySettings(frame.settings);
       canned = frame.canned || [];
       departments = frame.departments || [];
       showStatus(me.status);
       $("lh-known-tags").replaceChildren(...(frame.tags || []).map((name) => Object.assign(el("option"), { value: name })));
-      $("lh-tag-required").hidden = !options.require_tag;
       queue.clear();
       frame.queue.forEach((c) => queue.set(c.id, c));
       // Ended chats stay listed only until the next hello; the one open now
@@ -241,6 +244,11 @@
       if (current === chat.id) $("lh-typing").textContent = frame.state ? strings.typing : "";
     },
     presence(frame) { colleagues(frame.operators); },
+    // An admin changed what the panel goes by: applied at once, no reload.
+    settings(frame) {
+      applySettings(frame.settings);
+      render();
+    },
     status(frame) {
       // Opening the socket publishes the status before its hello is sent.
       if (me) me.status = frame.chosen;
@@ -389,8 +397,20 @@
     // The operator spoke last and the visitor has said nothing for a while.
     const visitor = Date.parse(info.last_visitor_message_at || 0);
     const operator = Date.parse(info.last_operator_message_at || 0);
-    if (operator <= visitor) return null;
+    // 0 turns the idle mark off, as the admin's form says.
+    if (!options.idle_seconds || operator <= visitor) return null;
     return Date.now() - operator > options.idle_seconds * 1000 ? info.last_operator_message_at : null;
+  };
+  // Shown idle the moment a chat turns idle, not at the next regular render.
+  let idleTimer = 0;
+  const renderWhenIdle = (list) => {
+    clearTimeout(idleTimer);
+    if (!options.idle_seconds) return;
+    const turns = list.filter((chat) => chat.info.status === "active" && !idleSince(chat.info))
+      .map((chat) => chat.info)
+      .filter((info) => Date.parse(info.last_operator_message_at || 0) > Date.parse(info.last_visitor_message_at || 0))
+      .map((info) => Date.parse(info.last_operator_message_at) + options.idle_seconds * 1000);
+    if (turns.length) idleTimer = setTimeout(render, Math.max(0, Math.min(...turns) - Date.now()) + 100);
   };
   const item = (className, onClick, parts) => {
     const li = el("li");
@@ -446,6 +466,7 @@
       return li;
     }));
     if (!list.length) $("lh-active").append(el("li", "lh-none", strings.noActive));
+    renderWhenIdle(list);
     $("lh-active-count").textContent = list.filter((c) => c.info.status === "active").length;
 
     $("lh-transfers-box").hidden = !transfers.size;
