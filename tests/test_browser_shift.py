@@ -4,6 +4,7 @@ refused, settings and tags arrive live, and the keyboard does the work."""
 from __future__ import annotations
 
 import re
+import time
 import typing as t
 
 import pytest
@@ -147,3 +148,44 @@ def test_an_open_panel_goes_by_the_settings_an_admin_just_changed(
     expect(anna).to_have_class(re.compile(r"\blh-idle\b"))
     expect(anna).to_contain_text("idle")
     expect(operator.locator("#lh-tag-required")).to_be_visible()
+
+
+def stored_tags(shop: Flask) -> list[str]:
+    """The tags of Mette's one active chat, as the database has them."""
+    with shop.app_context():
+        state = get_state()
+        mette = state.operators.find_by_email("operator@example.com")
+        (conversation,) = state.conversations.active_for(mette)
+        names = [tag.name for tag in conversation.tags]
+        state.db.session.remove()
+        return names
+
+
+# Two tags entered in one go: the second before the first's answer is back.
+TWO_TAGS_AT_ONCE = """() => {
+  const input = document.getElementById("lh-tag-input");
+  const form = document.getElementById("lh-tags");
+  input.value = "levering";
+  form.requestSubmit();
+  input.value = "retur";
+  form.requestSubmit();
+}"""
+
+
+def test_two_tags_entered_at_once_are_both_kept(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    operator = panel(new_page, shop_server.url)
+    chats_with(new_page, shop_server.url, operator, "Anna")
+    operator.evaluate(TWO_TAGS_AT_ONCE)
+    chips = operator.locator("#lh-tag-list .lh-chip")
+    expect(chips).to_have_text(["levering×", "retur×"])
+    # Stored, both of them (the frames are on their way a moment longer).
+    deadline = time.monotonic() + 10
+    while stored_tags(shop) != ["levering", "retur"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert stored_tags(shop) == ["levering", "retur"]
+    # As stored: the same after a reload.
+    operator.reload()
+    active_item(operator, "Anna").locator(".lh-item").click()
+    expect(chips).to_have_text(["levering×", "retur×"])

@@ -43,7 +43,9 @@
     let chat = chats.get(id) || viewing.get(id);
     // lastSeq: every message up to it is here and shown; early ones wait in
     // pending until the gap before them is filled.
-    if (!chat) chat = { id, info: {}, messages: new Map(), pending: new Map(), lastSeq: 0, asked: 0, unread: 0, draft: "", typing: false };
+    // tagging: tag name -> added (true) or removed (false), until the server's
+    // list of the chat says so too.
+    if (!chat) chat = { id, info: {}, messages: new Map(), pending: new Map(), lastSeq: 0, asked: 0, unread: 0, draft: "", typing: false, tagging: new Map() };
     for (const [key, value] of Object.entries(frame)) if (value !== undefined && key !== "type") chat.info[key] = value;
     return chat;
   };
@@ -287,6 +289,12 @@
     error(frame) {
       const index = outbox.findIndex((item) => item.id === frame.ref);
       if (index >= 0) outbox.splice(index, 1);
+      if (frame.ref === "tags") {
+        // A refused change shows as it is stored.
+        chats.forEach((chat) => chat.tagging.clear());
+        viewing.forEach((chat) => chat.tagging.clear());
+        renderChat();
+      }
       if (frame.code === "taken" || frame.code === "full") {
         // A chat someone else took is no longer on offer; one refused for
         // want of room still is, for when a chat has ended.
@@ -576,12 +584,12 @@
     const cart = Array.isArray(context.cart) ? context.cart : [];
     $("lh-cart-box").hidden = !cart.length;
     $("lh-cart").replaceChildren(...cart.map((line) => el("li", null, `${line.quantity || 1} × ${line.name || ""}${line.price ? " · " + line.price : ""}`)));
-    $("lh-tag-list").replaceChildren(...(info.tags || []).map((name) => {
+    $("lh-tag-list").replaceChildren(...tagsOf(chat).map((name) => {
       const li = el("li", "lh-chip", name);
       const remove = el("button", "lh-chip-remove", "×");
       remove.type = "button";
       remove.setAttribute("aria-label", format(strings.removeTag, { name }));
-      remove.addEventListener("click", () => setTags((info.tags || []).filter((t) => t !== name)));
+      remove.addEventListener("click", () => tag(chat, name, false));
       li.append(remove);
       return li;
     }));
@@ -631,12 +639,24 @@
     if (text) send({ type: "translate", conversation: current, text });
   });
   $("lh-mail-me").addEventListener("click", () => send({ type: "transcript", conversation: current, to: "me" }));
-  const setTags = (names) => send({ type: "tags", conversation: current, names });
+  // Tags: shown changed at once, sent as a change (never the whole list, which
+  // would drop a tag another frame added a moment before).
+  const tagsOf = (chat) => {
+    const stored = chat.info.tags || [];
+    chat.tagging.forEach((added, name) => { if (stored.includes(name) === added) chat.tagging.delete(name); });
+    const added = [...chat.tagging].filter(([name, on]) => on && !stored.includes(name)).map(([name]) => name);
+    return [...stored.filter((name) => chat.tagging.get(name) !== false), ...added];
+  };
+  const tag = (chat, name, on) => {
+    chat.tagging.set(name, on);
+    send({ type: "tags", conversation: chat.id, [on ? "add" : "remove"]: [name] });
+    renderChat();
+  };
   $("lh-tags").addEventListener("submit", (event) => {
     event.preventDefault();
-    const name = $("lh-tag-input").value.trim();
-    const tags = anyChat(current).info.tags || [];
-    if (name && !tags.includes(name)) setTags([...tags, name]);
+    const name = $("lh-tag-input").value.trim().slice(0, 64);
+    const chat = anyChat(current);
+    if (name && !tagsOf(chat).includes(name)) tag(chat, name, true);
     $("lh-tag-input").value = "";
   });
   const dialog = (id, onSend) => {

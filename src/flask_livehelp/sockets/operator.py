@@ -248,9 +248,17 @@ class OperatorConnection(Connection):
 
     def on_tags(self, frame: Frame) -> None:
         conversations = self.state.conversations
-        conversation = conversations.set_tags(
-            self.operator(), frame["conversation"], frame["names"]
-        )
+        if frame["names"] is not None:
+            conversation = conversations.set_tags(
+                self.operator(), frame["conversation"], frame["names"]
+            )
+        else:
+            conversation = conversations.change_tags(
+                self.operator(),
+                frame["conversation"],
+                add=frame["add"] or (),
+                remove=frame["remove"] or (),
+            )
         # Also to a manager tagging a chat they look at without following it.
         self.send(conversations.staff_frame(conversation))
 
