@@ -3,6 +3,7 @@ refused, settings and tags arrive live, and the keyboard does the work."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 import typing as t
@@ -20,6 +21,8 @@ from browser import go_online
 from browser import reply
 from browser import sign_in
 from flask_livehelp import get_state
+from flask_livehelp.models import utcnow
+from flask_livehelp.services import timeouts
 
 
 @pytest.fixture
@@ -189,3 +192,19 @@ def test_two_tags_entered_at_once_are_both_kept(
     operator.reload()
     active_item(operator, "Anna").locator(".lh-item").click()
     expect(chips).to_have_text(["levering×", "retur×"])
+
+
+def test_a_chat_closed_after_a_long_silence_says_so_in_the_panel(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    operator = panel(new_page, shop_server.url)
+    (anna,) = chats_with(new_page, shop_server.url, operator, "Anna")
+    with shop.app_context():
+        state = get_state()
+        later = utcnow() + dt.timedelta(hours=1)
+        assert len(timeouts.close_inactive(state, now=later)) == 1
+        state.db.session.remove()
+    expect(operator.locator("#lh-log")).to_contain_text(
+        "The chat was closed after a long silence."
+    )
+    expect(chat(anna).locator("#lh-log")).to_contain_text("The chat has ended.")

@@ -601,6 +601,8 @@
     if (m.body === "transfer-offered") return format(strings.transferOffered, { operator: data.operator, to: data.to }) + (data.note ? " " + format(strings.note, { note: data.note }) : "");
     if (m.body === "pushed") return format(strings.pushed, { operator: data.operator, url: data.url });
     if (m.body === "returned") return strings.returned;
+    // Before "inactive" existed, a quiet chat closed was a "timeout" too.
+    if (m.body === "ended" && data.by === "inactive") return strings.closedQuiet;
     if (m.body === "ended") return data.by === "timeout" ? (anyChat(m.conversation).info.accepted_at ? strings.closedQuiet : strings.timedOut) : strings.ended;
     return m.body;
   };

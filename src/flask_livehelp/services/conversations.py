@@ -652,7 +652,8 @@ class ConversationService(Service):
     ) -> t.Any:
         """End a chat; one no operator took counts as missed.
 
-        :param by: ``visitor``, ``operator`` or ``timeout``.
+        :param by: ``visitor``, ``operator``, ``timeout`` (nobody accepted it
+            in time) or ``inactive`` (closed after a long silence).
         """
         return self.finish(conversation_id, by=by, operator=operator)[0]
 
