@@ -571,14 +571,18 @@ ROUTES = [
             "form_id": f"f{next(_unique)}",
         },
     ),
+    # Managers see the outbox of their departments' mails; admins all of it.
     Route(
-        "livehelp.offline.outbox", "GET", lambda x: "/livehelp/offline/outbox", ADMINS
+        "livehelp.offline.outbox",
+        "GET",
+        lambda x: "/livehelp/offline/outbox",
+        MANAGERS,
     ),
     Route(
         "livehelp.offline.retry",
         "POST",
         lambda x: f"/livehelp/offline/outbox/{x.mail}/retry",
-        ADMINS,
+        OVERSEE_A,
     ),
 ]
 
