@@ -19,6 +19,7 @@ from browser import chat
 from browser import customer_on_site
 from browser import go_online
 from browser import reply
+from browser import shop_state
 from browser import sign_in
 from flask_livehelp import get_state
 from flask_livehelp.models import utcnow
@@ -208,3 +209,77 @@ def test_a_chat_closed_after_a_long_silence_says_so_in_the_panel(
         "The chat was closed after a long silence."
     )
     expect(chat(anna).locator("#lh-log")).to_contain_text("The chat has ended.")
+
+
+def test_accept_transfer_and_end_by_keyboard_also_while_typing(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    operator = panel(new_page, shop_server.url)
+    for button, keys in (
+        ("#lh-accept", "Alt+A"),
+        ("#lh-transfer", "Alt+T"),
+        ("#lh-end", "Alt+E"),
+    ):
+        expect(operator.locator(button)).to_have_attribute("aria-keyshortcuts", keys)
+        expect(operator.locator(button)).to_have_attribute("title", keys)
+    expect(operator.locator("#lh-panel")).to_contain_text(
+        "In a chat, Alt+A accepts it, Alt+T transfers it and Alt+E ends it"
+    )
+    customer = customer_on_site(new_page, shop_server.url)
+    ask(customer, "Har I gummistøvler?", name="Anna")
+    operator.locator("#lh-queue .lh-item").first.click()
+    operator.keyboard.press("Alt+A")
+    expect(operator.locator("#lh-reply")).to_be_focused()
+    # Letters typed are the answer, never a shortcut.
+    operator.keyboard.type("Ja, et øjeblik - jeg ser efter")
+    expect(operator.locator("#lh-reply")).to_have_value(
+        "Ja, et øjeblik - jeg ser efter"
+    )
+    expect(operator.locator("#lh-transfer-dialog")).not_to_be_visible()
+    # From the reply field, with Alt.
+    operator.keyboard.press("Alt+T")
+    expect(operator.locator("#lh-transfer-dialog")).to_be_visible()
+    # An open dialog keeps the chat's shortcuts to itself.
+    operator.keyboard.press("Alt+E")
+    operator.keyboard.press("Escape")
+    expect(operator.locator("#lh-transfer-dialog")).not_to_be_visible()
+    expect(chat(customer).locator("#lh-log")).not_to_contain_text("has ended")
+    operator.locator("#lh-reply").focus()
+    operator.keyboard.press("Alt+E")
+    expect(chat(customer).locator("#lh-log")).to_contain_text("The chat has ended.")
+    expect(operator.locator("#lh-reply")).to_have_value(
+        "Ja, et øjeblik - jeg ser efter"
+    )
+
+
+# How many lines the text of an element takes.
+LINES_OF_TEXT = """(element) => {
+  const range = document.createRange();
+  range.selectNodeContents(element);
+  const tops = [...range.getClientRects()].map((r) => Math.round(r.top));
+  return new Set(tops).size;
+}"""
+# Laptop screen size: the visitors table fills the room beside the sidebar.
+LAPTOP = {"width": 1366, "height": 768}
+LONG_REFERRER = (
+    "https://www.google.com/search?q=regnjakke+bl%C3%A5+str+m+med+h%C3%A6tte"
+    "&client=firefox-b-d&sca_esv=1234567890abcdef&source=hp&ei=abcdefghijkl"
+)
+
+
+@pytest.mark.livehelp(jobs="thread", jobs_tick_seconds=0.2)
+def test_invite_stays_on_one_line_on_a_laptop_screen(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    operator = new_page(viewport=LAPTOP)
+    sign_in(operator, shop_server.url)
+    go_online(operator)
+    visitor = new_page()
+    visitor.goto(
+        shop_server.url + "/product/regnjakke-blaa?lang=da", referer=LONG_REFERRER
+    )
+    shop_state(visitor, "online")
+    operator.click("#lh-show-visitors")
+    invite = operator.locator("#lh-visitor-rows").get_by_role("button", name="Invite")
+    expect(invite).to_be_visible()
+    assert invite.evaluate(LINES_OF_TEXT) == 1

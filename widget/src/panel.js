@@ -810,6 +810,21 @@
     select(next);
   });
 
+  // Alt+A, Alt+E and Alt+T press Accept, End chat and Transfer when the chat
+  // shown has them. Only with Alt alone, so they work from the reply field
+  // and never take a letter typed there, nor AltGr (Ctrl+Alt: € and @ on
+  // many keyboards). By the key's place, not its letter: Alt+A types "å" on
+  // a Mac.
+  const shortcuts = { KeyA: "lh-accept", KeyE: "lh-end", KeyT: "lh-transfer" };
+  document.addEventListener("keydown", (event) => {
+    const id = shortcuts[event.code];
+    if (!id || !event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    if (document.querySelector("dialog[open]") || $("lh-chat").hidden) return;
+    event.preventDefault();
+    const button = $(id);
+    if (!button.hidden && !button.disabled) button.click();
+  });
+
   // Visitors on the site, "in site" first (seed 000).
   let visitorTimer = 0;
   let inviting = null;
