@@ -446,8 +446,8 @@ class MailService(Service):
         rows = self.session.execute(query).all()
         return {status: count for status, count in rows}
 
-    def visible(self, mail_id: int, visible: sa.ColumnElement[bool]) -> bool:
-        """Whether the mail exists and the condition allows it."""
+    def allows(self, mail_id: int, visible: sa.ColumnElement[bool]) -> bool:
+        """Whether the mail exists and the condition lets one see it."""
         model = self.models.mail
         found = self.session.execute(
             sa.select(model.id).where(model.id == mail_id, visible)

@@ -274,7 +274,7 @@ def outbox() -> str:
 @role_required("manager")
 def retry(mail_id: int) -> t.Any:
     mail = get_state().mail
-    if not mail.visible(mail_id, _mails_of(signed_in_operator())):
+    if not mail.allows(mail_id, _mails_of(signed_in_operator())):
         raise NotAllowed("not-allowed", N_("You may not send this mail."))
     try:
         mail.send_soon([mail.retry(mail_id)])
