@@ -249,6 +249,26 @@ def test_mailbox_time_outs_and_retention(app: Flask, client: t.Any) -> None:
         assert get_state().settings.get("HISTORY_RETENTION_DAYS") is None
 
 
+def test_open_panels_hear_the_settings_they_go_by_at_once(
+    app: Flask, client: t.Any, make_operator: t.Any, operator_socket: t.Any
+) -> None:
+    staff = operator_socket(make_operator(name="Mette"))
+    form = {
+        "QUEUE_TIMEOUT_SECONDS": "300",
+        "IDLE_SECONDS": "45",
+        "INACTIVE_CLOSE_SECONDS": "1800",
+        "REQUIRE_TAG": "1",
+    }
+    assert post(client, "/livehelp/admin/settings", **form).status_code == 302
+    staff.expect(
+        "settings",
+        settings={"idle_seconds": 45, "require_tag": True, "queue_timeout": 300},
+    )
+    # What the panel does not go by is no news to it.
+    post(client, "/livehelp/admin/settings", **{**form, "INACTIVE_CLOSE_SECONDS": "60"})
+    assert [f for f in staff.quiet() if f["type"] == "settings"] == []
+
+
 def test_managers_keep_the_canned_responses(app: Flask, make_operator: t.Any) -> None:
     manager = make_operator(name="Lone", role="manager")
     client = app.test_client()

@@ -13,6 +13,7 @@ from playwright.sync_api import Page
 from browser import accept_first
 from browser import ask
 from browser import chat
+from browser import customer_on_site
 from browser import go_online
 from browser import launcher
 from browser import online_operator
@@ -206,8 +207,10 @@ def test_a_tag_is_required_before_ending_when_so_configured(
     shop: Flask, shop_server: t.Any, new_page: t.Any
 ) -> None:
     customer, operator = staffed_chat(new_page, shop_server.url)
-    # The tag prompt opens at the start of the chat (seed 001).
-    expect(operator.locator("#lh-tag-input")).to_be_focused()
+    # The tag prompt is open from the start of the chat (seed 001), beside
+    # the reply field that has the focus.
+    expect(operator.locator("#lh-tag-input")).to_be_visible()
+    expect(operator.locator("#lh-reply")).to_be_focused()
     operator.click("#lh-end")
     expect(operator.locator("#lh-connection")).to_have_text(
         "Add a tag before you end the chat."
@@ -218,6 +221,39 @@ def test_a_tag_is_required_before_ending_when_so_configured(
     expect(operator.locator("#lh-tag-list")).to_contain_text("levering")
     operator.click("#lh-end")
     expect(chat(customer).locator("#lh-log")).to_contain_text("The chat has ended.")
+
+
+def test_the_first_line_typed_after_accept_is_the_reply_not_a_tag(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    operator = online_operator(new_page, shop_server.url)
+    customer = customer_on_site(new_page, shop_server.url)
+    ask(customer, "Hvor er min pakke?", name="Karen")
+    operator.locator("#lh-queue .lh-item").first.click()
+    operator.click("#lh-accept")
+    # No click in the reply field: the operator just starts typing.
+    expect(operator.locator("#lh-reply")).to_be_focused()
+    operator.keyboard.type("Hello Karen, let me look it up.")
+    operator.keyboard.press("Enter")
+    expect(chat(customer).locator("#lh-log")).to_contain_text(
+        "Hello Karen, let me look it up."
+    )
+    expect(operator.locator("#lh-log")).to_contain_text(
+        "Hello Karen, let me look it up."
+    )
+    expect(operator.locator("#lh-tag-list li")).to_have_count(0)
+
+
+def test_the_visitor_is_writing_goes_when_their_message_arrives(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    customer, operator = staffed_chat(new_page, shop_server.url)
+    box = chat(customer).locator("#lh-input")
+    box.fill("Den blå i str. M, tak")
+    expect(operator.locator("#lh-typing")).to_have_text("The visitor is writing...")
+    box.press("Enter")
+    expect(operator.locator("#lh-log")).to_contain_text("Den blå i str. M, tak")
+    expect(operator.locator("#lh-typing")).to_have_text("")
 
 
 def test_a_transfer_accepted_by_a_colleague_keeps_the_history(
@@ -342,6 +378,67 @@ def test_a_lost_panel_turns_the_widget_away_then_offline(
     while time.monotonic() < deadline and mette_status(shop) != "offline":
         time.sleep(0.2)
     assert mette_status(shop) == "offline"
+
+
+# Every 100 ms, what a colleague's panel shows of Mette, and what the shop's
+# button shows: a change that lasts a moment is seen too.
+COLLEAGUE_STATES = """() => {
+  window.seen = new Set();
+  setInterval(() => {
+    const mette = [...document.querySelectorAll("#lh-colleagues li")]
+      .find((li) => li.textContent.includes("Mette"));
+    window.seen.add(mette ? mette.className : "missing");
+  }, 100);
+}"""
+LAUNCHER_STATES = """() => {
+  window.seen = new Set();
+  setInterval(() => {
+    const root = document.querySelector("livehelp-widget").shadowRoot;
+    window.seen.add(root.querySelector("button").className);
+  }, 100);
+}"""
+
+
+@pytest.mark.livehelp(
+    heartbeat_seconds=2,
+    client_silence_seconds=6,
+    presence_grace_seconds=12,
+    jobs="thread",
+    jobs_tick_seconds=0.2,
+)
+def test_an_operator_who_keeps_answering_stays_online_throughout(
+    shop: Flask, shop_server: t.Any, new_page: t.Any, bo: dict[str, t.Any]
+) -> None:
+    """Issue 20: a reply every 9 s for 3 minutes, with a heartbeat of 10 s.
+
+    Time runs five times faster here (every setting above is a fifth of its
+    default), so a reply goes every 1.8 s for 36 s: still a frame more often
+    than the heartbeat, and long past the away (3 beats) and offline (grace)
+    marks the operator used to pass.
+    """
+    mette, colleague = mette_and_bo(new_page, shop_server.url)
+    # Bo is away, so the shop's button is online through Mette alone.
+    set_status(colleague, "away")
+    customer = customer_on_site(new_page, shop_server.url)
+    ask(customer, "Hvornår sender I?", name="Karen")
+    accept_first(mette)
+    shopper = customer_on_site(new_page, shop_server.url, "/cart")
+    expect(colleague.locator("#lh-colleagues .lh-is-online")).to_contain_text("Mette")
+    colleague.evaluate(COLLEAGUE_STATES)
+    shopper.evaluate(LAUNCHER_STATES)
+    started = time.monotonic()
+    replies = 0
+    while time.monotonic() - started < 36:
+        replies += 1
+        reply(mette, f"Svar nummer {replies}")
+        # A person writing, not a speed to check.
+        time.sleep(1.8)
+    expect(chat(customer).locator("#lh-log")).to_contain_text(f"Svar nummer {replies}")
+    assert set(colleague.evaluate("[...window.seen]")) == {"lh-colleague lh-is-online"}
+    assert set(shopper.evaluate("[...window.seen]")) == {"online"}
+    expect(mette.locator("[data-status=online]")).to_have_attribute(
+        "aria-checked", "true"
+    )
 
 
 def mette_status(shop: Flask) -> str:

@@ -118,7 +118,8 @@ def test_managers_see_all_chats_of_their_departments(
 def test_sorting_by_a_column_with_idle_time_breaking_ties(
     app: Flask, make_operator: t.Any
 ) -> None:
-    admin = make_operator(name="Adam", role="admin")
+    # Four chats going on at once: room for all of them.
+    admin = make_operator(name="Adam", role="admin", max_chats=4)
     now = utcnow()
     ids = {}
     # Three chats of the same customer, idle for 30, 10 and 20 minutes.
@@ -332,12 +333,22 @@ def test_the_transcript_has_every_message_and_event_in_the_readers_zone_and_lang
 def test_transcript_events_in_words(app: Flask, make_operator: t.Any) -> None:
     mette = make_operator(name="Mette")
     timed_out = chat(app, operator=mette, end=False)
+    quiet = chat(app, operator=mette, end=False)
     with app.test_request_context():
         state = get_state()
         state.conversations.end(timed_out, by="timeout")
-        _, messages = state.history.transcript(state.operators.get(mette.id), timed_out)
-        said = [event_text(m) for m in messages if m.kind == "event"]
-    assert said == ["Mette accepted the chat.", "The chat timed out."]
+        state.conversations.end(quiet, by="inactive")
+        reader = state.operators.get(mette.id)
+        said = {
+            chat_id: [event_text(m) for m in messages if m.kind == "event"]
+            for chat_id in (timed_out, quiet)
+            for _, messages in [state.history.transcript(reader, chat_id)]
+        }
+    assert said[timed_out] == ["Mette accepted the chat.", "The chat timed out."]
+    assert said[quiet] == [
+        "Mette accepted the chat.",
+        "The chat was closed after a long silence.",
+    ]
 
 
 def test_a_transcript_as_text(app: Flask, operator: t.Any) -> None:

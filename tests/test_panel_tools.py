@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import typing as t
 
 import pytest
@@ -52,6 +53,45 @@ def test_tags_are_set_and_seen_by_staff_only(
     assert all("tags" not in f for f in visitor.quiet() if f["type"] == "conversation")
     staff.send(type="tags", conversation=conversation_id, names=["x" * 65])
     assert staff.expect("error")["code"] == "too-long"
+
+
+def test_tags_added_a_moment_apart_are_all_kept(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    """Changes, not whole lists: the second frame does not undo the first."""
+    staff = operator_socket(operator)
+    conversation_id = start_chat(visitor_socket())
+    accepted(staff, conversation_id)
+    staff.send(type="tags", conversation=conversation_id, add=["levering"])
+    staff.send(type="tags", conversation=conversation_id, add=[" retur ", "levering"])
+    staff.expect("conversation", id=conversation_id, tags=["levering", "retur"])
+    staff.send(type="tags", conversation=conversation_id, remove=["levering"])
+    staff.expect("conversation", id=conversation_id, tags=["retur"])
+    # The whole list still replaces it.
+    staff.send(type="tags", conversation=conversation_id, names=["fragt"])
+    staff.expect("conversation", id=conversation_id, tags=["fragt"])
+
+
+def test_two_tabs_tagging_at_once_keep_both_tags(app: Flask, operator: t.Any) -> None:
+    conversation_id = chat(app, operator=operator, end=False)
+    barrier = threading.Barrier(2)
+
+    def tag_in_tab(name: str) -> None:
+        with app.app_context():
+            state = get_state()
+            mette = state.operators.get(operator.id)
+            barrier.wait()
+            state.conversations.change_tags(mette, conversation_id, add=[name])
+            state.db.session.remove()
+
+    tabs = [threading.Thread(target=tag_in_tab, args=(n,)) for n in ("a", "b")]
+    for tab in tabs:
+        tab.start()
+    for tab in tabs:
+        tab.join()
+    with app.app_context():
+        stored = get_state().conversations.get(conversation_id).tags
+        assert [tag.name for tag in stored] == ["a", "b"]
 
 
 def test_a_panel_opening_sees_each_chat_with_its_own_question_and_tags(
@@ -353,7 +393,8 @@ def test_a_chat_silent_on_both_sides_is_closed(
         assert timeouts.close_inactive(state, now=later) == []
         much_later = later + dt.timedelta(seconds=501)
         assert timeouts.close_inactive(state, now=much_later) == [conversation_id]
-        assert state.conversations.get(conversation_id).ended_by == "timeout"
+        # Not "timeout": the report tells it from a chat nobody accepted.
+        assert state.conversations.get(conversation_id).ended_by == "inactive"
 
 
 # Presence over time.

@@ -4,12 +4,16 @@ times and durations per operator and department."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import typing as t
 
+import pytest
 from flask import Flask
 
 from conftest import login
 from flask_livehelp import get_state
+from flask_livehelp.models import utcnow
+from flask_livehelp.services import timeouts
 from staff import chat
 from staff import department
 from staff import set_times
@@ -73,7 +77,7 @@ def test_the_figures_per_day_operator_and_department(
             timezone="Europe/Copenhagen",
         )
     by_day = {
-        d.day.day: (d.chats, d.answered, d.missed, d.timed_out) for d in report.days
+        d.day.day: (d.chats, d.answered, d.missed, d.not_accepted) for d in report.days
     }
     assert by_day == {2: (6, 6, 0, 0), 3: (2, 0, 2, 1), 4: (1, 0, 1, 0)}
     assert (report.totals.chats, report.totals.missed) == (9, 3)
@@ -86,6 +90,68 @@ def test_the_figures_per_day_operator_and_department(
     assert figures["Bo"].duration.median == 120
     (salg,) = report.departments
     assert (salg.name, salg.chats, salg.missed) == ("Salg", 9, 3)
+
+
+@pytest.mark.livehelp(queue_timeout_seconds=60, inactive_close_seconds=600)
+def test_not_accepted_in_time_closed_after_silence_and_offline_messages_apart(
+    app: Flask, make_operator: t.Any
+) -> None:
+    """Issue 20: "Timed out" counted quiet chats, and a missed chat passed on
+    by mail was no offline message."""
+    boss = make_operator(name="Lone", role="manager")
+    mette = make_operator(name="Mette")
+    # Nobody accepts it in time: missed, and mailed to the shop.
+    not_accepted = chat(app, end=False)
+    # The customer gives up waiting: missed, not mailed.
+    chat(app)
+    # Mette's customer goes quiet, and the chat is closed.
+    quiet = chat(app, operator=mette, answers=["Et øjeblik"], end=False)
+    # Closed after silence before "inactive" existed: ended by "timeout".
+    old_quiet = chat(app, operator=mette, end=False)
+    # Left with the offline form.
+    with app.test_request_context():
+        get_state().offline.submit(
+            client_id="off1",
+            body="Har I den i blå?",
+            name="Karen",
+            email="karen@example.com",
+            consent=False,
+            page=None,
+            department_id=None,
+            honeypot=None,
+            visitor_token=None,
+            ip_address="192.0.2.9",
+            user_agent="pytest",
+            locale="da",
+        )
+    with app.app_context():
+        state = get_state()
+        later = utcnow() + dt.timedelta(hours=1)
+        assert timeouts.time_out_queue(state, now=later) == [not_accepted]
+        assert timeouts.close_inactive(state, now=later) == [quiet, old_quiet]
+        assert state.conversations.get(quiet).ended_by == "inactive"
+        state.conversations.get(old_quiet).ended_by = "timeout"
+        state.db.session.commit()
+        today = utcnow().date()
+        totals = state.reports.figures(state.operators.get(boss.id), today, today)
+        totals = totals.totals
+    assert (totals.chats, totals.answered, totals.missed) == (4, 2, 2)
+    assert (totals.not_accepted, totals.closed_silent) == (1, 2)
+    assert totals.offline_messages == 2
+
+    client = app.test_client()
+    login(client, boss.email)
+    page = client.get("/livehelp/report/").text
+    assert "Timed out" not in page
+    facts = dict(re.findall(r"<dt>([^<]+)</dt><dd>(\d+)</dd>", page.replace("\n", "")))
+    assert facts == {
+        "Chats": "4",
+        "Answered": "2",
+        "Missed": "2",
+        "Not accepted in time": "1",
+        "Closed after a long silence": "2",
+        "Offline messages": "2",
+    }
 
 
 def test_the_report_page_is_for_managers(app: Flask, make_operator: t.Any) -> None:

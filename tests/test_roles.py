@@ -209,6 +209,8 @@ def world(app: Flask, livehelp: t.Any, make_operator: t.Any) -> World:
             name=who.replace("_", " ").title(),
             role=role,
             department_ids=[department_id],
+            # The matrix asks who may, not how many: nobody runs out of room.
+            max_chats=50,
         )
         for who, (role, department_id) in roles.items()
     }
@@ -569,14 +571,18 @@ ROUTES = [
             "form_id": f"f{next(_unique)}",
         },
     ),
+    # Managers see the outbox of their departments' mails; admins all of it.
     Route(
-        "livehelp.offline.outbox", "GET", lambda x: "/livehelp/offline/outbox", ADMINS
+        "livehelp.offline.outbox",
+        "GET",
+        lambda x: "/livehelp/offline/outbox",
+        MANAGERS,
     ),
     Route(
         "livehelp.offline.retry",
         "POST",
         lambda x: f"/livehelp/offline/outbox/{x.mail}/retry",
-        ADMINS,
+        OVERSEE_A,
     ),
 ]
 

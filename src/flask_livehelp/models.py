@@ -180,7 +180,8 @@ class ConversationMixin:
     )
     accepted_at: sa_orm.Mapped[dt.datetime | None] = sa_orm.mapped_column(UTCDateTime)
     ended_at: sa_orm.Mapped[dt.datetime | None] = sa_orm.mapped_column(UTCDateTime)
-    #: ``visitor``, ``operator`` or ``timeout``.
+    #: ``visitor``, ``operator``, ``timeout`` (not accepted in time) or
+    #: ``inactive`` (closed after a long silence; in older rows also ``timeout``).
     ended_by: sa_orm.Mapped[str | None] = sa_orm.mapped_column(sa.String(16))
     last_visitor_message_at: sa_orm.Mapped[dt.datetime | None] = sa_orm.mapped_column(
         UTCDateTime

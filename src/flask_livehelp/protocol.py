@@ -93,9 +93,13 @@ OPERATOR_FRAMES: dict[str, dict[str, Field]] = {
     "typing": {"conversation": CONVERSATION, "state": Field(bool, required=True)},
     "end": {"conversation": CONVERSATION},
     "sync": {"conversation": CONVERSATION, "after": Field(int, required=True)},
+    # The whole list (``names``), or changes to the stored one (``add``,
+    # ``remove``), which keep what another frame added a moment before.
     "tags": {
         "conversation": CONVERSATION,
-        "names": Field(list, required=True, max_length=64, max_items=20),
+        "names": Field(list, max_length=64, max_items=20),
+        "add": Field(list, max_length=64, max_items=20),
+        "remove": Field(list, max_length=64, max_items=20),
     },
     "transfer": {
         "conversation": CONVERSATION,

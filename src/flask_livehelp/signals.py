@@ -21,7 +21,8 @@ conversation_accepted = _signals.signal(
 conversation_ended = _signals.signal(
     "livehelp-conversation-ended",
     doc="A chat ended. Receivers get ``conversation`` and ``reason``"
-    " (``visitor``, ``operator``, ``timeout``).",
+    " (``visitor``, ``operator``, ``timeout``: not accepted in time,"
+    " ``inactive``: closed after a long silence).",
 )
 message_posted = _signals.signal(
     "livehelp-message-posted",

@@ -43,7 +43,9 @@
     let chat = chats.get(id) || viewing.get(id);
     // lastSeq: every message up to it is here and shown; early ones wait in
     // pending until the gap before them is filled.
-    if (!chat) chat = { id, info: {}, messages: new Map(), pending: new Map(), lastSeq: 0, asked: 0, unread: 0, draft: "", typing: false };
+    // tagging: tag name -> added (true) or removed (false), until the server's
+    // list of the chat says so too.
+    if (!chat) chat = { id, info: {}, messages: new Map(), pending: new Map(), lastSeq: 0, asked: 0, unread: 0, draft: "", typing: false, tagging: new Map() };
     for (const [key, value] of Object.entries(frame)) if (value !== undefined && key !== "type") chat.info[key] = value;
     return chat;
   };
@@ -56,6 +58,10 @@
     send({ type: "sync", conversation: chat.id, after: chat.lastSeq });
   };
   const mine = (chat) => me && chat.info.operator_id === me.id;
+  const applySettings = (given) => {
+    options = given || options;
+    $("lh-tag-required").hidden = !options.require_tag;
+  };
   const visitorName = (info) => info.visitor_name || (info.context || {}).name || strings.anonymous;
 
   // The socket.
@@ -110,6 +116,8 @@
     if (frame.author === "visitor") {
       chat.info.last_visitor_message_at = frame.at;
       chat.typing = false;
+      // Their message is what they were writing: the hint has done its work.
+      if (current === chat.id) $("lh-typing").textContent = "";
       if (current !== chat.id || document.hidden) {
         chat.unread += 1;
         if (mine(chat)) alert(visitorName(chat.info), frame.body);
@@ -125,14 +133,21 @@
       me = frame.operator;
       canTranslate = Boolean(frame.translate);
       $("lh-translate-draft").hidden = !canTranslate;
-      options = frame.settings || options;
+      applySettings(frame.settings);
       canned = frame.canned || [];
       departments = frame.departments || [];
       showStatus(me.status);
       $("lh-known-tags").replaceChildren(...(frame.tags || []).map((name) => Object.assign(el("option"), { value: name })));
-      $("lh-tag-required").hidden = !options.require_tag;
       queue.clear();
       frame.queue.forEach((c) => queue.set(c.id, c));
+      // Ended chats stay listed only until the next hello; the one open now
+      // stays, and asks how it is, as one that ended meanwhile may have.
+      const active = new Set(frame.active.map((info) => info.id));
+      for (const id of [...chats.keys()]) {
+        if (active.has(id)) continue;
+        if (id === current) catchUp(chats.get(id), true);
+        else chats.delete(id);
+      }
       for (const info of frame.active) {
         const chat = chatFor(info);
         chats.set(chat.id, chat);
@@ -164,6 +179,7 @@
     },
     assigned(frame) {
       queue.delete(frame.id);
+      transfers.forEach((offer, id) => { if (offer.conversation === frame.id) transfers.delete(id); });
       // The chat as it was viewed while queued, messages and draft with it:
       // a new one would count what the operator already read as unread.
       const chat = chatFor(frame);
@@ -171,12 +187,10 @@
       chats.set(chat.id, chat);
       if (accepting === chat.id || current === chat.id) {
         accepting = null;
-        // The chat shows as active a moment before this frame, and an
-        // operator may already be typing the answer: never take that away.
-        const typing = document.activeElement === $("lh-reply");
+        // Focus goes to the reply field (select does it): the tag prompt is
+        // open beside it (seed 001), but what the operator types first is
+        // the answer, never a tag.
         select(chat.id); // which syncs
-        // Seed 001: the tag prompt opens at the start of the chat.
-        if (!typing) $("lh-tag-input").focus();
       } else {
         catchUp(chat, true);
       }
@@ -232,6 +246,11 @@
       if (current === chat.id) $("lh-typing").textContent = frame.state ? strings.typing : "";
     },
     presence(frame) { colleagues(frame.operators); },
+    // An admin changed what the panel goes by: applied at once, no reload.
+    settings(frame) {
+      applySettings(frame.settings);
+      render();
+    },
     status(frame) {
       // Opening the socket publishes the status before its hello is sent.
       if (me) me.status = frame.chosen;
@@ -270,9 +289,18 @@
     error(frame) {
       const index = outbox.findIndex((item) => item.id === frame.ref);
       if (index >= 0) outbox.splice(index, 1);
-      if (frame.code === "taken") {
+      if (frame.ref === "tags") {
+        // A refused change shows as it is stored.
+        chats.forEach((chat) => chat.tagging.clear());
+        viewing.forEach((chat) => chat.tagging.clear());
+        renderChat();
+      }
+      if (frame.code === "taken" || frame.code === "full") {
+        // A chat someone else took is no longer on offer; one refused for
+        // want of room still is, for when a chat has ended.
+        const gone = frame.code === "taken" ? accepting || current : null;
+        transfers.forEach((offer, id) => { if (offer.conversation === gone) transfers.delete(id); });
         accepting = null;
-        transfers.forEach((offer, id) => { if (offer.conversation === current) transfers.delete(id); });
         render();
       }
       toast(frame.message);
@@ -380,8 +408,20 @@
     // The operator spoke last and the visitor has said nothing for a while.
     const visitor = Date.parse(info.last_visitor_message_at || 0);
     const operator = Date.parse(info.last_operator_message_at || 0);
-    if (operator <= visitor) return null;
+    // 0 turns the idle mark off, as the admin's form says.
+    if (!options.idle_seconds || operator <= visitor) return null;
     return Date.now() - operator > options.idle_seconds * 1000 ? info.last_operator_message_at : null;
+  };
+  // Shown idle the moment a chat turns idle, not at the next regular render.
+  let idleTimer = 0;
+  const renderWhenIdle = (list) => {
+    clearTimeout(idleTimer);
+    if (!options.idle_seconds) return;
+    const turns = list.filter((chat) => chat.info.status === "active" && !idleSince(chat.info))
+      .map((chat) => chat.info)
+      .filter((info) => Date.parse(info.last_operator_message_at || 0) > Date.parse(info.last_visitor_message_at || 0))
+      .map((info) => Date.parse(info.last_operator_message_at) + options.idle_seconds * 1000);
+    if (turns.length) idleTimer = setTimeout(render, Math.max(0, Math.min(...turns) - Date.now()) + 100);
   };
   const item = (className, onClick, parts) => {
     const li = el("li");
@@ -424,9 +464,20 @@
         el("strong", null, visitorName(info)), chat.unread ? el("span", "lh-unread", String(chat.unread)) : null, el("small", "lh-time", note),
       ]);
       li.firstChild.dataset.conversation = chat.id;
+      if (ended) {
+        // Beside the item, not in it: a button inside a button is unreachable.
+        const dismissIt = el("button", "lh-dismiss", "×");
+        dismissIt.type = "button";
+        dismissIt.setAttribute("aria-label", format(strings.dismissChat, { name: visitorName(info) }));
+        dismissIt.title = dismissIt.getAttribute("aria-label");
+        dismissIt.addEventListener("click", () => dismiss(chat.id));
+        li.classList.add("lh-has-dismiss");
+        li.append(dismissIt);
+      }
       return li;
     }));
     if (!list.length) $("lh-active").append(el("li", "lh-none", strings.noActive));
+    renderWhenIdle(list);
     $("lh-active-count").textContent = list.filter((c) => c.info.status === "active").length;
 
     $("lh-transfers-box").hidden = !transfers.size;
@@ -437,10 +488,10 @@
       const take = el("button", "lh-button lh-primary", strings.takeIt);
       take.type = "button";
       take.addEventListener("click", () => {
+        // The offer goes when the chat is ours (assigned), not before: the
+        // server may refuse it while we have no room.
         accepting = offer.conversation;
-        transfers.delete(offer.id);
         send({ type: "transfer-answer", transfer: offer.id, accept: true });
-        render();
       });
       const no = el("button", "lh-button", strings.decline);
       no.type = "button";
@@ -465,6 +516,14 @@
     current = null;
     $("lh-chat").hidden = true;
     $("lh-empty").hidden = false;
+  };
+  // An ended chat leaves the list when the operator is done with it.
+  const dismiss = (id) => {
+    const chat = chats.get(id);
+    if (!chat || chat.info.status === "active") return;
+    chats.delete(id);
+    if (current === id) closeChat();
+    render();
   };
   const select = (id) => {
     stopTyping();
@@ -510,6 +569,7 @@
     const open = info.status === "active" && mine(chat);
     $("lh-accept").hidden = info.status !== "queued";
     $("lh-end").hidden = !(open || (info.status === "queued" && me && me.role !== "operator"));
+    $("lh-dismiss").hidden = !(chats.has(chat.id) && info.status !== "active");
     $("lh-transfer").hidden = !open;
     $("lh-push").hidden = !open;
     $("lh-composer").hidden = !open;
@@ -527,12 +587,12 @@
     const cart = Array.isArray(context.cart) ? context.cart : [];
     $("lh-cart-box").hidden = !cart.length;
     $("lh-cart").replaceChildren(...cart.map((line) => el("li", null, `${line.quantity || 1} × ${line.name || ""}${line.price ? " · " + line.price : ""}`)));
-    $("lh-tag-list").replaceChildren(...(info.tags || []).map((name) => {
+    $("lh-tag-list").replaceChildren(...tagsOf(chat).map((name) => {
       const li = el("li", "lh-chip", name);
       const remove = el("button", "lh-chip-remove", "×");
       remove.type = "button";
       remove.setAttribute("aria-label", format(strings.removeTag, { name }));
-      remove.addEventListener("click", () => setTags((info.tags || []).filter((t) => t !== name)));
+      remove.addEventListener("click", () => tag(chat, name, false));
       li.append(remove);
       return li;
     }));
@@ -544,6 +604,8 @@
     if (m.body === "transfer-offered") return format(strings.transferOffered, { operator: data.operator, to: data.to }) + (data.note ? " " + format(strings.note, { note: data.note }) : "");
     if (m.body === "pushed") return format(strings.pushed, { operator: data.operator, url: data.url });
     if (m.body === "returned") return strings.returned;
+    // Before "inactive" existed, a quiet chat closed was a "timeout" too.
+    if (m.body === "ended" && data.by === "inactive") return strings.closedQuiet;
     if (m.body === "ended") return data.by === "timeout" ? (anyChat(m.conversation).info.accepted_at ? strings.closedQuiet : strings.timedOut) : strings.ended;
     return m.body;
   };
@@ -575,18 +637,31 @@
     send({ type: "accept", conversation: current });
   });
   $("lh-end").addEventListener("click", () => send({ type: "end", conversation: current }));
+  $("lh-dismiss").addEventListener("click", () => dismiss(current));
   $("lh-mail-customer").addEventListener("click", () => send({ type: "transcript", conversation: current, to: "customer" }));
   $("lh-translate-draft").addEventListener("click", () => {
     const text = $("lh-reply").value.trim();
     if (text) send({ type: "translate", conversation: current, text });
   });
   $("lh-mail-me").addEventListener("click", () => send({ type: "transcript", conversation: current, to: "me" }));
-  const setTags = (names) => send({ type: "tags", conversation: current, names });
+  // Tags: shown changed at once, sent as a change (never the whole list, which
+  // would drop a tag another frame added a moment before).
+  const tagsOf = (chat) => {
+    const stored = chat.info.tags || [];
+    chat.tagging.forEach((added, name) => { if (stored.includes(name) === added) chat.tagging.delete(name); });
+    const added = [...chat.tagging].filter(([name, on]) => on && !stored.includes(name)).map(([name]) => name);
+    return [...stored.filter((name) => chat.tagging.get(name) !== false), ...added];
+  };
+  const tag = (chat, name, on) => {
+    chat.tagging.set(name, on);
+    send({ type: "tags", conversation: chat.id, [on ? "add" : "remove"]: [name] });
+    renderChat();
+  };
   $("lh-tags").addEventListener("submit", (event) => {
     event.preventDefault();
-    const name = $("lh-tag-input").value.trim();
-    const tags = anyChat(current).info.tags || [];
-    if (name && !tags.includes(name)) setTags([...tags, name]);
+    const name = $("lh-tag-input").value.trim().slice(0, 64);
+    const chat = anyChat(current);
+    if (name && !tagsOf(chat).includes(name)) tag(chat, name, true);
     $("lh-tag-input").value = "";
   });
   const dialog = (id, onSend) => {
@@ -736,6 +811,21 @@
     const next = ids[(index + (event.key === "ArrowDown" ? 1 : ids.length - 1)) % ids.length];
     event.preventDefault();
     select(next);
+  });
+
+  // Alt+A, Alt+E and Alt+T press Accept, End chat and Transfer when the chat
+  // shown has them. Only with Alt alone, so they work from the reply field
+  // and never take a letter typed there, nor AltGr (Ctrl+Alt: € and @ on
+  // many keyboards). By the key's place, not its letter: Alt+A types "å" on
+  // a Mac.
+  const shortcuts = { KeyA: "lh-accept", KeyE: "lh-end", KeyT: "lh-transfer" };
+  document.addEventListener("keydown", (event) => {
+    const id = shortcuts[event.code];
+    if (!id || !event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    if (document.querySelector("dialog[open]") || $("lh-chat").hidden) return;
+    event.preventDefault();
+    const button = $(id);
+    if (!button.hidden && !button.disabled) button.click();
   });
 
   // Visitors on the site, "in site" first (seed 000).

@@ -125,3 +125,23 @@ def visible_clause(operator: t.Any, model: t.Any) -> sa.ColumnElement[bool]:
             sa.or_(own, model.department_id.is_(None), model.department_id.in_(mine)),
         )
     return sa.and_(alive, own)
+
+
+def mail_clause(operator: t.Any, models: t.Any) -> sa.ColumnElement[bool]:
+    """The outbox's mails ``operator`` may see and send, as a SQL condition.
+
+    Admins see every mail; managers the mails of chats of the departments
+    they oversee (a mail of no chat is for admins); operators none.
+    """
+    mail, chat = models.mail, models.conversation
+    if operator.role == "admin":
+        return sa.true()
+    if operator.role != "manager":
+        return sa.false()
+    chats = sa.select(chat.id)
+    if mine := department_ids(operator):
+        chats = chats.where(
+            sa.or_(chat.department_id.is_(None), chat.department_id.in_(mine))
+        )
+    of_chats: sa.ColumnElement[bool] = mail.conversation_id.in_(chats)
+    return of_chats

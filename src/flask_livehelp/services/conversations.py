@@ -33,6 +33,7 @@ from ..protocol import hidden_frame
 from ..protocol import message_frame
 from ..protocol import typing_frame
 from . import access
+from . import load
 from . import Service
 from .presence import PresenceService
 from .settings import SettingsService
@@ -398,8 +399,9 @@ class ConversationService(Service):
         """Open a chat with the visitor's first message; a resend finds it again.
 
         :param requested_operator_id: Route the chat to this operator (an
-            invitation they sent); else, with ``AUTO_ASSIGN`` on, to the least
-            busy online operator of the department.
+            invitation they sent) while they have room for it; else, with
+            ``AUTO_ASSIGN`` on, to the least busy online operator of the
+            department.
         :param context: What the host's context hook says about the visitor.
         """
         existing = self._by_visitor_client_id(visitor_id, client_id)
@@ -411,6 +413,12 @@ class ConversationService(Service):
             return started, existing
         if self.open_for_visitor(visitor_id) is not None:
             raise Refused("already-open", N_("You already have a chat going on."))
+        if requested_operator_id is not None and not load.has_room(
+            self.session, self.models, requested_operator_id
+        ):
+            # The inviter filled up meanwhile: the customer is not kept
+            # waiting for them, the chat goes its usual way.
+            requested_operator_id = None
         conversation = self.models.conversation(
             visitor_id=visitor_id,
             visitor_name=name or None,
@@ -603,19 +611,26 @@ class ConversationService(Service):
             self.hub.publish(public, message_frame(message))
 
     def accept(self, operator: t.Any, conversation_id: int) -> t.Any:
-        """Make ``operator`` the owner; of two at once, exactly one wins."""
+        """Make ``operator`` the owner; of two at once, exactly one wins.
+
+        :raises Refused: ``taken`` by someone else, or ``full``: the operator
+            has ``max_chats`` chats already.
+        """
         conversation = self.get(conversation_id)
         if not access.can_accept(operator, conversation):
             raise NotAllowed("not-allowed", N_("You may not take this chat."))
         model = self.models.conversation
         now = utcnow()
+        room, limit = load.room_clause(self.session, self.models, operator.id)
         taken = self.session.execute(
             sa.update(model)
-            .where(model.id == conversation_id, model.status == "queued")
+            .where(model.id == conversation_id, model.status == "queued", room)
             .values(status="active", operator_id=operator.id, accepted_at=now)
         )
         if taken.rowcount != 1:
             self.session.rollback()
+            if self.get(conversation_id).status == "queued":
+                raise load.full(limit)
             raise Refused("taken", N_("Another operator has already taken this chat."))
         self.session.refresh(conversation)
         event = self.add_event(conversation, "accepted", operator=operator)
@@ -637,7 +652,8 @@ class ConversationService(Service):
     ) -> t.Any:
         """End a chat; one no operator took counts as missed.
 
-        :param by: ``visitor``, ``operator`` or ``timeout``.
+        :param by: ``visitor``, ``operator``, ``timeout`` (nobody accepted it
+            in time) or ``inactive`` (closed after a long silence).
         """
         return self.finish(conversation_id, by=by, operator=operator)[0]
 
@@ -733,31 +749,95 @@ class ConversationService(Service):
     def set_tags(
         self, operator: t.Any, conversation_id: int, names: list[str]
     ) -> t.Any:
-        """Replace the tags of a chat the operator has or may see."""
+        """Replace the tags of a chat the operator has or may see.
+
+        Whatever was added meanwhile goes; :meth:`change_tags` keeps it.
+        """
+        conversation = self._taggable(operator, conversation_id)
+        wanted = _tag_names(names)
+        try:
+            existing = self._tags_named(wanted)
+            conversation.tags = [existing[name] for name in sorted(wanted)]
+            self.session.commit()
+        except IntegrityError:
+            # Another chat created the same new tag at the same moment.
+            self.session.rollback()
+            return self.set_tags(operator, conversation_id, names)
+        return self._tagged(conversation)
+
+    def change_tags(
+        self,
+        operator: t.Any,
+        conversation_id: int,
+        *,
+        add: c.Iterable[str] = (),
+        remove: c.Iterable[str] = (),
+    ) -> t.Any:
+        """Add and remove some tags of a chat, keeping every other one.
+
+        Each change is made on the stored rows, not on a list read before:
+        two tags added a moment apart (two frames, or two tabs) both stay.
+        """
+        conversation = self._taggable(operator, conversation_id)
+        adding, removing = _tag_names(add), _tag_names(remove) - _tag_names(add)
+        links, model = self.models.conversation_tags, self.models.tag
+        linked = sa.exists().where(
+            links.c.conversation_id == conversation.id, links.c.tag_id == model.id
+        )
+        try:
+            self._tags_named(adding)
+            self.session.execute(
+                sa.insert(links).from_select(
+                    ["conversation_id", "tag_id"],
+                    sa.select(sa.literal(conversation.id), model.id).where(
+                        model.name.in_(adding), ~linked
+                    ),
+                )
+            )
+            self.session.execute(
+                sa.delete(links).where(
+                    links.c.conversation_id == conversation.id,
+                    links.c.tag_id.in_(
+                        sa.select(model.id).where(model.name.in_(removing))
+                    ),
+                )
+            )
+            self.session.commit()
+        except IntegrityError:
+            # The same tag was made, or added to this chat, at the same moment.
+            self.session.rollback()
+            return self.change_tags(
+                operator, conversation_id, add=adding, remove=removing
+            )
+        return self._tagged(conversation)
+
+    def _taggable(self, operator: t.Any, conversation_id: int) -> t.Any:
         conversation = self.for_operator(operator, conversation_id)
         if not (
             access.can_write(operator, conversation)
             or access.can_end(operator, conversation)
         ):
             raise NotAllowed("not-yours", N_("Accept the chat before you tag it."))
-        wanted = {name.strip()[:64] for name in names if name.strip()}
+        return conversation
+
+    def _tags_named(self, names: set[str]) -> dict[str, t.Any]:
+        """The tags of these names, made (not yet committed) where missing."""
         model = self.models.tag
         existing = {
             tag.name: tag
             for tag in self.session.execute(
-                sa.select(model).where(model.name.in_(wanted))
+                sa.select(model).where(model.name.in_(names))
             ).scalars()
         }
-        for name in wanted - existing.keys():
+        for name in names - existing.keys():
             existing[name] = model(name=name)
             self.session.add(existing[name])
-        conversation.tags = [existing[name] for name in sorted(wanted)]
-        try:
-            self.session.commit()
-        except IntegrityError:
-            # Another chat created the same new tag at the same moment.
-            self.session.rollback()
-            return self.set_tags(operator, conversation_id, names)
+        self.session.flush()
+        return existing
+
+    def _tagged(self, conversation: t.Any) -> t.Any:
+        """The chat with its tags as stored now, told to the staff who see it."""
+        self.session.expire(conversation, ["tags"])
         self.hub.publish(
             staff_conversation_channel(conversation.id),
             self.staff_frame(conversation, "conversation"),
@@ -1003,6 +1083,11 @@ class ConversationService(Service):
         self.hub.publish(conversation_channel(conversation.id), frame)
         self.hub.publish(STAFF_CHANNEL, self.staff_frame(conversation, change))
         signals.send(signals.message_posted, conversation=conversation, message=message)
+
+
+def _tag_names(names: c.Iterable[str]) -> set[str]:
+    """Tag names as stored: trimmed, at most 64 characters, none empty."""
+    return {name.strip()[:64] for name in names if name.strip()}
 
 
 def _origin(url: str) -> str | None:

@@ -730,6 +730,7 @@ ENDED = {
     "visitor": N_("The customer ended the chat."),
     "operator": N_("%(operator)s ended the chat."),
     "timeout": N_("The chat timed out."),
+    "inactive": N_("The chat was closed after a long silence."),
 }
 
 

@@ -444,28 +444,44 @@ class MailService(Service):
             mail.last_error,
         )
 
-    # The outbox, as admins see it.
+    # The outbox, as managers and admins see it.
 
-    def problems(self, limit: int = 100) -> list[t.Any]:
-        """Failed mails, then those waiting after a failed attempt or claimed."""
+    def problems(
+        self, limit: int = 100, visible: sa.ColumnElement[bool] | None = None
+    ) -> list[t.Any]:
+        """Failed mails, then every mail not sent yet, the oldest first.
+
+        A mail waiting for its first try is listed too: a send-now is what
+        it may need (its sender is stuck, or mail is not set up yet).
+
+        :param visible: Only the mails this condition allows
+            (:func:`~flask_livehelp.services.access.mail_clause`).
+        """
         model = self.models.mail
-        failed = sa.select(model).where(model.status == "failed")
-        retrying = sa.select(model).where(
-            model.status.in_(("pending", "sending")),
-            sa.or_(model.attempts > 0, model.claimed_by.is_not(None)),
-        )
+        seen = sa.true() if visible is None else visible
+        failed = sa.select(model).where(model.status == "failed", seen)
+        waiting = sa.select(model).where(model.status.in_(("pending", "sending")), seen)
         rows = [
             *self.session.execute(failed.order_by(model.id.desc()).limit(limit)),
-            *self.session.execute(retrying.order_by(model.id).limit(limit)),
+            *self.session.execute(waiting.order_by(model.id).limit(limit)),
         ]
         return [row[0] for row in rows]
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, visible: sa.ColumnElement[bool] | None = None) -> dict[str, int]:
         model = self.models.mail
-        rows = self.session.execute(
-            sa.select(model.status, sa.func.count()).group_by(model.status)
-        ).all()
+        query = sa.select(model.status, sa.func.count()).group_by(model.status)
+        if visible is not None:
+            query = query.where(visible)
+        rows = self.session.execute(query).all()
         return {status: count for status, count in rows}
+
+    def allows(self, mail_id: int, visible: sa.ColumnElement[bool]) -> bool:
+        """Whether the mail exists and the condition lets one see it."""
+        model = self.models.mail
+        found = self.session.execute(
+            sa.select(model.id).where(model.id == mail_id, visible)
+        ).scalar_one_or_none()
+        return found is not None
 
     def for_conversation(self, conversation_id: int) -> list[t.Any]:
         model = self.models.mail

@@ -22,7 +22,14 @@ from .history import start_of_day
 #: The longest range one report covers.
 MAX_DAYS = 366
 #: The counted fields of :class:`DayFigures`.
-COUNTS = ("chats", "answered", "missed", "timed_out", "offline_messages")
+COUNTS = (
+    "chats",
+    "answered",
+    "missed",
+    "not_accepted",
+    "closed_silent",
+    "offline_messages",
+)
 
 
 @dataclasses.dataclass
@@ -32,10 +39,14 @@ class DayFigures:
     chats: int = 0
     #: Chats an operator took.
     answered: int = 0
-    #: Chats no operator took (a time-out in the queue, or given up).
+    #: Chats no operator took (nobody accepted them in time, or given up).
     missed: int = 0
-    #: Chats ended by a time-out, waiting or idle.
-    timed_out: int = 0
+    #: Missed chats nobody accepted in time (the queue's time-out).
+    not_accepted: int = 0
+    #: Chats an operator had, closed after a long silence.
+    closed_silent: int = 0
+    #: What the Offline messages page lists: messages left with the offline
+    #: form, and missed chats passed on to the shop by mail.
     offline_messages: int = 0
 
 
@@ -139,6 +150,7 @@ class ReportService(Service):
             model.status,
             model.origin,
             model.ended_by,
+            model.reply_token,
             model.operator_id,
             model.department_id,
         ).where(
@@ -170,7 +182,12 @@ class ReportService(Service):
             figures.chats += 1
             figures.answered += row.accepted_at is not None
             figures.missed += row.status == "missed"
-            figures.timed_out += row.ended_by == "timeout"
+            figures.not_accepted += row.status == "missed" and row.ended_by == "timeout"
+            figures.closed_silent += _closed_after_silence(row)
+            # A missed chat with a reply address went to the shop's mailbox.
+            figures.offline_messages += (
+                row.status == "missed" and row.reply_token is not None
+            )
         return list(days.values())
 
     @staticmethod
@@ -214,6 +231,15 @@ class ReportService(Service):
     def _names(self, kind: str) -> dict[int, str]:
         model = getattr(self.models, kind)
         return dict(self.session.execute(sa.select(model.id, model.name)).all())
+
+
+def _closed_after_silence(row: t.Any) -> bool:
+    # Before "inactive", a quiet chat closed was ended by "timeout" too; an
+    # operator had it, which a chat nobody accepted never has.
+    return bool(
+        row.ended_by == "inactive"
+        or (row.ended_by == "timeout" and row.status == "ended")
+    )
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:

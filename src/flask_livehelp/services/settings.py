@@ -13,6 +13,7 @@ import typing as t
 import sqlalchemy as sa
 
 from ..errors import Refused
+from ..hub import STAFF_CHANNEL
 from ..i18n import N_
 from . import Service
 
@@ -33,6 +34,12 @@ EDITABLE: dict[str, type | tuple[type, ...]] = {
 }
 #: How long a process reuses what it read, so a busy widget costs no queries.
 CACHE_SECONDS = 5.0
+#: What the operator panel goes by, as the panel names it.
+PANEL: dict[str, str] = {
+    "IDLE_SECONDS": "idle_seconds",
+    "REQUIRE_TAG": "require_tag",
+    "QUEUE_TIMEOUT_SECONDS": "queue_timeout",
+}
 
 
 class SettingsService(Service):
@@ -80,6 +87,17 @@ class SettingsService(Service):
             row.value = value
         self.session.commit()
         self.forget()
+        if key in PANEL:
+            # Open panels go by the new value now, not at their next reload.
+            self.hub.publish(
+                STAFF_CHANNEL, {"type": "settings", "settings": self.for_panel()}
+            )
+
+    def for_panel(self) -> dict[str, t.Any]:
+        """The settings the operator panel goes by, as it gets them."""
+        values = {name: self.get(key) for key, name in PANEL.items()}
+        values["require_tag"] = bool(values["require_tag"])
+        return values
 
     def forget(self) -> None:
         with self._lock:

@@ -71,8 +71,10 @@ def close_inactive(state: t.Any, now: dt.datetime | None = None) -> list[int]:
     ).scalars()
     closed = []
     for conversation_id in list(quiet):
+        # Not "timeout": that is a chat nobody accepted in time, and the
+        # report counts the two apart.
         _, mine = state.conversations.finish(
-            conversation_id, by="timeout", only="active"
+            conversation_id, by="inactive", only="active"
         )
         if mine:
             closed.append(conversation_id)

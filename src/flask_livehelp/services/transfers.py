@@ -14,6 +14,7 @@ from ..hub import STAFF_CHANNEL
 from ..i18n import N_
 from ..models import utcnow
 from . import access
+from . import load
 from . import Service
 from .conversations import ConversationService
 
@@ -114,22 +115,31 @@ class TransferService(Service):
         )
 
     def accept(self, operator: t.Any, transfer_id: int) -> t.Any:
-        """Take the chat of an offer made to this operator or their department."""
+        """Take the chat of an offer made to this operator or their department.
+
+        :raises Refused: ``taken``: the offer is no longer open; ``full``: the
+            operator has no room for another chat (the offer stays open).
+        """
         transfer = self._offer_for(operator, transfer_id)
         previous_id = self.conversations.get(transfer.conversation_id).operator_id
         model, chats = self.models.transfer, self.models.conversation
+        room, limit = load.room_clause(self.session, self.models, operator.id)
+        moved = self.session.execute(
+            sa.update(chats)
+            .where(chats.id == transfer.conversation_id, chats.status == "active")
+            .where(room)
+            .values(operator_id=operator.id)
+        )
         taken = self.session.execute(
             sa.update(model)
             .where(model.id == transfer.id, model.status == "offered")
             .values(status="accepted", answered_at=utcnow())
         )
-        moved = self.session.execute(
-            sa.update(chats)
-            .where(chats.id == transfer.conversation_id, chats.status == "active")
-            .values(operator_id=operator.id)
-        )
         if taken.rowcount != 1 or moved.rowcount != 1:
             self.session.rollback()
+            still_open = self._offer_for(operator, transfer_id)
+            if self.conversations.get(still_open.conversation_id).status == "active":
+                raise load.full(limit)
             raise Refused("taken", N_("This transfer is no longer open."))
         conversation = self.conversations.get(transfer.conversation_id)
         self.session.refresh(conversation)

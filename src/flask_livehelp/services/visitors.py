@@ -23,6 +23,7 @@ from ..errors import Refused
 from ..hub import operator_channel
 from ..i18n import N_
 from ..models import utcnow
+from . import load
 from . import Service
 
 #: A visitor counts as on the site while a page of theirs reported this recently.
@@ -287,6 +288,9 @@ class VisitorService(Service):
         text = (message or "").strip()[:MAX_INVITATION]
         if not text:
             raise Refused("bad-field", N_("Write what the visitor should see."))
+        if not load.has_room(self.session, self.models, operator.id):
+            # The chat would come to them, and they could not take it.
+            raise load.full(operator.max_chats)
         visitor.invitation = text
         visitor.invited_at = utcnow()
         visitor.invited_by_id = operator.id

@@ -137,7 +137,7 @@ class OperatorConnection(Connection):
                 "departments": self.state.transfers.departments(),
                 "tags": conversations.all_tags(),
                 "canned": self._canned(operator),
-                "settings": self._settings(),
+                "settings": self.state.settings.for_panel(),
                 "translate": self.state.extension.translate is not None,
             }
         )
@@ -151,14 +151,6 @@ class OperatorConnection(Connection):
             {"name": c.name, "lang": c.lang, "body": c.body}
             for c in knowledge.canned_responses()
         ]
-
-    def _settings(self) -> dict[str, t.Any]:
-        settings = self.state.settings
-        return {
-            "idle_seconds": settings.get("IDLE_SECONDS"),
-            "require_tag": bool(settings.get("REQUIRE_TAG")),
-            "queue_timeout": settings.get("QUEUE_TIMEOUT_SECONDS"),
-        }
 
     def _follow(self, conversation_id: int) -> None:
         self.subscription.add(conversation_channel(conversation_id))
@@ -256,9 +248,17 @@ class OperatorConnection(Connection):
 
     def on_tags(self, frame: Frame) -> None:
         conversations = self.state.conversations
-        conversation = conversations.set_tags(
-            self.operator(), frame["conversation"], frame["names"]
-        )
+        if frame["names"] is not None:
+            conversation = conversations.set_tags(
+                self.operator(), frame["conversation"], frame["names"]
+            )
+        else:
+            conversation = conversations.change_tags(
+                self.operator(),
+                frame["conversation"],
+                add=frame["add"] or (),
+                remove=frame["remove"] or (),
+            )
         # Also to a manager tagging a chat they look at without following it.
         self.send(conversations.staff_frame(conversation))
 

@@ -1,5 +1,5 @@
 """Offline messages over HTTP: the widget's form, the inbound-mail webhook, and
-the staff pages (the list, answering by mail, and the outbox for admins).
+the staff pages (the list, answering by mail, and the outbox for managers).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from flask.blueprints import BlueprintSetupState
 from ..auth import check_csrf
 from ..auth import operator_required
 from ..auth import origin_allowed
+from ..auth import role_required
 from ..auth import signed_in_operator
 from ..config import config_value
 from ..errors import NotAllowed
@@ -31,6 +32,7 @@ from ..i18n import current_language
 from ..i18n import N_
 from ..protocol import CLIENT_ID
 from ..protocol import NOT_TEXT
+from ..services import access
 from ..services.history import event_text
 from ..services.inbound import SIGNATURE_HEADER
 from ..services.inbound import TIMESTAMP_HEADER
@@ -200,12 +202,21 @@ def index() -> str:
         page=page,
         pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
         total=total,
-        outbox=_outbox_summary() if operator.role == "admin" else None,
+        outbox=_outbox_summary(operator) if _sees_outbox(operator) else None,
     )
 
 
-def _outbox_summary() -> dict[str, t.Any]:
-    counts = get_state().mail.counts()
+def _sees_outbox(operator: t.Any) -> bool:
+    return access.has_role(operator, "manager")
+
+
+def _mails_of(operator: t.Any) -> t.Any:
+    """Which mails of the outbox the operator sees (an access rule)."""
+    return access.mail_clause(operator, get_state().models)
+
+
+def _outbox_summary(operator: t.Any) -> dict[str, t.Any]:
+    counts = get_state().mail.counts(_mails_of(operator))
     return {
         "failed": counts.get("failed", 0),
         "pending": counts.get("pending", 0),
@@ -253,28 +264,22 @@ def answer(conversation_id: int) -> t.Any:
     return redirect(url_for(".detail", conversation_id=conversation_id))
 
 
-def _admin() -> t.Any:
-    operator = signed_in_operator()
-    if operator.role != "admin":
-        raise NotAllowed("not-allowed", N_("Only admins may see the outbox."))
-    return operator
-
-
-@operator_required
+@role_required("manager")
 def outbox() -> str:
-    _admin()
+    operator = signed_in_operator()
     state = get_state()
     return render_template(
         "livehelp/offline/outbox.html",
-        problems=state.mail.problems(),
-        summary=_outbox_summary(),
+        problems=state.mail.problems(visible=_mails_of(operator)),
+        summary=_outbox_summary(operator),
     )
 
 
-@operator_required
+@role_required("manager")
 def retry(mail_id: int) -> t.Any:
-    _admin()
     mail = get_state().mail
+    if not mail.allows(mail_id, _mails_of(signed_in_operator())):
+        raise NotAllowed("not-allowed", N_("You may not send this mail."))
     try:
         mail.send_soon([mail.retry(mail_id)])
     except Refused as refusal:

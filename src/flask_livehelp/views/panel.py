@@ -68,6 +68,7 @@ def panel_strings() -> dict[str, str]:
         "note": _lh("Note: %(note)s"),
         "pushed": _lh("%(operator)s pushed a page: %(url)s"),
         "ended": _lh("The chat has ended."),
+        "dismissChat": _lh("Dismiss the chat with %(name)s"),
         "returned": _lh("The chat went back to the queue."),
         "timedOut": _lh("Nobody accepted the chat in time; it went to the mailbox."),
         "closedQuiet": _lh("The chat was closed after a long silence."),
