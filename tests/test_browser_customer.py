@@ -13,11 +13,16 @@ from playwright.sync_api import expect
 from browser import accept_first
 from browser import ask
 from browser import chat
+from browser import customer_on_site
 from browser import go_online
+from browser import launcher
+from browser import online_operator
 from browser import reply
 from browser import set_status
 from browser import shop_state
 from browser import sign_in
+from browser import staffed_chat
+from browser import write
 from flask_livehelp import get_state
 from flask_livehelp.models import utcnow
 from flask_livehelp.services import timeouts
@@ -69,3 +74,51 @@ def test_away_for_ten_minutes_keeps_the_chat_waiting_and_mails_nothing(
     reply(operator, "Ja, her er jeg.")
     expect(window.locator("#lh-log")).to_contain_text("Ja, her er jeg.")
     expect(window.locator("#lh-log")).not_to_contain_text("nobody could answer")
+
+
+# Indicators that clear.
+
+
+def test_the_operator_stops_reading_writing_once_the_customer_sent(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    customer, operator = staffed_chat(new_page, shop_server.url)
+    box = chat(customer).locator("#lh-input")
+    box.press_sequentially("Jeg vil gerne bytte", delay=30)
+    expect(operator.locator("#lh-typing")).to_have_text("The visitor is writing...")
+    box.press("Enter")
+    expect(operator.locator("#lh-log")).to_contain_text("Jeg vil gerne bytte")
+    # Not after a quiet spell: the line is sent, so the writing is over.
+    expect(operator.locator("#lh-typing")).to_have_text("", timeout=3000)
+
+
+def test_the_offline_banner_goes_when_the_network_is_back(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    customer, operator = staffed_chat(new_page, shop_server.url)
+    window = chat(customer)
+    expect(window.locator("#lh-log .lh-msg small")).to_have_text("Delivered")
+    customer.context.set_offline(True)
+    banner = window.locator("#lh-net")
+    expect(banner).to_have_text(
+        "You are offline. We will send your messages when you are back."
+    )
+    customer.context.set_offline(False)
+    expect(banner).to_be_hidden()
+    write(customer, "Er du der stadig?")
+    expect(operator.locator("#lh-log")).to_contain_text("Er du der stadig?")
+    expect(banner).to_be_hidden()
+
+
+def test_without_a_chat_the_offline_banner_goes_too(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    online_operator(new_page, shop_server.url)
+    customer = customer_on_site(new_page, shop_server.url)
+    launcher(customer).click()
+    banner = chat(customer).locator("#lh-net")
+    expect(chat(customer).locator("#lh-question")).to_be_visible()
+    customer.context.set_offline(True)
+    expect(banner).to_be_visible()
+    customer.context.set_offline(False)
+    expect(banner).to_be_hidden()

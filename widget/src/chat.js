@@ -492,7 +492,9 @@
     const body = input.value.trim();
     if (!body) return;
     input.value = "";
+    // Sent: the operator must not go on reading "writing..." until a timer.
     clearTimeout(typingStop);
+    if (typingSent) send({ type: "typing", state: false });
     typingSent = 0;
     queue({ type: "message", id: newId(), body });
   };
@@ -572,7 +574,15 @@
       $("lh-invitation-accept").focus();
     }
   });
-  window.addEventListener("online", () => { if (!ws) { backoff = 1000; connect(); } });
+  window.addEventListener("online", () => {
+    // Back on the network: a live socket needs no banner; a lost one says
+    // it is connecting (connect() does), and without a chat there is nothing to say.
+    net(ready || !ws ? null : strings.connecting);
+    if (!ws) {
+      backoff = 1000;
+      connect();
+    }
+  });
   window.addEventListener("offline", () => net(strings.offlineNet));
 
   // Carry on where the customer left off: the conversation and anything unsent.
