@@ -31,14 +31,25 @@
     $(id).textContent = text || "";
     show(id, Boolean(text));
   };
-  if (settings.color) document.documentElement.style.setProperty("--lh-accent", settings.color);
+  if (settings.color) {
+    document.documentElement.style.setProperty("--lh-accent", settings.color);
+    document.documentElement.style.setProperty("--lh-accent-text", settings.ink);
+  }
 
   // Stored state: {token, conversation, email, outbox: [frames not yet acknowledged]}.
   let saved;
   try { saved = JSON.parse(localStorage.getItem(KEY)) || {}; } catch (e) { saved = {}; }
   saved.outbox = saved.outbox || [];
+  // Replies that came while the window was closed: the number on the
+  // button, the same on every page of the shop until the window opens.
+  saved.unread = saved.unread || 0;
   const save = () => {
     try { localStorage.setItem(KEY, JSON.stringify(saved)); } catch (e) { /* storage full or blocked */ }
+  };
+  const unread = (n) => {
+    saved.unread = n;
+    save();
+    tell({ type: "unread", n });
   };
 
   const log = $("lh-log");
@@ -55,7 +66,8 @@
     pending.clear();
     lastSeq = 0;
   };
-  let visible = document.visibilityState === "visible";
+  // Shown on the shop's page; the loader says (the window may load hidden).
+  let visible = false;
   let widgetState = "online";
   let status = null;
   let operatorName = "";
@@ -142,10 +154,8 @@
     if (!live) return;
     if (m.author === "operator") {
       typingShown(false);
-      if (!visible || document.hidden) {
-        tell({ type: "unread" });
-        ring();
-      }
+      if (!visible) unread(saved.unread + 1);
+      if (!visible || document.hidden) ring();
     }
     // The operator pushed a page of the shop: go there; the chat follows.
     if (m.kind === "event" && m.body === "pushed") tell({ type: "navigate", url: m.data.url });
@@ -260,6 +270,9 @@
     switch (frame.type) {
       case "welcome":
         if (frame.token) saved.token = frame.token;
+        // The shop knows the customer's address (signed in) and the chat has
+        // it, though the form did not ask: the transcript can go there.
+        if (frame.email && !saved.email) saved.email = frame.email;
         ready = true;
         backoff = 1000;
         net(null);
@@ -556,14 +569,14 @@
     const message = event.data && event.data.livehelp;
     if (!message) return;
     if (message.state) followState(message.state);
-    if (message.type === "shown") {
-      visible = true;
+    // Just opened: the customer types where they left off.
+    if (message.shown && !visible) {
       const where = current();
       const field = where === "lh-offline" ? $("lh-offline-body") : where === "lh-talk" ? $("lh-input") : $("lh-question");
       field.focus();
-    } else if (message.type === "hidden") {
-      visible = false;
     }
+    visible = Boolean(message.shown);
+    if (visible && saved.unread) unread(0);
     const invitation = message.invitation;
     if (invitation && invitation.message !== invitationShown && !wanted()) {
       invitationShown = invitation.message;
@@ -590,4 +603,5 @@
   view(firstView());
   connect();
   tell({ type: "ready" });
+  tell({ type: "unread", n: saved.unread });
 })();
