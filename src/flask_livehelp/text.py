@@ -30,3 +30,22 @@ def without_controls(text: str) -> str:
 def is_blank(text: str) -> bool:
     """Whether ``text`` shows nothing: spaces and invisible format characters."""
     return all(char.isspace() or unicodedata.category(char) == "Cf" for char in text)
+
+
+#: FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE (Unicode's bidi isolates).
+ISOLATE = "\u2068"
+END_ISOLATE = "\u2069"
+
+
+def isolated(text: object) -> str:
+    """``text`` set apart for plain-text mails, line by line (an isolate ends
+    with its line): an Arabic or Hebrew name or message then neither turns the
+    words around it back to front, nor is turned itself. HTML mails use
+    ``<bdi>`` and ``dir="auto"`` instead.
+    """
+    if text is None or text == "":
+        return ""
+    return "\n".join(
+        f"{ISOLATE}{line}{END_ISOLATE}" if line else line
+        for line in str(text).split("\n")
+    )

@@ -13,6 +13,10 @@
   const pid = params.get("pid");
   const identity = params.get("identity");
   const department = Number(params.get("department")) || null;
+  // The customer's time zone, so the times in their mails are their own.
+  const timezone = (() => {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || null; } catch (e) { return null; }
+  })();
   const KEY = "livehelp.chat";
   // Told only to the shop page that embeds us, never to "*": of the origins
   // the server lets embed the chat, the one this page is on.
@@ -40,16 +44,18 @@
   let saved;
   try { saved = JSON.parse(localStorage.getItem(KEY)) || {}; } catch (e) { saved = {}; }
   saved.outbox = saved.outbox || [];
-  // Replies that came while the window was closed: the number on the
-  // button, the same on every page of the shop until the window opens.
-  saved.unread = saved.unread || 0;
+  // The number of the last message the customer had in view. The operator's
+  // replies after it are unread: the number on the button, counted again
+  // from the conversation on every page of the shop (nothing said while the
+  // page changed is missed) until the window opens.
+  saved.seen = saved.seen || 0;
   const save = () => {
     try { localStorage.setItem(KEY, JSON.stringify(saved)); } catch (e) { /* storage full or blocked */ }
   };
-  const unread = (n) => {
-    saved.unread = n;
-    save();
-    tell({ type: "unread", n });
+  let unread = 0;
+  const counted = (seq) => {
+    if (visible) saved.seen = Math.max(saved.seen, seq);
+    else if (seq > saved.seen) tell({ type: "unread", n: ++unread });
   };
 
   const log = $("lh-log");
@@ -65,6 +71,8 @@
     shown.clear();
     pending.clear();
     lastSeq = 0;
+    saved.seen = 0;
+    unread = 0;
   };
   // Shown on the shop's page; the loader says (the window may load hidden).
   let visible = false;
@@ -151,10 +159,10 @@
     }
     place(li, m.seq);
     li.scrollIntoView({ block: "end" });
+    if (m.author === "operator") counted(m.seq);
     if (!live) return;
     if (m.author === "operator") {
       typingShown(false);
-      if (!visible) unread(saved.unread + 1);
       if (!visible || document.hidden) ring();
     }
     // The operator pushed a page of the shop: go there; the chat follows.
@@ -214,7 +222,7 @@
   // Who we are and what we have seen; the server answers with what we missed.
   const hello = () => {
     backlog = true;
-    ws.send(JSON.stringify({ type: "hello", token: saved.token, conversation: saved.conversation, after: lastSeq, page, pid, identity }));
+    ws.send(JSON.stringify({ type: "hello", token: saved.token, conversation: saved.conversation, after: lastSeq, page, pid, identity, timezone }));
   };
   const connect = () => {
     if (ws || !wanted()) return;
@@ -482,6 +490,7 @@
       consent: $("lh-offline-consent").checked,
       page,
       department,
+      timezone,
       website: $("lh-website").value,
     };
     say("lh-offline-error", null);
@@ -576,7 +585,11 @@
       field.focus();
     }
     visible = Boolean(message.shown);
-    if (visible && saved.unread) unread(0);
+    if (visible) {
+      saved.seen = lastSeq;
+      unread = 0;
+      save();
+    }
     const invitation = message.invitation;
     if (invitation && invitation.message !== invitationShown && !wanted()) {
       invitationShown = invitation.message;
@@ -603,5 +616,4 @@
   view(firstView());
   connect();
   tell({ type: "ready" });
-  tell({ type: "unread", n: saved.unread });
 })();
