@@ -58,7 +58,8 @@
     else if (seq > saved.seen) tell({ type: "unread", n: ++unread });
   };
 
-  const log = $("lh-log");
+  // The messages, in the log region (#lh-log) that screen readers follow.
+  const log = $("lh-lines");
   const shown = new Set();
   // Every message numbered up to lastSeq is here; a fresh page starts from 0
   // and so gets the whole conversation back. One that comes early waits in
