@@ -35,8 +35,12 @@ def time_out_queue(state: t.Any, now: dt.datetime | None = None) -> list[int]:
         )
     ).all()
     timed_out = []
+    # Asked once per department, however many chats wait in it.
+    expected: dict[int | None, bool] = {}
     for conversation_id, department_id in waiting:
-        if _operators_expected(state, department_id, cutoff):
+        if department_id not in expected:
+            expected[department_id] = _operators_expected(state, department_id, cutoff)
+        if expected[department_id]:
             continue
         _, mine = state.conversations.finish(
             conversation_id, by="timeout", only="queued"
