@@ -53,6 +53,8 @@ def _default_config(app: Flask) -> dict[str, t.Any]:
         ),
         "BABEL_DEFAULT_LOCALE": "en",
         "MAIL_DEFAULT_SENDER": "shop@example.com",
+        # The top of the chat's mails to customers.
+        "LIVEHELP_SHOP_NAME": "Nordlys Butik",
         "MAIL_SERVER": "localhost",
         "MAIL_PORT": 8025,
     }

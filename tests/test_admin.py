@@ -201,8 +201,11 @@ def test_widget_settings_and_texts_per_language(app: Flask, client: t.Any) -> No
     assert saved.status_code == 302
     with app.test_request_context():
         settings = get_state().settings
-        assert settings.get("WIDGET_COLOR") == "#aa3300"
-        assert settings.get("WIDGET_POSITION") == "left"
+        # Colour and position are the Danish pages' own, as the texts are.
+        assert settings.get("WIDGET_COLOR", "da") == "#aa3300"
+        assert settings.get("WIDGET_POSITION", "da") == "left"
+        assert settings.get("WIDGET_COLOR", "en") == "#1d6b3a"
+        assert settings.get("WIDGET_POSITION", "en") == "right"
         assert settings.get("WIDGET_ASK_NAME") == "required"
         assert settings.get("WIDGET_TEXTS", "da") == {
             "offline": "Vi er her ikke lige nu - skriv til os"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 from pathlib import Path
 
@@ -33,3 +34,10 @@ def test_no_script_of_ours_posts_a_message_to_any_origin() -> None:
     for name in build.ASSETS:
         text = (build.TARGET / name).read_text(encoding="utf-8")
         assert '"*")' not in text and "'*')" not in text, name
+
+
+def test_the_loader_every_shop_page_loads_stays_within_2_kb_gzipped() -> None:
+    """The budget of docs/benchmarks.md: the loader is on every page of the shop."""
+    build = load_build()
+    loader = (build.TARGET / "loader.js").read_bytes()
+    assert len(gzip.compress(loader, 9)) <= 2048

@@ -315,12 +315,13 @@ def test_a_queued_chat_nobody_takes_becomes_an_offline_message(
 ) -> None:
     smtp_server.serve(shop)
     shop.config["LIVEHELP_OFFLINE_MAILBOX"] = "kundeservice@nordlys.example"
+    # Online, but nobody takes it (away, it would wait for the operator).
     operator = new_page()
     sign_in(operator, shop_server.url)
-    set_status(operator, "away")
+    set_status(operator, "online")
     customer = new_page()
     customer.goto(shop_server.url + "/")
-    shop_state(customer, "away")
+    shop_state(customer, "online")
     ask(customer, "Er der nogen?")
     window = chat(customer)
     expect(window.locator("#lh-log")).to_contain_text(

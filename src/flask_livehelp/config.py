@@ -82,6 +82,15 @@ DEFAULTS: dict[str, t.Any] = {
     # The language of staff mails for operators who chose none; None means
     # BABEL_DEFAULT_LOCALE. Mails to customers are in the customer's language.
     "MAIL_LOCALE": None,
+    # The shop's time zone (an IANA name, e.g. "Europe/Copenhagen"): the times
+    # in staff mails, and in mails to a customer whose browser did not tell
+    # theirs. Mails always name the zone.
+    "TIMEZONE": "UTC",
+    # The top of mails to customers: the shop's name (None: the sender's
+    # display name, if it has one) and a logo (an https:// URL, or None), on
+    # the widget's colour.
+    "SHOP_NAME": None,
+    "MAIL_LOGO_URL": None,
     # Where replies come back, with "{token}" for the conversation's own part,
     # e.g. "reply+{token}@shop.example" (the mailbox LIVEHELP_IMAP_URL reads or
     # the inbound webhook hears of). None: replies go to the shop's mailbox.

@@ -47,6 +47,7 @@ from .services.settings import SettingsService
 from .services.transfers import TransferService
 from .services.visitors import VisitorService
 from .state import LiveHelpState
+from .text import isolated
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +253,7 @@ class LiveHelp:
         # Prefixed, so they never replace a filter of the host's.
         app.jinja_env.filters.update(
             livehelp_moment=format_moment,
+            livehelp_isolated=isolated,
             livehelp_duration=format_duration,
             livehelp_language=language_name,
         )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 
 from babel import Locale
 from babel.dates import format_datetime
 from babel.dates import format_timedelta
 from babel.dates import get_timezone
+from babel.dates import get_timezone_name
 from flask import current_app
 
 from .i18n import current_language
@@ -29,6 +31,35 @@ def format_moment(
         return ""
     locale = Locale.parse(current_language())
     return format_datetime(moment, format, tzinfo=_zone(timezone), locale=locale)
+
+
+def valid_timezone(name: object) -> str | None:
+    """``name`` if it is a time zone we know (an IANA name), else ``None``.
+
+    Browsers tell theirs; what comes from a browser is checked before use.
+    """
+    if not isinstance(name, str) or not 0 < len(name) <= 64:
+        return None
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
+
+
+def format_moment_in_zone(moment: dt.datetime | None, timezone: str) -> str:
+    """``moment`` in ``timezone``, with the zone's name: a time a mail can give.
+
+    E.g. "5. dec. 2026 14.03.00 (Centraleuropæisk normaltid)": whoever reads
+    it, wherever they are, knows which time it is.
+    """
+    if moment is None:
+        return ""
+    locale = Locale.parse(current_language())
+    zone = _zone(timezone)
+    when = format_datetime(moment, "medium", tzinfo=zone, locale=locale)
+    name = get_timezone_name(moment.astimezone(zone), "long", locale=locale)
+    return f"{when} ({name})"
 
 
 def format_duration(delta: dt.timedelta | None) -> str:

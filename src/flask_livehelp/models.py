@@ -133,6 +133,8 @@ class VisitorMixin:
     name: sa_orm.Mapped[str | None] = sa_orm.mapped_column(sa.String(120))
     email: sa_orm.Mapped[str | None] = sa_orm.mapped_column(sa.String(254))
     locale: sa_orm.Mapped[str | None] = sa_orm.mapped_column(sa.String(16))
+    #: The browser's time zone (an IANA name), for the times in their mails.
+    timezone: sa_orm.Mapped[str | None] = sa_orm.mapped_column(sa.String(64))
     ip_address: sa_orm.Mapped[str | None] = sa_orm.mapped_column(sa.String(64))
     user_agent: sa_orm.Mapped[str | None] = sa_orm.mapped_column(sa.String(400))
     current_page: sa_orm.Mapped[str | None] = sa_orm.mapped_column(sa.String(2000))

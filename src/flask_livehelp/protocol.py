@@ -57,6 +57,8 @@ VISITOR_FRAMES: dict[str, dict[str, Field]] = {
         "pid": _text(32, required=False),
         # Who the shop says the visitor is, signed by the shop.
         "identity": _text(4000, required=False),
+        # The browser's time zone (an IANA name), for the times in mails.
+        "timezone": _text(64, required=False),
     },
     "start": {
         "id": CLIENT_ID_FIELD,

@@ -37,3 +37,22 @@ def plain(text: str) -> str:
     query string): without control characters, a lone surrogate (an
     undecodable byte of a mail) shown as the replacement character."""
     return without_controls(SURROGATES.sub("\ufffd", text))
+
+
+#: FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE (Unicode's bidi isolates).
+ISOLATE = "\u2068"
+END_ISOLATE = "\u2069"
+
+
+def isolated(text: object) -> str:
+    """``text`` set apart for plain-text mails, line by line (an isolate ends
+    with its line): an Arabic or Hebrew name or message then neither turns the
+    words around it back to front, nor is turned itself. HTML mails use
+    ``<bdi>`` and ``dir="auto"`` instead.
+    """
+    if text is None or text == "":
+        return ""
+    return "\n".join(
+        f"{ISOLATE}{line}{END_ISOLATE}" if line else line
+        for line in str(text).split("\n")
+    )

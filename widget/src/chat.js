@@ -13,6 +13,10 @@
   const pid = params.get("pid");
   const identity = params.get("identity");
   const department = Number(params.get("department")) || null;
+  // The customer's time zone, so the times in their mails are their own.
+  const timezone = (() => {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || null; } catch (e) { return null; }
+  })();
   const KEY = "livehelp.chat";
   // Told only to the shop page that embeds us, never to "*": of the origins
   // the server lets embed the chat, the one this page is on.
@@ -31,17 +35,31 @@
     $(id).textContent = text || "";
     show(id, Boolean(text));
   };
-  if (settings.color) document.documentElement.style.setProperty("--lh-accent", settings.color);
+  if (settings.color) {
+    document.documentElement.style.setProperty("--lh-accent", settings.color);
+    document.documentElement.style.setProperty("--lh-accent-text", settings.ink);
+  }
 
   // Stored state: {token, conversation, email, outbox: [frames not yet acknowledged]}.
   let saved;
   try { saved = JSON.parse(localStorage.getItem(KEY)) || {}; } catch (e) { saved = {}; }
   saved.outbox = saved.outbox || [];
+  // The number of the last message the customer had in view. The operator's
+  // replies after it are unread: the number on the button, counted again
+  // from the conversation on every page of the shop (nothing said while the
+  // page changed is missed) until the window opens.
+  saved.seen = saved.seen || 0;
   const save = () => {
     try { localStorage.setItem(KEY, JSON.stringify(saved)); } catch (e) { /* storage full or blocked */ }
   };
+  let unread = 0;
+  const counted = (seq) => {
+    if (visible) saved.seen = Math.max(saved.seen, seq);
+    else if (seq > saved.seen) tell({ type: "unread", n: ++unread });
+  };
 
-  const log = $("lh-log");
+  // The messages, in the log region (#lh-log) that screen readers follow.
+  const log = $("lh-lines");
   const shown = new Set();
   // Every message numbered up to lastSeq is here; a fresh page starts from 0
   // and so gets the whole conversation back. One that comes early waits in
@@ -54,8 +72,11 @@
     shown.clear();
     pending.clear();
     lastSeq = 0;
+    saved.seen = 0;
+    unread = 0;
   };
-  let visible = document.visibilityState === "visible";
+  // Shown on the shop's page; the loader says (the window may load hidden).
+  let visible = false;
   let widgetState = "online";
   let status = null;
   let operatorName = "";
@@ -139,13 +160,11 @@
     }
     place(li, m.seq);
     li.scrollIntoView({ block: "end" });
+    if (m.author === "operator") counted(m.seq);
     if (!live) return;
     if (m.author === "operator") {
       typingShown(false);
-      if (!visible || document.hidden) {
-        tell({ type: "unread" });
-        ring();
-      }
+      if (!visible || document.hidden) ring();
     }
     // The operator pushed a page of the shop: go there; the chat follows.
     if (m.kind === "event" && m.body === "pushed") tell({ type: "navigate", url: m.data.url });
@@ -204,7 +223,7 @@
   // Who we are and what we have seen; the server answers with what we missed.
   const hello = () => {
     backlog = true;
-    ws.send(JSON.stringify({ type: "hello", token: saved.token, conversation: saved.conversation, after: lastSeq, page, pid, identity }));
+    ws.send(JSON.stringify({ type: "hello", token: saved.token, conversation: saved.conversation, after: lastSeq, page, pid, identity, timezone }));
   };
   const connect = () => {
     if (ws || !wanted()) return;
@@ -260,6 +279,9 @@
     switch (frame.type) {
       case "welcome":
         if (frame.token) saved.token = frame.token;
+        // The shop knows the customer's address (signed in) and the chat has
+        // it, though the form did not ask: the transcript can go there.
+        if (frame.email && !saved.email) saved.email = frame.email;
         ready = true;
         backoff = 1000;
         net(null);
@@ -469,6 +491,7 @@
       consent: $("lh-offline-consent").checked,
       page,
       department,
+      timezone,
       website: $("lh-website").value,
     };
     say("lh-offline-error", null);
@@ -492,7 +515,9 @@
     const body = input.value.trim();
     if (!body) return;
     input.value = "";
+    // Sent: the operator must not go on reading "writing..." until a timer.
     clearTimeout(typingStop);
+    if (typingSent) send({ type: "typing", state: false });
     typingSent = 0;
     queue({ type: "message", id: newId(), body });
   };
@@ -554,13 +579,17 @@
     const message = event.data && event.data.livehelp;
     if (!message) return;
     if (message.state) followState(message.state);
-    if (message.type === "shown") {
-      visible = true;
+    // Just opened: the customer types where they left off.
+    if (message.shown && !visible) {
       const where = current();
       const field = where === "lh-offline" ? $("lh-offline-body") : where === "lh-talk" ? $("lh-input") : $("lh-question");
       field.focus();
-    } else if (message.type === "hidden") {
-      visible = false;
+    }
+    visible = Boolean(message.shown);
+    if (visible) {
+      saved.seen = lastSeq;
+      unread = 0;
+      save();
     }
     const invitation = message.invitation;
     if (invitation && invitation.message !== invitationShown && !wanted()) {
@@ -572,7 +601,15 @@
       $("lh-invitation-accept").focus();
     }
   });
-  window.addEventListener("online", () => { if (!ws) { backoff = 1000; connect(); } });
+  window.addEventListener("online", () => {
+    // Back on the network: a live socket needs no banner; a lost one says
+    // it is connecting (connect() does), and without a chat there is nothing to say.
+    net(ready || !ws ? null : strings.connecting);
+    if (!ws) {
+      backoff = 1000;
+      connect();
+    }
+  });
   window.addEventListener("offline", () => net(strings.offlineNet));
 
   // Carry on where the customer left off: the conversation and anything unsent.

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import email.utils
 import logging
 import secrets
 import typing as t
@@ -38,8 +39,11 @@ from werkzeug.routing import BuildError
 from .. import signals
 from ..addresses import email_address
 from ..addresses import valid_email
+from ..colours import ink_on
 from ..errors import NotAllowed
 from ..errors import Refused
+from ..formatting import format_moment_in_zone
+from ..formatting import valid_timezone
 from ..hub import STAFF_CHANNEL
 from ..i18n import _lh
 from ..i18n import N_
@@ -120,11 +124,14 @@ class OfflineService(Service):
         ip_address: str | None = None,
         user_agent: str | None = None,
         locale: str | None = None,
+        timezone: str | None = None,
     ) -> Submission:
         """Store an offline message and mail it; a resend stores and mails nothing.
 
         :param honeypot: The form's hidden field; people leave it empty, and a
             message with it filled is dropped as if it were stored.
+        :param timezone: The browser's time zone, for the times in their mails;
+            checked here, and left out if we do not know it.
         :raises Refused: A field is not valid (``bad-field``, ``bad-email``,
             ``too-long``), or too many messages came from this visitor,
             address or IP (``too-many``).
@@ -162,6 +169,7 @@ class OfflineService(Service):
         elif ip_address:
             # The latest address, so the limit per IP also counts this visitor.
             visitor.ip_address = ip_address
+        visitor.timezone = valid_timezone(timezone) or visitor.timezone
         conversation, message = self.conversations.add_offline(
             visitor.id,
             client_id=client_id,
@@ -395,7 +403,7 @@ class OfflineService(Service):
         messages = self.conversations.messages_after(
             conversation.id, 0, None, staff=staff
         )
-        context = self._context(conversation, messages)
+        context = self._context(conversation, messages, customer=not staff)
         # A staff copy's replies would go nowhere useful: no reply line.
         context["replies_thread"] = context["replies_thread"] and not staff
         rendered = self.mail.render("transcript", lang, **context)
@@ -618,6 +626,7 @@ class OfflineService(Service):
                 addresses,
                 reply_to=self._staff_reply_to(conversation),
                 automatic=True,
+                customer=False,
                 **extra,
             )
             for lang, addresses in self.staff_recipients(conversation).items()
@@ -674,6 +683,7 @@ class OfflineService(Service):
             [conversation.visitor_email],
             reply_to=self._customer_reply_to(conversation),
             automatic=kind == "copy",
+            customer=True,
             **extra,
         )
         return [mail]
@@ -689,11 +699,14 @@ class OfflineService(Service):
         *,
         reply_to: str | None,
         automatic: bool,
+        customer: bool,
         **extra: t.Any,
     ) -> t.Any:
         """Render one mail of the conversation in ``lang`` and put it in the outbox."""
         rendered = self.mail.render(
-            template, lang, **self._context(conversation, messages, **extra)
+            template,
+            lang,
+            **self._context(conversation, messages, customer=customer, **extra),
         )
         return self.mail.queue(
             kind,
@@ -707,8 +720,21 @@ class OfflineService(Service):
         )
 
     def _context(
-        self, conversation: t.Any, messages: list[t.Any], **extra: t.Any
+        self,
+        conversation: t.Any,
+        messages: list[t.Any],
+        *,
+        customer: bool,
+        **extra: t.Any,
     ) -> dict[str, t.Any]:
+        """What a mail's templates get; ``customer``: a mail to the customer.
+
+        ``moment(dt)`` gives a time in the reader's zone (the customer's own,
+        else the shop's) and names it; ``brand`` heads mails to customers.
+        """
+        zone = self.setting("TIMEZONE")
+        if customer:
+            zone = conversation.visitor.timezone or zone
         return {
             "conversation": conversation,
             "messages": messages,
@@ -717,7 +743,20 @@ class OfflineService(Service):
             "replies_thread": self.reply_address(conversation) is not None,
             "author_of": author_label,
             "event_text": event_text,
+            "moment": lambda moment: format_moment_in_zone(moment, zone),
+            "brand": self._brand(conversation) if customer else None,
             **extra,
+        }
+
+    def _brand(self, conversation: t.Any) -> dict[str, t.Any]:
+        """The shop's name, logo and colour, as the customer's widget shows it."""
+        colour = self.settings.get("WIDGET_COLOR", conversation.locale)
+        logo = self.setting("MAIL_LOGO_URL")
+        return {
+            "name": self.setting("SHOP_NAME") or _display_name(self.mail.sender()),
+            "logo": logo if _web_link(logo) else None,
+            "color": colour,
+            "ink": ink_on(colour),
         }
 
     def _visitor_texts(self, conversation_id: int) -> list[t.Any]:
@@ -802,6 +841,14 @@ def clean_email(email: t.Any) -> str | None:
     if normal is None:
         raise Refused("bad-email", N_("This is not a valid e-mail address."))
     return normal
+
+
+def _display_name(sender: t.Any) -> str | None:
+    """The name part of a sender ("Nordlys Butik <shop@...>"), if it has one."""
+    if isinstance(sender, (tuple, list)) and sender:
+        return str(sender[0]) or None
+    name, _ = email.utils.parseaddr(sender or "")
+    return name or None
 
 
 def _web_link(url: str | None) -> str | None:

@@ -4,6 +4,10 @@ A queued chat nobody accepts in time becomes an offline message (nothing is
 lost: the question goes to the shop's mailbox); a chat where nobody has said
 anything for long is closed. Each chat is claimed by one atomic UPDATE, so
 with several processes every chat times out once.
+
+"Back in five minutes" is a promise to the customer: while the operators of a
+chat's department are away, it waits in the queue for them however long that
+is, and its time in the queue counts again from their return.
 """
 
 from __future__ import annotations
@@ -24,14 +28,20 @@ def time_out_queue(state: t.Any, now: dt.datetime | None = None) -> list[int]:
     cutoff = (now or utcnow()) - dt.timedelta(seconds=seconds)
     model = state.models.conversation
     waiting = state.db.session.execute(
-        sa.select(model.id).where(
+        sa.select(model.id, model.department_id).where(
             model.status == "queued",
             model.deleted_at.is_(None),
             model.created_at < cutoff,
         )
-    ).scalars()
+    ).all()
     timed_out = []
-    for conversation_id in list(waiting):
+    # Asked once per department, however many chats wait in it.
+    expected: dict[int | None, bool] = {}
+    for conversation_id, department_id in waiting:
+        if department_id not in expected:
+            expected[department_id] = _operators_expected(state, department_id, cutoff)
+        if expected[department_id]:
+            continue
         _, mine = state.conversations.finish(
             conversation_id, by="timeout", only="queued"
         )
@@ -39,6 +49,34 @@ def time_out_queue(state: t.Any, now: dt.datetime | None = None) -> list[int]:
             timed_out.append(conversation_id)
             _mail_as_offline_message(state, conversation_id)
     return timed_out
+
+
+def _operators_expected(
+    state: t.Any, department_id: int | None, cutoff: dt.datetime
+) -> bool:
+    """Whether the chat's operators are away, or came back after ``cutoff``.
+
+    Either way nobody has yet had the whole queue time to answer it.
+    """
+    if state.presence.widget_state(department_id).state == "away":
+        return True
+    model = state.models.operator
+    back = [
+        operator.id
+        for operator in state.presence.operators()
+        if operator.status == "online" and operator.serves(department_id)
+    ]
+    if not back:
+        return False
+    returned = state.db.session.execute(
+        sa.select(sa.func.max(model.status_changed_at)).where(model.id.in_(back))
+    ).scalar_one()
+    return returned is not None and _aware(returned) > cutoff
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    # An aggregate bypasses the column type, so SQLite hands back naive UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _mail_as_offline_message(state: t.Any, conversation_id: int) -> None:

@@ -149,12 +149,18 @@ class VisitorService(Service):
         *,
         presence_id: str | None = None,
         identity: dict[str, t.Any] | None = None,
+        timezone: str | None = None,
     ) -> None:
-        """The chat's visitor is back: note the page and who the shop says they are."""
+        """The chat's visitor is back: note the page and who the shop says they are.
+
+        :param timezone: Their browser's time zone, checked by the caller.
+        """
         visitor = self.session.get(self.models.visitor, visitor_id)
         visitor.last_seen_at = utcnow()
         if page:
             visitor.current_page = page
+        if timezone:
+            visitor.timezone = timezone
         if identity:
             visitor.shop_identity = identity
         if presence_id and visitor.presence_id != presence_id:

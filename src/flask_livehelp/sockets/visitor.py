@@ -9,6 +9,7 @@ from flask import request
 from ..addresses import email_address
 from ..config import config_value
 from ..errors import Refused
+from ..formatting import valid_timezone
 from ..hub import conversation_channel
 from ..i18n import current_language
 from ..i18n import N_
@@ -88,7 +89,11 @@ class VisitorConnection(Connection):
                 presence_id=self.pid,
             )
         visitors.seen(
-            visitor.id, self.page, presence_id=self.pid, identity=self.context
+            visitor.id,
+            self.page,
+            presence_id=self.pid,
+            identity=self.context,
+            timezone=valid_timezone(frame["timezone"]),
         )
         self.visitor_id = visitor.id
         self.tick_seconds = config_value("HEARTBEAT_SECONDS")

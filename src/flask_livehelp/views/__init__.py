@@ -29,7 +29,7 @@ from . import panel
 from . import reports
 from . import responses
 from . import widget
-from .embed import asset_url
+from .assets import asset_url
 
 log = logging.getLogger(__name__)
 

@@ -342,7 +342,7 @@ def departments(department_id: int | None = None) -> t.Any:
 
 @role_required("admin")
 def widget() -> t.Any:
-    """Colours, position, the fields asked, and the texts of one language."""
+    """The fields asked, and the colour, position and texts of one language."""
     state = get_state()
     languages = _widget_languages()
     lang = _language(request.args.get("lang", languages[0]))
@@ -361,11 +361,17 @@ def widget() -> t.Any:
             raise Refused("bad-color", N_("Give the colour as #rrggbb, e.g. #1d6b3a."))
         _save_settings(
             {
-                "WIDGET_COLOR": colour,
-                "WIDGET_POSITION": _choice("position", POSITIONS),
                 "WIDGET_ASK_NAME": _choice("ask_name", ASK),
                 "WIDGET_ASK_EMAIL": _choice("ask_email", ASK),
             }
+        )
+        # A shop may look different per language, as its texts are.
+        _save_settings(
+            {
+                "WIDGET_COLOR": colour,
+                "WIDGET_POSITION": _choice("position", POSITIONS),
+            },
+            lang=lang,
         )
         mine = dict(texts)
         for key in WIDGET_TEXT_KEYS:
@@ -386,7 +392,7 @@ def widget() -> t.Any:
         texts=texts,
         defaults=defaults,
         keys=WIDGET_TEXT_KEYS,
-        current={key: state.settings.get(key) for key in _WIDGET_KEYS},
+        current={key: state.settings.get(key, lang) for key in _WIDGET_KEYS},
         positions=POSITIONS,
         ask=ASK,
     )
@@ -409,7 +415,10 @@ def _widget_languages() -> list[str]:
     state = get_state()
     model = state.models.setting
     with_texts = state.db.session.execute(
-        sa.select(model.lang).where(model.key == "WIDGET_TEXTS", model.lang != "")
+        sa.select(model.lang).where(
+            model.key.in_(("WIDGET_TEXTS", "WIDGET_COLOR", "WIDGET_POSITION")),
+            model.lang != "",
+        )
     ).scalars()
     default = current_app.config.get("BABEL_DEFAULT_LOCALE", "en").split("_")[0]
     found = {*state.domain.languages(), default, *with_texts}

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import typing as t
-from functools import cache
 
 from flask import url_for
 from markupsafe import escape
@@ -14,23 +11,12 @@ from markupsafe import Markup
 
 from ..config import config_value
 from ..i18n import current_language
+from ..i18n import in_language
 from ..identity import sign_identity
 from ..state import get_state
-
-STATIC = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static", "livehelp")
-
-
-@cache
-def asset_version(name: str) -> str:
-    """A short hash of a static file, so browsers may cache it for long."""
-    with open(os.path.join(STATIC, name), "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()[:10]
-
-
-def asset_url(name: str) -> str:
-    return url_for(
-        "livehelp.static", filename=f"livehelp/{name}", v=asset_version(name)
-    )
+from .assets import asset_url
+from .widget import looks
+from .widget import widget_text
 
 
 def livehelp_widget(
@@ -47,21 +33,22 @@ def livehelp_widget(
         when the widget runs on another origin than the shop's own app;
         otherwise the ``visitor_context`` hook sees the shop's login directly.
     """
-    state = get_state()
     lang = lang or current_language()
     settings: dict[str, t.Any] = {
         "base": url_for("livehelp.widget.frame").rsplit("/", 1)[0],
         "lang": lang,
         "poll": config_value("STATUS_POLL_SECONDS"),
-        "position": state.settings.get("WIDGET_POSITION", lang),
         "bottom": config_value("WIDGET_BOTTOM"),
-        "color": state.settings.get("WIDGET_COLOR", lang),
+        **looks(lang),
     }
+    with in_language(lang):
+        # The button's words while the chat is open: it closes it then.
+        settings["close"] = widget_text("closeChat")
     if department is not None:
         settings["department"] = department
     if identity:
         settings["identity"] = sign_identity(identity)
-    nonce = state.extension.nonce()
+    nonce = get_state().extension.nonce()
     nonce_attribute = Markup(' nonce="%s"') % nonce if nonce else ""
     return Markup('<script src="%s" async data-livehelp="%s"%s></script>') % (
         asset_url("loader.js"),

@@ -131,6 +131,7 @@ def message() -> tuple[Response, int]:
             ip_address=request.remote_addr,
             user_agent=request.user_agent.string,
             locale=current_language(),
+            timezone=_field(data, "timezone", str),
         )
     except Refused as refusal:
         return refusal_json(refusal)

@@ -18,19 +18,21 @@ from flask_sock import Sock
 from werkzeug.routing import BuildError
 
 from ..auth import origin_allowed
+from ..colours import ink_on
 from ..config import config_value
 from ..i18n import _lh
 from ..i18n import current_language
 from ..i18n import in_language
 from ..i18n import known_language
 from ..i18n import N_
+from ..identity import context_for_visitor
 from ..models import utcnow
 from ..services.visitors import Beat
 from ..sockets.reader import releasing
 from ..sockets.visitor import visitor_socket
 from ..state import get_state
 from ..text import plain
-from .embed import asset_url
+from .assets import asset_url
 from .handshake import check_handshake
 from .responses import socket_origin
 
@@ -42,6 +44,8 @@ TEXTS = {
     "busy": N_("All operators are busy - you can still write"),
     "away": N_("Back in a few minutes - write to us"),
     "offline": N_("Offline - send a message"),
+    # TRANSLATORS: the chat button's words while the chat is open.
+    "closeChat": N_("Close chat"),
     # The chat window.
     "title": N_("Chat with us"),
     "close": N_("Close"),
@@ -153,6 +157,21 @@ def widget_text(key: str) -> str:
     return _admin_texts(None).get(key) or _lh(TEXTS[key])
 
 
+def looks(lang: str) -> dict[str, str]:
+    """The button's colour, its text colour and its side, for ``lang``.
+
+    Per language, as the admin set them; the status answer carries them too,
+    so a page that is open follows a change.
+    """
+    settings = get_state().settings
+    colour = settings.get("WIDGET_COLOR", lang)
+    return {
+        "color": colour,
+        "ink": ink_on(colour),
+        "position": settings.get("WIDGET_POSITION", lang),
+    }
+
+
 def create_blueprint(sock: Sock) -> Blueprint:
     bp = Blueprint("widget", __name__, url_prefix="/widget")
     bp.add_url_rule("/status", view_func=status)
@@ -242,7 +261,7 @@ def _status_payload(
         "label": label,
         "queued": widget.queued,
         "lang": lang,
-        "color": state.settings.get("WIDGET_COLOR"),
+        **looks(lang),
     }
 
 
@@ -349,8 +368,9 @@ def frame() -> Response:
         "lang": lang,
         "askName": state.settings.get("WIDGET_ASK_NAME", lang),
         "askEmail": state.settings.get("WIDGET_ASK_EMAIL", lang),
-        "color": state.settings.get("WIDGET_COLOR", lang),
+        **looks(lang),
         "csrf": _host_csrf_token(),
+        "known": _known_visitor(),
     }
     html = render_template(
         "livehelp/widget/frame.html",
@@ -360,6 +380,10 @@ def frame() -> Response:
         lang=lang,
     )
     response = Response(html)
+    if settings["known"]:
+        # The customer's own name and address: for their browser only.
+        response.cache_control.private = True
+        response.cache_control.no_store = True
     # The chat window needs nothing inline and nothing from elsewhere, so it
     # runs under the strictest policy, whatever the shop's own pages allow.
     ancestors = " ".join(["'self'", *config_value("ALLOWED_ORIGINS")])
@@ -369,6 +393,19 @@ def frame() -> Response:
         f" frame-ancestors {ancestors}"
     )
     return response
+
+
+def _known_visitor() -> dict[str, str]:
+    """The name and e-mail the shop vouches for: its hook, or a claim it signed.
+
+    A signed-in customer finds them in the forms, and need not type them.
+    """
+    context = context_for_visitor(request.args.get("identity")) or {}
+    return {
+        field: value.strip()[:limit]
+        for field, limit in (("name", 80), ("email", 254))
+        if isinstance(value := context.get(field), str) and value.strip()
+    }
 
 
 def _in_lang(lang: str) -> dict[str, t.Any]:

@@ -1,0 +1,69 @@
+"""axe-core in Chromium: the chat window, the button, the panel and its sign-in."""
+
+from __future__ import annotations
+
+import typing as t
+
+from axe_playwright_python.sync_playwright import Axe
+from flask import Flask
+from playwright.sync_api import expect
+
+from browser import chat
+from browser import launcher
+from browser import reply
+from browser import sign_in
+from browser import staffed_chat
+
+AXE = Axe()
+
+
+def accessible(target: t.Any, context: str | None = None) -> None:
+    """axe-core finds nothing wrong in a page or frame (or its ``context``)."""
+    found = AXE.run(target, context=context).response["violations"]
+    problems = [
+        f"{v['id']} ({v['impact']}): {[node['target'] for node in v['nodes']]}"
+        for v in found
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def chat_frame(page: t.Any) -> t.Any:
+    """The chat window's frame itself, to run axe-core inside it."""
+    expect(page.locator("livehelp-widget iframe")).to_be_visible()
+    frame = page.locator("livehelp-widget iframe").element_handle().content_frame()
+    assert frame is not None
+    return frame
+
+
+def test_the_open_chat_window_and_its_button(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    customer, operator = staffed_chat(new_page, shop_server.url)
+    reply(operator, "Ja, i alle størrelser.")
+    expect(chat(customer).locator("#lh-log")).to_contain_text("i alle størrelser")
+    accessible(chat_frame(customer))
+    accessible(customer, "livehelp-widget")
+    # The panel too, signed in, online, with the chat open.
+    accessible(operator)
+
+
+def test_the_chat_window_before_a_chat_and_offline(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    customer = new_page()
+    customer.goto(shop_server.url + "/")
+    launcher(customer).click()
+    window = chat(customer)
+    expect(window.locator("#lh-offline")).to_be_visible()
+    accessible(chat_frame(customer))
+    accessible(customer, "livehelp-widget")
+
+
+def test_the_panel_sign_in_page(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    page = new_page()
+    page.goto(shop_server.url + "/livehelp/panel/")
+    expect(page.locator("input[name=email]")).to_be_visible()
+    accessible(page)
+    sign_in(page, shop_server.url)
