@@ -174,7 +174,11 @@
       queue.delete(frame.id);
       if (anyChat(frame.id)) chatFor(frame);
       if (frame.operator_id !== (me && me.id)) viewing.delete(frame.id);
-      if (current === frame.id && !anyChat(frame.id)) closeChat();
+      if (current === frame.id && !anyChat(frame.id)) {
+        // The chat being read went to a colleague: say so, not just vanish.
+        closeChat();
+        toast(strings.taken);
+      }
       render();
     },
     assigned(frame) {
@@ -633,6 +637,7 @@
 
   // Actions on the chat.
   $("lh-accept").addEventListener("click", () => {
+    if (!current) return;
     accepting = current;
     send({ type: "accept", conversation: current });
   });

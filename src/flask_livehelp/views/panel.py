@@ -63,6 +63,7 @@ def panel_strings() -> dict[str, str]:
         "noActive": _lh("No active chats."),
         "anonymous": _lh("Anonymous visitor"),
         "accepted": _lh("%(name)s accepted the chat."),
+        "taken": _lh("Another operator has already taken this chat."),
         "transferred": _lh("%(name)s took over the chat."),
         "transferOffered": _lh("%(operator)s offered the chat to %(to)s."),
         "note": _lh("Note: %(note)s"),
