@@ -536,6 +536,15 @@ class OperatorService(Service):
         self.session.commit()
         return department
 
+    def check_departments(self, department_ids: c.Collection[int]) -> None:
+        """The admin form's rule: once the shop has departments, choose one.
+
+        An operator in no department then serves none of them
+        (:func:`~flask_livehelp.services.access.scope`).
+        """
+        if not department_ids and self.departments():
+            raise Refused("department-required", N_("Choose at least one department."))
+
     def _departments(self, department_ids: c.Iterable[int]) -> list[t.Any]:
         wanted = {int(i) for i in department_ids}
         if not wanted:

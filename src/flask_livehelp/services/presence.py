@@ -20,6 +20,7 @@ from .. import signals
 from ..hub import operator_channel
 from ..hub import STAFF_CHANNEL
 from ..models import utcnow
+from . import access
 from . import Service
 
 #: How long a computed widget state is reused within one process.
@@ -43,18 +44,26 @@ class OperatorPresence:
     active_chats: int
     max_chats: int
     department_ids: tuple[int, ...]
+    #: What :func:`~flask_livehelp.services.access.scope` says of them.
+    department_scope: frozenset[int] | None
 
     @property
     def busy(self) -> bool:
         return self.status == "online" and self.active_chats >= self.max_chats
 
     def serves(self, department_id: int | None) -> bool:
-        """Operators without departments serve every department."""
-        return (
-            department_id is None
-            or not self.department_ids
-            or department_id in self.department_ids
-        )
+        return access.serves(self, department_id)
+
+    def public(self) -> dict[str, t.Any]:
+        """As the panels' presence list shows them."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "active_chats": self.active_chats,
+            "max_chats": self.max_chats,
+            "department_ids": list(self.department_ids),
+        }
 
 
 class PresenceService(Service):
@@ -178,7 +187,7 @@ class PresenceService(Service):
             STAFF_CHANNEL,
             {
                 "type": "presence",
-                "operators": [dataclasses.asdict(o) for o in operators],
+                "operators": [o.public() for o in operators],
             },
         )
         mine = next((o for o in operators if o.id == operator_id), None)
@@ -209,6 +218,7 @@ class PresenceService(Service):
                 active_chats=load.get(row.id, 0),
                 max_chats=row.max_chats,
                 department_ids=tuple(d.id for d in row.departments),
+                department_scope=access.scope(row),
             )
             for row in rows
         ]
