@@ -404,7 +404,9 @@ def beat(state: t.Any, pid: str, page: str, **fields: t.Any) -> None:
     )
 
 
-def test_visitors_on_the_site_come_first_with_their_page(state: t.Any) -> None:
+def test_visitors_on_the_site_come_first_with_their_page(
+    state: t.Any, operator: t.Any
+) -> None:
     beat(
         state,
         "aaaaaaaa1",
@@ -417,7 +419,7 @@ def test_visitors_on_the_site_come_first_with_their_page(state: t.Any) -> None:
         state, "aaaaaaaa1", "http://shop/product/regnjakke-blaa", title="Regnjakke, blå"
     )
     state.visitors.flush_beats()
-    listed = state.visitors.on_site()
+    listed = state.visitors.on_site(state.operators.get(operator.id))
     assert [v["on_site"] for v in listed] == [True, False]
     here = listed[0]
     assert here["page"] == "http://shop/product/regnjakke-blaa"
@@ -476,7 +478,8 @@ def test_an_accepted_invitation_routes_the_chat_to_the_inviter(
     staff = operator_socket(operator)
     with app.app_context():
         get_state().visitors.flush_beats()
-        visitor_id = get_state().visitors.on_site()[0]["id"]
+        mette = get_state().operators.get(operator.id)
+        visitor_id = get_state().visitors.on_site(mette)[0]["id"]
     staff.send(type="invite", visitor=visitor_id, message="Kan jeg hjælpe?")
     staff.expect("notice")
     visitor = visitor_socket()
@@ -488,7 +491,8 @@ def test_an_accepted_invitation_routes_the_chat_to_the_inviter(
     assert routed["requested_operator_id"] == operator.id
     with app.app_context():
         # The browsing visitor and the chatting one are one row.
-        assert get_state().visitors.on_site()[0]["conversation"] == routed["id"]
+        mette = get_state().operators.get(operator.id)
+        assert get_state().visitors.on_site(mette)[0]["conversation"] == routed["id"]
 
 
 # The shop's view of the visitor.

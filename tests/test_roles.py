@@ -1088,3 +1088,19 @@ def test_an_operator_in_no_department_serves_none_once_the_shop_has_some(
     # A manager in no department oversees none.
     everything = _client(world.app, floating_manager).get("/livehelp/history/?view=all")
     assert finished not in listed(everything.text)
+
+
+def test_visitors_on_the_site_show_only_the_chats_one_hears_of(
+    world: World, live_server: t.Any, sockets: list[Socket]
+) -> None:
+    x = world.targets()
+    chatting, browsing = x.queued, x.visitor
+    with world.app.app_context():
+        chatter = get_state().conversations.get(chatting).visitor_id
+    seen = {}
+    for who, panel in _panels(world, sockets, live_server).items():
+        panel.send(type="visitors")
+        seen[who] = {v["id"] for v in panel.expect("visitors")["items"]}
+    assert {who for who in PEOPLE if chatter in seen[who]} == HEAR_OF_A
+    # Who only browses the shop is on everyone's list, to be invited.
+    assert all(browsing in seen[who] for who in PEOPLE)

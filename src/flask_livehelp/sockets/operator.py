@@ -325,8 +325,8 @@ class OperatorConnection(Connection):
         )
 
     def on_visitors(self, frame: Frame) -> None:
-        self.operator()
-        self.send({"type": "visitors", "items": self.state.visitors.on_site()})
+        items = self.state.visitors.on_site(self.operator())
+        self.send({"type": "visitors", "items": items})
 
     def on_invite(self, frame: Frame) -> None:
         self.state.visitors.invite(self.operator(), frame["visitor"], frame["message"])
