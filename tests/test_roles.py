@@ -1104,3 +1104,43 @@ def test_visitors_on_the_site_show_only_the_chats_one_hears_of(
     assert {who for who in PEOPLE if chatter in seen[who]} == HEAR_OF_A
     # Who only browses the shop is on everyone's list, to be invited.
     assert all(browsing in seen[who] for who in PEOPLE)
+
+
+def test_moving_an_operator_to_another_department_hands_their_chats_on(
+    world: World, visitor_socket: t.Any, operator_socket: t.Any
+) -> None:
+    owner = world.people["owner"]
+    visitor = visitor_socket()
+    visitor.send(type="hello")
+    visitor.expect("welcome")
+    visitor.send(type="start", id="q1", body="Hej, min ordre?", department=world.a)
+    conversation_id = visitor.expect("ack", id="q1")["conversation"]
+    with world.app.app_context():
+        state = get_state()
+        state.conversations.accept(state.operators.get(owner.id), conversation_id)
+    visitor.expect("conversation", status="active")
+    colleague = operator_socket(world.people["colleague"])
+
+    admin = _client(world.app, world.people["admin"])
+    moved = admin.post(
+        f"/livehelp/admin/operators/{owner.id}",
+        data={
+            "_lh_csrf": admin.csrf,
+            "name": owner.name,
+            "email": owner.email,
+            "role": "operator",
+            "max_chats": "3",
+            "departments": str(world.b),
+        },
+    )
+    assert moved.status_code == 302
+    # The customer is told and waits for department A's next operator.
+    assert visitor.expect("message", kind="event")["body"] == "returned"
+    assert visitor.expect("conversation")["status"] == "queued"
+    colleague.expect("queued", id=conversation_id)
+    # Signed in again, the owner neither reads nor writes it.
+    panel = operator_socket(owner)
+    panel.send(type="sync", conversation=conversation_id, after=0)
+    assert panel.expect("error")["code"] == "not-allowed"
+    panel.send(type="message", conversation=conversation_id, id="m1", body="Hej")
+    assert panel.expect("error")["code"] in ("not-allowed", "not-yours")

@@ -150,7 +150,7 @@ class LiveHelp:
             models=models,
             hub=hub,
             domain=LiveHelpDomain.for_app(app),
-            operators=OperatorService(*services),
+            operators=OperatorService(*services, conversations=conversations),
             presence=presence,
             visitors=visitors,
             conversations=conversations,

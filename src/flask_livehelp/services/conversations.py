@@ -685,20 +685,26 @@ class ConversationService(Service):
         signals.send(signals.conversation_ended, conversation=conversation, reason=by)
         return conversation, True
 
-    def release_chats(self, operator_id: int) -> list[int]:
-        """Put an operator's active chats back in the queue (they were deactivated).
+    def release_chats(
+        self, operator_id: int, *, keep: c.Callable[[t.Any], bool] | None = None
+    ) -> list[int]:
+        """Put an operator's active chats back in the queue, the customers told.
 
-        The customers wait for the next operator instead of for someone who
-        can no longer answer.
+        For an operator who can no longer answer them (deactivated, gone, or
+        moved to other departments): the customers wait for the next
+        operator instead.
+
+        :param keep: Leave the chats it says yes to with the operator.
         """
         model = self.models.conversation
         active = self.session.execute(
-            sa.select(model.id).where(
+            sa.select(model).where(
                 model.status == "active", model.operator_id == operator_id
             )
         ).scalars()
+        leaving = [c.id for c in active if keep is None or not keep(c)]
         released = []
-        for conversation_id in list(active):
+        for conversation_id in leaving:
             back = self.session.execute(
                 sa.update(model)
                 .where(model.id == conversation_id, model.status == "active")
