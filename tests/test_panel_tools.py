@@ -13,6 +13,7 @@ from flask_livehelp import get_state
 from flask_livehelp.models import utcnow
 from flask_livehelp.services import timeouts
 from flask_livehelp.services.visitors import Beat
+from servers import wait_until
 from staff import chat
 
 
@@ -370,6 +371,46 @@ def test_presence_expiry_sets_a_vanished_operator_offline(
     assert state.operators.get(operator.id).status == "online"  # still in grace
     state.presence.expire(now=utcnow() + dt.timedelta(seconds=61))
     assert state.operators.get(operator.id).status == "offline"
+
+
+@pytest.mark.livehelp(presence_grace_seconds=60)
+def test_an_operator_gone_past_the_grace_time_hands_their_chats_back(
+    app: Flask,
+    visitor_socket: t.Any,
+    operator_socket: t.Any,
+    operator: t.Any,
+    make_operator: t.Any,
+) -> None:
+    visitor = visitor_socket()
+    conversation_id = start_chat(visitor)
+    panel = operator_socket(operator)
+    accepted(panel, conversation_id)
+    visitor.expect("conversation", status="active")
+    panel.close()
+    colleague = operator_socket(make_operator(name="Bo"))
+    with app.app_context():
+        state = get_state()
+        connection = state.models.connection
+        panels = sa.select(sa.func.count()).where(connection.operator_id == operator.id)
+
+        def closed() -> bool:
+            state.db.session.rollback()
+            return state.db.session.execute(panels).scalar_one() == 0
+
+        wait_until(closed, 5, "the panel's connection closed")
+        # Still in the grace time: a reconnect would find the chat as it was.
+        state.jobs.run(app, "presence")
+        assert state.conversations.get(conversation_id).status == "active"
+        # Their panel went away two minutes ago and never came back.
+        state.operators.get(operator.id).last_seen_at = utcnow() - dt.timedelta(
+            minutes=2
+        )
+        state.db.session.commit()
+        state.jobs.run(app, "presence")
+        assert state.conversations.get(conversation_id).status == "queued"
+    assert visitor.expect("message", kind="event")["body"] == "returned"
+    assert visitor.expect("conversation")["status"] == "queued"
+    colleague.expect("queued", id=conversation_id)
 
 
 def test_connections_of_a_dead_process_are_dropped(

@@ -320,9 +320,15 @@ def _add_jobs(state: LiveHelpState) -> None:
     jobs = state.jobs
     jobs.add("visitor-beats", 2, lambda state: state.visitors.flush_beats())
     jobs.add("invitations", 1, lambda state: state.visitors.load_invitations())
-    jobs.add("presence", 5, lambda state: state.presence.expire())
+    jobs.add("presence", 5, _expire_presence)
     jobs.add("queue-timeouts", 5, timeouts.time_out_queue)
     jobs.add("inactive-chats", 30, timeouts.close_inactive)
+
+
+def _expire_presence(state: LiveHelpState) -> None:
+    """Presence by time; the chats of an operator gone for good go on without them."""
+    for operator_id in state.presence.expire():
+        state.conversations.release_chats(operator_id)
 
 
 def _add_mail_jobs(app: Flask, state: LiveHelpState) -> None:

@@ -136,13 +136,16 @@ class PresenceService(Service):
             .values(last_seen_at=now)
         )
 
-    def expire(self, now: dt.datetime | None = None) -> None:
+    def expire(self, now: dt.datetime | None = None) -> list[int]:
         """Presence that changed by time alone (a background job).
 
         Connections of a process that died are dropped; an operator whose
         panels have been gone longer than the grace time is set offline, so a
         later reconnect does not bring them back online unasked; and the
         panels hear of every effective status that changed since last time.
+
+        :returns: The operators gone that long who still have active chats,
+            for the caller to hand those on.
         """
         now = now or utcnow()
         stale = now - dt.timedelta(seconds=3 * self.setting("HEARTBEAT_SECONDS"))
@@ -157,6 +160,18 @@ class PresenceService(Service):
                 changed.append(presence.id)
         for operator_id in changed:
             self.announce(operator_id)
+        return self._gone_with_chats(now)
+
+    def _gone_with_chats(self, now: dt.datetime) -> list[int]:
+        load = self._active_chats()
+        if not load:
+            return []
+        live = self._live_connections()
+        model = self.models.operator
+        rows = self.session.execute(
+            sa.select(model).where(model.id.in_(load.keys()))
+        ).scalars()
+        return [row.id for row in rows if self._gone(row, live.get(row.id), now)]
 
     def _persist_offline(self, operator_id: int) -> None:
         model = self.models.operator
@@ -228,14 +243,24 @@ class PresenceService(Service):
     ) -> str:
         if operator.status == "offline":
             return "offline"
-        stale = dt.timedelta(seconds=3 * self.setting("HEARTBEAT_SECONDS"))
-        if live_seen is not None and live_seen >= now - stale:
+        if self._connected(live_seen, now):
             return t.cast(str, operator.status)
+        return "offline" if self._gone(operator, live_seen, now) else "away"
+
+    def _connected(self, live_seen: dt.datetime | None, now: dt.datetime) -> bool:
+        """Whether a panel of the operator answers now."""
+        stale = dt.timedelta(seconds=3 * self.setting("HEARTBEAT_SECONDS"))
+        return live_seen is not None and live_seen >= now - stale
+
+    def _gone(
+        self, operator: t.Any, live_seen: dt.datetime | None, now: dt.datetime
+    ) -> bool:
+        """Whether the operator's panels have been gone past the grace time."""
+        if self._connected(live_seen, now):
+            return False
         grace = dt.timedelta(seconds=self.setting("PRESENCE_GRACE_SECONDS"))
         last = max(filter(None, (operator.last_seen_at, live_seen)), default=None)
-        if last is not None and last >= now - grace:
-            return "away"
-        return "offline"
+        return last is None or last < now - grace
 
     def _live_connections(self) -> dict[int, dt.datetime]:
         model = self.models.connection
