@@ -15,6 +15,7 @@ from flask_livehelp.services import timeouts
 from flask_livehelp.services.visitors import Beat
 from servers import wait_until
 from staff import chat
+from staff import department
 
 
 def start_chat(
@@ -308,6 +309,65 @@ def test_auto_assignment_routes_to_the_least_busy_operator_never_past_max(
     chat_two = start_chat(visitor_socket())
     # Anna is at her max; Bo gets it.
     assert second.expect("routed", id=chat_two)["requested_operator"] == "Bo"
+
+
+@pytest.mark.livehelp(auto_assign=True)
+@pytest.mark.parametrize("room", ["ended", "transferred", "online"])
+def test_a_chat_that_waited_for_room_is_routed_when_some_comes_free(
+    app: Flask,
+    visitor_socket: t.Any,
+    operator_socket: t.Any,
+    make_operator: t.Any,
+    room: str,
+) -> None:
+    sales = department(app, "Salg")
+    anna = make_operator(name="Anna", max_chats=1, department_ids=[sales])
+    bo = make_operator(name="Bo", max_chats=2, department_ids=[sales])
+    first, second = operator_socket(anna), operator_socket(bo)
+    online(first)
+    # Bo is back in five minutes: not asked to take chats meanwhile.
+    second.send(type="status", state="away")
+    second.expect("status", chosen="away")
+    hers = start_chat(visitor_socket(), department=sales)
+    accepted(first, hers)
+    waiting = start_chat(visitor_socket(), body="Hallo?", department=sales)
+    # Anna is full and Bo is away: it waits for nobody in particular.
+    assert first.expect("queued", id=waiting)["requested_operator_id"] is None
+
+    if room == "ended":
+        first.send(type="end", conversation=hers)
+    elif room == "transferred":
+        # Bo takes Anna's chat over while away, which leaves her room.
+        first.send(type="transfer", conversation=hers, department=sales, note=None)
+        offer = second.expect("transfer", conversation=hers)
+        second.send(type="transfer-answer", transfer=offer["id"], accept=True)
+    else:
+        second.send(type="status", state="online")
+
+    taker, name = (second, "Bo") if room == "online" else (first, "Anna")
+    assert taker.expect("routed", id=waiting)["requested_operator"] == name
+
+
+@pytest.mark.livehelp(auto_assign=True)
+def test_chats_back_in_the_queue_go_to_whoever_has_room(
+    app: Flask,
+    visitor_socket: t.Any,
+    operator_socket: t.Any,
+    make_operator: t.Any,
+) -> None:
+    anna = make_operator(name="Anna", max_chats=1)
+    bo = make_operator(name="Bo", max_chats=2)
+    first = operator_socket(anna)
+    online(first)
+    hers = start_chat(visitor_socket())
+    accepted(first, hers)
+    second = operator_socket(bo)
+    online(second)
+    with app.app_context():
+        state = get_state()
+        state.operators.deactivate(anna.id, by=None)
+        assert state.conversations.release_chats(anna.id) == [hers]
+    assert second.expect("routed", id=hers)["requested_operator"] == "Bo"
 
 
 # Time-outs.

@@ -326,9 +326,14 @@ def _add_jobs(state: LiveHelpState) -> None:
 
 
 def _expire_presence(state: LiveHelpState) -> None:
-    """Presence by time; the chats of an operator gone for good go on without them."""
+    """Presence by time; the chats of an operator gone for good go on without them.
+
+    Also routes what waited for room: an operator may have come online in
+    another process, or by time alone.
+    """
     for operator_id in state.presence.expire():
         state.conversations.release_chats(operator_id)
+    state.conversations.route_waiting()
 
 
 def _add_mail_jobs(app: Flask, state: LiveHelpState) -> None:

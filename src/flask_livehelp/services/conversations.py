@@ -7,6 +7,7 @@ finds the stored message instead of writing a second one.
 
 from __future__ import annotations
 
+import collections
 import collections.abc as c
 import dataclasses
 import functools
@@ -95,6 +96,22 @@ class PostStatements:
 
 #: How many messages one read hands back at most.
 PAGE = 500
+
+
+@dataclasses.dataclass
+class Room:
+    """Who could take another chat, for auto-assignment."""
+
+    #: The operators online.
+    operators: list[t.Any]
+    #: Waiting chats already asked of each, by operator id.
+    routed: collections.Counter[int]
+
+    def load(self, operator: t.Any) -> int:
+        return t.cast(int, operator.active_chats + self.routed[operator.id])
+
+    def left(self, operator: t.Any) -> bool:
+        return self.load(operator) < t.cast(int, operator.max_chats)
 
 
 class ConversationService(Service):
@@ -448,20 +465,93 @@ class ConversationService(Service):
         signals.send(signals.message_posted, conversation=conversation, message=message)
         return conversation, message
 
-    def _least_busy(self, department_id: int | None) -> int | None:
+    def _least_busy(
+        self, department_id: int | None, room: Room | None = None
+    ) -> int | None:
         """The online operator with the most room, when auto-assignment is on."""
         if not self.settings.get("AUTO_ASSIGN"):
             return None
-        free = [
-            o
-            for o in self.presence.operators()
-            if o.status == "online" and o.serves(department_id) and not o.busy
-        ]
+        room = room or self._room()
+        free = [o for o in room.operators if o.serves(department_id) and room.left(o)]
         if not free:
             return None
-        return min(
-            free, key=lambda o: (o.active_chats / o.max_chats, o.active_chats)
-        ).id
+        chosen = min(free, key=lambda o: (room.load(o) / o.max_chats, room.load(o)))
+        return t.cast(int, chosen.id)
+
+    def _room(self) -> Room:
+        """Who is online, and the chats waiting for each of them."""
+        model = self.models.conversation
+        routed = self.session.execute(
+            sa.select(model.requested_operator_id, sa.func.count())
+            .where(
+                model.status == "queued",
+                model.requested_operator_id.is_not(None),
+                model.deleted_at.is_(None),
+            )
+            .group_by(model.requested_operator_id)
+        )
+        return Room(
+            [o for o in self.presence.operators() if o.status == "online"],
+            collections.Counter({id_: count for id_, count in routed}),
+        )
+
+    def route_waiting(self) -> list[int]:
+        """Give the chats that waited for room to whoever has some now.
+
+        With ``AUTO_ASSIGN`` on, a chat that came while every operator was
+        full waits for nobody in particular. Called whenever room may have
+        come free (a chat ended or went back to the queue, a transfer moved
+        one, an operator came online); oldest chat first. Returns those
+        routed.
+        """
+        if not self.settings.get("AUTO_ASSIGN"):
+            return []
+        model = self.models.conversation
+        waiting = (
+            self.session.execute(
+                sa.select(model)
+                .where(
+                    model.status == "queued",
+                    model.requested_operator_id.is_(None),
+                    model.deleted_at.is_(None),
+                )
+                .order_by(model.created_at)
+            )
+            .scalars()
+            .all()
+        )
+        if not waiting:
+            return []
+        room = self._room()
+        routed = []
+        for conversation in waiting:
+            operator_id = self._least_busy(conversation.department_id, room)
+            if operator_id is not None and self._route(conversation, operator_id):
+                room.routed[operator_id] += 1
+                routed.append(conversation.id)
+        return routed
+
+    def _route(self, conversation: t.Any, operator_id: int) -> bool:
+        """Ask ``operator_id`` to take a waiting chat, unless another process did."""
+        model = self.models.conversation
+        done = self.session.execute(
+            sa.update(model)
+            .where(
+                model.id == conversation.id,
+                model.status == "queued",
+                model.requested_operator_id.is_(None),
+            )
+            .values(requested_operator_id=operator_id)
+        )
+        if done.rowcount != 1:
+            self.session.rollback()
+            return False
+        self.session.commit()
+        self.session.refresh(conversation)
+        self.hub.publish(
+            operator_channel(operator_id), self.staff_frame(conversation, "routed")
+        )
+        return True
 
     # Posting is the hot path of the chat: every message goes through it. It
     # is written in a few plain statements (look for a resend, take the next
@@ -683,6 +773,8 @@ class ConversationService(Service):
         if current == "queued":
             self.announce_queue()
         signals.send(signals.conversation_ended, conversation=conversation, reason=by)
+        if current == "active":
+            self.route_waiting()
         return conversation, True
 
     def release_chats(
@@ -726,6 +818,7 @@ class ConversationService(Service):
         if released:
             self.presence.announce(operator_id)
             self.announce_queue()
+            self.route_waiting()
         return released
 
     def _needs_tag(self, conversation: t.Any, by: str) -> bool:

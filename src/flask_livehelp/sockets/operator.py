@@ -121,6 +121,8 @@ class OperatorConnection(Connection):
         self.subscription.add(STAFF_CHANNEL)
         self.subscription.add(operator_channel(self.seat.id))
         self.connection_id = self.state.presence.open_connection(self.seat.id)
+        # Back online with this panel: chats that waited for room may be ours.
+        self.state.conversations.route_waiting()
         self.send_hello()
 
     def send_hello(self) -> None:
@@ -225,6 +227,8 @@ class OperatorConnection(Connection):
 
     def on_status(self, frame: Frame) -> None:
         self.state.presence.set_status(self.operator().id, frame["state"])
+        if frame["state"] == "online":
+            self.state.conversations.route_waiting()
 
     def on_accept(self, frame: Frame) -> None:
         self.state.conversations.accept(self.operator(), frame["conversation"])
