@@ -242,6 +242,17 @@ def test_push_page_of_the_shop_reaches_the_visitor(
     assert pushed["data"] == {"operator": "Mette", "url": "http://127.0.0.1/cart"}
 
 
+def test_a_shop_path_is_pushed_as_a_page_of_the_visitors_site(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    visitor, staff = visitor_socket(), operator_socket(operator)
+    conversation_id = start_chat(visitor)  # on http://127.0.0.1/product/...
+    accepted(staff, conversation_id)
+    staff.send(type="push", conversation=conversation_id, url="/cart")
+    pushed = visitor.expect("message", kind="event", body="pushed")
+    assert pushed["data"]["url"] == "http://127.0.0.1/cart"
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import statistics
 import typing as t
+from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -884,6 +885,7 @@ class ConversationService(Service):
         conversation = self.for_operator(operator, conversation_id)
         if not access.can_write(operator, conversation):
             raise NotAllowed("not-yours", N_("Accept the chat before you answer it."))
+        url = _on_the_page(conversation, url)
         if not self._pushable(conversation, url, shop_origin):
             raise Refused(
                 "bad-url",
@@ -1102,6 +1104,19 @@ class ConversationService(Service):
         self.hub.publish(conversation_channel(conversation.id), frame)
         self.hub.publish(STAFF_CHANNEL, self.staff_frame(conversation, change))
         signals.send(signals.message_posted, conversation=conversation, message=message)
+
+
+def _on_the_page(conversation: t.Any, url: str) -> str:
+    """A shop path (``/cart``) as an address on the visitor's own page's site.
+
+    Resolved before the origin check, so a path like ``//other.example/``
+    still lands on the other site, and is refused there.
+    """
+    url = url.strip()
+    page: str | None = conversation.visitor.current_page or conversation.page_url
+    if page and not urlsplit(url).scheme:
+        return urljoin(page, url)
+    return url
 
 
 def _origin(url: str) -> str | None:
