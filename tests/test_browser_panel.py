@@ -377,3 +377,24 @@ def test_keyboard_moves_between_chats_and_drafts_are_kept(
     anna = operator.locator("#lh-active .lh-item").first
     expect(anna).to_contain_text("Anna")
     expect(anna.locator(".lh-unread")).to_have_text("1")
+
+
+def test_coming_online_with_customers_already_waiting_rings(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    # A customer asked while the shop showed away, before the operator came.
+    with shop.app_context():
+        state = get_state()
+        visitor, _ = state.visitors.create(
+            ip_address=None, user_agent=None, locale="da"
+        )
+        state.conversations.start(visitor.id, client_id="q1", body="Er der nogen?")
+    operator = new_page()
+    operator.add_init_script(BACKGROUND_TAB)
+    sign_in(operator, shop_server.url)
+    expect(operator.locator("#lh-queue .lh-item")).to_have_count(1)
+    assert operator.evaluate("window.shown") == []  # offline: nothing for them yet
+    go_online(operator)
+    expect(operator).to_have_title("(!) New chat request", timeout=3000)
+    shown = operator.evaluate("window.shown")
+    assert shown == [["New chat request", "Anonymous visitor: Er der nogen?"]]

@@ -120,8 +120,16 @@
     if (current === chat.id) appendMessage(frame);
   };
 
+  // Coming online with customers already waiting rings, as a new one would.
+  const cameOnline = (was, now) => {
+    if (was === "online" || now !== "online" || !queue.size) return;
+    const first = [...queue.values()].sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at))[0];
+    alert(strings.newRequest, visitorName(first) + ": " + (first.preview || ""));
+  };
+
   const handlers = {
     hello(frame) {
+      const was = me && me.status;
       me = frame.operator;
       canTranslate = Boolean(frame.translate);
       $("lh-translate-draft").hidden = !canTranslate;
@@ -145,6 +153,7 @@
       colleagues(frame.operators);
       outbox.forEach(send);
       render();
+      cameOnline(was, me.status);
     },
     queued(frame) {
       queue.set(frame.id, frame);
@@ -234,8 +243,10 @@
     presence(frame) { colleagues(frame.operators); },
     status(frame) {
       // Opening the socket publishes the status before its hello is sent.
+      const was = me && me.status;
       if (me) me.status = frame.chosen;
       showStatus(frame.chosen);
+      if (me) cameOnline(was, frame.chosen);
     },
     transfer(frame) {
       if (me && frame.from === me.name && !frame.to_operator_id) return;
