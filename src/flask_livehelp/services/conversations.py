@@ -693,11 +693,24 @@ class ConversationService(Service):
         else:
             self.hub.publish(public, message_frame(message))
 
-    def accept(self, operator: t.Any, conversation_id: int) -> t.Any:
-        """Make ``operator`` the owner; of two at once, exactly one wins."""
+    def accept(
+        self,
+        operator: t.Any,
+        conversation_id: int,
+        *,
+        ready: c.Callable[[], None] | None = None,
+    ) -> t.Any:
+        """Make ``operator`` the owner; of two at once, exactly one wins.
+
+        :param ready: Called once the operator may take the chat, before it is
+            theirs: their socket follows it then, so that nothing the customer
+            says after hearing of the accept passes it by.
+        """
         conversation = self.get(conversation_id)
         if not access.can_accept(operator, conversation):
             raise NotAllowed("not-allowed", N_("You may not take this chat."))
+        if ready is not None:
+            ready()
         model = self.models.conversation
         now = utcnow()
         taken = self.session.execute(
@@ -711,13 +724,15 @@ class ConversationService(Service):
         self.session.refresh(conversation)
         event = self.add_event(conversation, "accepted", operator=operator)
         self.session.commit()
-        self.announce_change(conversation, "accepted", event)
-        self.presence.announce(operator.id)
-        self.announce_queue()
+        # The operator's other tabs follow the chat on this, before the
+        # customer hears of it and answers.
         self.hub.publish(
             operator_channel(operator.id),
             self.staff_frame(conversation, "assigned"),
         )
+        self.announce_change(conversation, "accepted", event)
+        self.presence.announce(operator.id)
+        self.announce_queue()
         signals.send(
             signals.conversation_accepted, conversation=conversation, operator=operator
         )

@@ -231,7 +231,20 @@ class OperatorConnection(Connection):
             self.state.conversations.route_waiting()
 
     def on_accept(self, frame: Frame) -> None:
-        self.state.conversations.accept(self.operator(), frame["conversation"])
+        conversation_id = frame["conversation"]
+        followed = conversation_channel(conversation_id) in self.subscription.channels
+        try:
+            self.state.conversations.accept(
+                self.operator(),
+                conversation_id,
+                # With Redis, this process must be listening before the
+                # customer hears of the accept and types.
+                ready=lambda: self._follow(conversation_id),
+            )
+        except Refused:
+            if not followed:
+                self._unfollow(conversation_id)
+            raise
 
     def on_message(self, frame: Frame) -> None:
         message, _ = self.state.conversations.post_by_operator(
