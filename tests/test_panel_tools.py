@@ -479,8 +479,8 @@ def test_an_operator_gone_past_the_grace_time_hands_their_chats_back(
         state.db.session.commit()
         state.jobs.run(app, "presence")
         assert state.conversations.get(conversation_id).status == "queued"
-    assert visitor.expect("message", kind="event")["body"] == "returned"
-    assert visitor.expect("conversation")["status"] == "queued"
+    visitor.expect("message", kind="event", body="returned")
+    visitor.expect("conversation", status="queued")
     colleague.expect("queued", id=conversation_id)
 
 

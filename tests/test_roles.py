@@ -1135,8 +1135,8 @@ def test_moving_an_operator_to_another_department_hands_their_chats_on(
     )
     assert moved.status_code == 302
     # The customer is told and waits for department A's next operator.
-    assert visitor.expect("message", kind="event")["body"] == "returned"
-    assert visitor.expect("conversation")["status"] == "queued"
+    visitor.expect("message", kind="event", body="returned")
+    visitor.expect("conversation", status="queued")
     colleague.expect("queued", id=conversation_id)
     # Signed in again, the owner neither reads nor writes it.
     panel = operator_socket(owner)
