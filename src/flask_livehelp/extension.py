@@ -14,6 +14,7 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
 from . import cli
+from . import processes
 from .background import hold_lease
 from .background import Jobs
 from .config import config_value
@@ -321,6 +322,7 @@ def _add_jobs(state: LiveHelpState) -> None:
     jobs.add("visitor-beats", 2, lambda state: state.visitors.flush_beats())
     jobs.add("invitations", 1, lambda state: state.visitors.load_invitations())
     jobs.add("presence", 5, _expire_presence)
+    jobs.add("processes", processes.HEARTBEAT_SECONDS, processes.Heartbeat())
     jobs.add("queue-timeouts", 5, timeouts.time_out_queue)
     jobs.add("inactive-chats", 30, timeouts.close_inactive)
 

@@ -12,6 +12,7 @@ from flask import request
 from flask import Response
 from flask_sock import Sock
 
+from .. import processes
 from ..auth import write_panel_cookie
 from ..config import config_value
 from ..errors import Refused
@@ -105,9 +106,14 @@ def _mail_problem() -> str | None:
     return _lh(MAIL_PROBLEMS[problem]) if problem else None
 
 
+def _unreached_processes() -> int:
+    return processes.unreached(get_state())
+
+
 def _livehelp_context() -> dict[str, t.Any]:
     return {
         "lh_mail_problem": _mail_problem,
+        "lh_unreached_processes": _unreached_processes,
         "lh_nonce": responses.page_nonce(),
         "lh_lang": current_language(),
         "asset_url": asset_url,
