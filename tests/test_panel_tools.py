@@ -652,6 +652,40 @@ def test_identity_from_the_browser_counts_only_when_signed(
     assert staff.expect("queued")["context"] is None
 
 
+def test_staff_see_which_name_and_e_mail_the_shop_vouches_for(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    from flask_livehelp.identity import sign_identity
+
+    with app.test_request_context():
+        signed = sign_identity({"name": "Karen Kunde", "email": "kunde@example.com"})
+    staff = operator_socket(operator)
+    said = {}
+    for typed in (
+        {},
+        {"name": "karen kunde ", "email": "KUNDE@example.com"},
+        {"name": "Dronningen", "email": "dronning@example.com", "consent": True},
+    ):
+        socket = visitor_socket()
+        socket.send(type="hello", identity=signed)
+        socket.expect("welcome")
+        socket.send(type="start", id="q1", body="Hej", **typed)
+        queued = staff.expect("queued")
+        said[typed.get("name")] = (queued["verified"], queued["email_consent"])
+    assert said == {
+        # Nothing typed: the panel shows what the shop says.
+        None: ({"name": True, "email": True}, False),
+        "karen kunde ": ({"name": True, "email": True}, False),
+        # Typed, and not what the shop knows: only the customer says so.
+        "Dronningen": ({"name": False, "email": False}, True),
+    }
+    unsigned = visitor_socket()
+    unsigned.send(type="hello")
+    unsigned.expect("welcome")
+    unsigned.send(type="start", id="q1", body="Hej", name="Karen Kunde")
+    assert staff.expect("queued")["verified"] == {"name": False, "email": False}
+
+
 # Pre-chat fields as the shop asks for them.
 
 

@@ -362,6 +362,7 @@ def conversation_frame(conversation: t.Any, *, staff: bool) -> dict[str, t.Any]:
             locale=conversation.locale,
             visitor_name=conversation.visitor_name,
             visitor_email=conversation.visitor_email,
+            email_consent=conversation.email_consent,
             page_url=conversation.page_url,
             last_visitor_message_at=isoformat(conversation.last_visitor_message_at),
             last_operator_message_at=isoformat(conversation.last_operator_message_at),

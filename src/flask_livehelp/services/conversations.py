@@ -20,6 +20,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as sa_orm
 from sqlalchemy.exc import IntegrityError
 
+from .. import identity
 from .. import signals
 from ..errors import NotAllowed
 from ..errors import NotFound
@@ -307,6 +308,7 @@ class ConversationService(Service):
                 requested_operator_id=conversation.requested_operator_id,
                 requested_operator=requested.name if requested is not None else None,
                 context=conversation.context,
+                verified=identity.verified(conversation),
             )
             frames.append(frame)
         return frames

@@ -12,6 +12,7 @@ from flask import request
 from flask import Response
 from flask_sock import Sock
 
+from .. import identity
 from .. import processes
 from ..auth import write_panel_cookie
 from ..config import config_value
@@ -114,6 +115,7 @@ def _livehelp_context() -> dict[str, t.Any]:
     return {
         "lh_mail_problem": _mail_problem,
         "lh_unreached_processes": _unreached_processes,
+        "lh_verified": identity.verified,
         "lh_nonce": responses.page_nonce(),
         "lh_lang": current_language(),
         "asset_url": asset_url,
