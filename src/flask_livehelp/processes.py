@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
 import typing as t
 
 import sqlalchemy as sa
@@ -22,49 +23,62 @@ log = logging.getLogger(__name__)
 
 #: Seconds between a process's heartbeats; one silent for three is gone.
 HEARTBEAT_SECONDS = 10.0
+ALIVE = dt.timedelta(seconds=3 * HEARTBEAT_SECONDS)
 PREFIX = "process:"
 
 
-def lease_name(holder: str) -> str:
-    """The lease row of the process ``holder`` (a host name may be long)."""
-    return PREFIX + hashlib.sha256(holder.encode()).hexdigest()[:32]
+def _name(state: t.Any) -> str:
+    """This process's row. By process id too: workers forked from one app
+    (``--preload``) share the app's state."""
+    me = f"{state.jobs.holder}:{os.getpid()}"
+    return PREFIX + hashlib.sha256(me.encode()).hexdigest()[:32]
 
 
 def beat(state: t.Any, now: dt.datetime | None = None) -> None:
-    """Say that this process is alive, and forget the processes that are not."""
+    """Say that this process is alive, and forget the processes that are not.
+
+    A row holds when its process stopped being heard from (``expires_at``)
+    and, as ``holder``, when it started.
+    """
     now = now or utcnow()
     model, session = state.models.lease, state.db.session
-    name = lease_name(state.jobs.holder)
-    until = now + dt.timedelta(seconds=3 * HEARTBEAT_SECONDS)
+    name = _name(state)
     session.execute(
         sa.delete(model).where(model.name.startswith(PREFIX), model.expires_at < now)
     )
     renewed = session.execute(
-        sa.update(model).where(model.name == name).values(expires_at=until)
+        sa.update(model).where(model.name == name).values(expires_at=now + ALIVE)
     )
     if not renewed.rowcount:
-        session.add(model(name=name, holder=state.jobs.holder[:64], expires_at=until))
+        session.add(model(name=name, holder=now.isoformat(), expires_at=now + ALIVE))
     session.commit()
 
 
 def unreached(state: t.Any, now: dt.datetime | None = None) -> int:
-    """How many other live processes this one's events never reach.
+    """How many other processes alive with this one its events never reach.
 
-    Nought when the hub carries events between processes.
+    Nought when the hub carries events between processes. A process that
+    stopped before this one started (a worker restarted) does not count,
+    although its row lasts a little longer.
     """
     if state.hub.reaches_other_processes:
         return 0
-    model = state.models.lease
-    return t.cast(
-        int,
-        state.db.session.execute(
-            sa.select(sa.func.count()).where(
-                model.name.startswith(PREFIX),
-                model.name != lease_name(state.jobs.holder),
-                model.expires_at >= (now or utcnow()),
-            )
-        ).scalar_one(),
+    model, session = state.models.lease, state.db.session
+    now = now or utcnow()
+    others = sa.select(sa.func.count()).where(
+        model.name.startswith(PREFIX),
+        model.name != _name(state),
+        model.expires_at >= now,
     )
+    started = session.execute(
+        sa.select(model.holder).where(model.name == _name(state))
+    ).scalar_one_or_none()
+    if started is not None:
+        # Heard from after this process started: both alive at once.
+        others = others.where(
+            model.expires_at > dt.datetime.fromisoformat(started) + ALIVE
+        )
+    return t.cast(int, session.execute(others).scalar_one())
 
 
 class Heartbeat:
