@@ -39,6 +39,7 @@ from conftest import PASSWORD
 from conftest import signed_in_client
 from conftest import Socket
 from flask_livehelp import get_state
+from flask_livehelp.hub import STAFF_CHANNEL
 from flask_livehelp.models import utcnow
 from flask_livehelp.protocol import OPERATOR_FRAMES
 from flask_livehelp.protocol import REPLY
@@ -1060,6 +1061,23 @@ def test_staff_frame(
         )
     }
     assert got == told.receivers
+
+
+def test_a_frame_type_nobody_listed_reaches_no_panel(
+    world: World,
+    live_server: t.Any,
+    sockets: list[Socket],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    panels = _panels(world, sockets, live_server)
+    surprise = {"type": "surprise", "department_id": None, "email": "k@example.com"}
+    get_state(world.app).hub.publish(STAFF_CHANNEL, surprise)
+    assert not [
+        who
+        for who, panel in panels.items()
+        if any(frame["type"] == "surprise" for frame in _heard(panel))
+    ]
+    assert "not allowed by protocol.STAFF_FRAMES" in caplog.text
 
 
 # Staff in no department.

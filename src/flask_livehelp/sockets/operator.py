@@ -185,6 +185,13 @@ class OperatorConnection(Connection):
         self.subscription.discard(staff_conversation_channel(conversation_id))
         self.sequencer.forget(conversation_id)
 
+    def send(self, frame: dict[str, t.Any]) -> None:
+        # What the panel is sent directly is listed with what the hub brings.
+        if frame.get("type") not in STAFF_FRAMES:
+            log.error("A %r frame is not in protocol.STAFF_FRAMES.", frame.get("type"))
+            return
+        super().send(frame)
+
     def on_event(self, channel: str, text: str) -> None:
         if text.startswith(HIDDEN_PREFIX):
             # Staff get the message itself, on the conversation's staff channel.
