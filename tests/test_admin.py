@@ -103,6 +103,28 @@ def test_a_refused_form_comes_back_with_what_was_typed_and_why(
     assert "An operator with this e-mail exists." in taken.text
 
 
+def test_once_the_shop_has_departments_an_operator_needs_one(
+    app: Flask, client: t.Any, operator: t.Any
+) -> None:
+    # In no department they would serve none of the shop's chats.
+    free = post(client, "/livehelp/admin/operators/new", **operator_form())
+    assert free.status_code == 302
+    sales = department(app, "Salg")
+    for path, email in (
+        ("/livehelp/admin/operators/new", "sofie2@example.com"),
+        (f"/livehelp/admin/operators/{operator.id}", operator.email),
+    ):
+        refused = post(client, path, **operator_form(email=email))
+        assert refused.status_code == 400
+        assert "Choose at least one department." in refused.text
+    chosen = post(
+        client,
+        f"/livehelp/admin/operators/{operator.id}",
+        **operator_form(email=operator.email, departments=str(sales)),
+    )
+    assert chosen.status_code == 302
+
+
 def test_editing_an_operator_and_the_audit_log(
     app: Flask, client: t.Any, operator: t.Any
 ) -> None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import collections.abc as c
 import threading
 import typing as t
 
 import pytest
 from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
 
+from conftest import login
+from conftest import make_app
 from flask_livehelp import get_state
+from flask_livehelp import LiveHelp
 from flask_livehelp import Refused
 from flask_livehelp.background import hold_lease
 from flask_livehelp.background import Jobs
@@ -89,3 +94,48 @@ def test_the_app_registers_its_background_jobs(app: Flask) -> None:
     assert {"queue-timeouts", "inactive-chats", "presence", "visitor-beats"} <= set(
         names
     )
+
+
+# Several processes on one database.
+
+
+@pytest.fixture
+def second_process(app: Flask, database_uri: str) -> c.Iterator[Flask]:
+    """The same shop in another process: its own app, hub and jobs."""
+    db = SQLAlchemy()
+    other = make_app(database_uri, db, LiveHelp(db=db))
+    yield other
+    get_state(other).jobs.stop()
+    get_state(other).hub.close()
+
+
+def _admin_page(app: Flask, make_operator: t.Any, name: str = "Adam") -> str:
+    admin = make_operator(name=name, role="admin")
+    client = app.test_client()
+    assert login(client, admin.email).status_code == 302
+    return t.cast(str, client.get("/livehelp/admin/").text)
+
+
+NOT_HEARD = "events do not travel between them"
+
+
+def test_two_processes_without_a_hub_between_them_are_told_loudly(
+    app: Flask,
+    second_process: Flask,
+    make_operator: t.Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A process heard from only before this one started: a worker restarted.
+    get_state(second_process).jobs.run_all(second_process)
+    get_state(app).jobs.run_all(app)
+    assert NOT_HEARD not in _admin_page(app, make_operator)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    # It is alive beside this one, and events do not reach it.
+    get_state(second_process).jobs.run_all(second_process)
+    get_state(app).jobs.run_all(app)
+    assert NOT_HEARD in _admin_page(app, make_operator, "Bo")
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors and "Set LIVEHELP_HUB_URL" in errors[0]
+    # Joined by a hub that carries events between them (Redis): no news.
+    get_state(app).hub.reaches_other_processes = True
+    assert NOT_HEARD not in _admin_page(app, make_operator, "Anna")

@@ -174,3 +174,25 @@ def test_a_dropped_connection_loses_nothing_and_duplicates_nothing(
         "Besked 2",
         "Besked 3",
     ]
+
+
+@pytest.mark.livehelp(jobs="thread", jobs_tick_seconds=0.2, presence_grace_seconds=1)
+def test_a_customer_whose_operator_is_gone_is_told_and_waits_for_the_next(
+    shop: Flask, shop_server: t.Any, customer: Page, operator: Page
+) -> None:
+    base = shop_server.url
+    sign_in(operator, base)
+    go_online(operator)
+    customer.goto(base + "/")
+    shop_state(customer, "online")
+    ask(customer)
+    accept_first(operator)
+    window = chat(customer)
+    expect(window.locator("#lh-operator")).to_have_text("Mette")
+    # The operator's panel is gone, and stays gone past the grace time.
+    operator.close()
+    expect(window.locator("#lh-log")).to_contain_text(
+        "Your chat is back in the queue; the next operator will answer.",
+        timeout=20_000,
+    )
+    expect(window.locator("#lh-input")).to_be_editable()

@@ -6,6 +6,7 @@ import time
 import typing as t
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from playwright.sync_api import expect
 from playwright.sync_api import Page
@@ -475,3 +476,68 @@ def test_keyboard_moves_between_chats_and_drafts_are_kept(
     anna = operator.locator("#lh-active .lh-item").first
     expect(anna).to_contain_text("Anna")
     expect(anna.locator(".lh-unread")).to_have_text("1")
+
+
+def test_coming_online_with_customers_already_waiting_rings(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    # A customer asked while the shop showed away, before the operator came.
+    with shop.app_context():
+        state = get_state()
+        visitor, _ = state.visitors.create(
+            ip_address=None, user_agent=None, locale="da"
+        )
+        state.conversations.start(visitor.id, client_id="q1", body="Er der nogen?")
+    operator = new_page()
+    operator.add_init_script(BACKGROUND_TAB)
+    sign_in(operator, shop_server.url)
+    expect(operator.locator("#lh-queue .lh-item")).to_have_count(1)
+    assert operator.evaluate("window.shown") == []  # offline: nothing for them yet
+    go_online(operator)
+    expect(operator).to_have_title("(!) New chat request", timeout=3000)
+    shown = operator.evaluate("window.shown")
+    assert shown == [["New chat request", "Anonymous visitor: Er der nogen?"]]
+
+
+def test_the_panel_and_history_mark_what_the_shop_vouches_for(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    base = shop_server.url
+    operator = online_operator(new_page, base)
+    # Karen is signed in to the shop, which tells the chat who she is.
+    customer = new_page()
+    customer.goto(base + "/login")
+    customer.fill("input[name=email]", "kunde@example.com")
+    customer.fill("input[name=password]", "kunde")
+    customer.click("input[type=submit], button[type=submit]")
+    customer.goto(base + "/")
+    shop_state(customer, "online")
+    launcher(customer).click()
+    window = chat(customer)
+    window.locator("#lh-question").fill("Hvor er min ordre?")
+    window.locator("#lh-name").fill("Karen Kunde")
+    window.locator("#lh-email").fill("karen@privat.example")
+    window.locator("#lh-consent").check()
+    window.locator("#lh-prechat button[type=submit]").click()
+    accept_first(operator)
+
+    facts = operator.locator("#lh-facts")
+    name = facts.locator("dd").filter(has_text="Karen Kunde")
+    expect(name.locator(".lh-verified")).to_have_text("confirmed by the shop")
+    email = facts.locator("dd").filter(has_text="karen@privat.example")
+    expect(email.locator(".lh-typed")).to_have_text("typed by the customer")
+    consent = facts.locator("dt", has_text="May be e-mailed about the question")
+    expect(consent.locator("xpath=following-sibling::dd[1]")).to_have_text("Yes")
+
+    with shop.app_context():
+        state = get_state()
+        conversation_id = state.db.session.execute(
+            sa.select(sa.func.max(state.models.conversation.id))
+        ).scalar_one()
+    operator.goto(f"{base}/livehelp/history/{conversation_id}")
+    expect(operator.locator("h1 + p .lh-verified")).to_have_text(
+        "confirmed by the shop"
+    )
+    details = operator.locator(".lh-facts")
+    expect(details.locator("dd .lh-typed")).to_have_text("typed by the customer")
+    expect(details).to_contain_text("May be e-mailed about the question")

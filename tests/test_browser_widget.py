@@ -5,6 +5,7 @@ from __future__ import annotations
 import typing as t
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask import g
 from flask import render_template_string
@@ -282,6 +283,43 @@ def test_a_pushed_page_of_the_shop_takes_the_customer_there(
     customer.goto(shop_server.url + "/cart")
     expect(chat(customer).locator("#lh-log")).to_contain_text("Mette sent you a page")
     expect(customer).to_have_url(shop_server.url + "/cart")
+
+
+def test_a_shop_path_pushed_from_the_panel_is_a_page_of_the_shop(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    customer, operator = staffed_chat(new_page, shop_server.url)
+    operator.click("#lh-push")
+    operator.fill("#lh-push-url", "/cart")
+    operator.click("#lh-push-dialog button[value=send]")
+    expect(customer).to_have_url(shop_server.url + "/cart")
+    expect(chat(customer).locator(".lh-event a")).to_have_text(
+        shop_server.url + "/cart"
+    )
+
+
+def test_a_pushed_address_that_is_no_web_page_is_shown_as_text(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    customer, _ = staffed_chat(new_page, shop_server.url)
+    # Stored by an older version, or written by the host's own code.
+    with shop.app_context():
+        state = get_state()
+        conversation = state.conversations.get(
+            state.db.session.execute(
+                sa.select(sa.func.max(state.models.conversation.id))
+            ).scalar_one()
+        )
+        mette = state.operators.find_by_email("operator@example.com")
+        event = state.conversations.add_event(
+            conversation, "pushed", operator=mette, url="javascript:alert(1)"
+        )
+        state.db.session.commit()
+        state.conversations.publish(event)
+    pushed = chat(customer).locator(".lh-event", has_text="Mette sent you a page")
+    expect(pushed).to_contain_text("javascript:alert(1)")
+    expect(pushed.locator("a")).to_have_count(0)
+    expect(customer).to_have_url(shop_server.url + "/")
 
 
 def test_a_page_on_another_site_is_refused(

@@ -405,6 +405,31 @@ def _csrf(page: str) -> str:
     return found.group(1)
 
 
+@pytest.mark.livehelp(mail_send_now="off")
+def test_the_offline_pages_say_whether_the_customer_may_be_e_mailed(
+    app: Flask, receivers: dict[str, t.Any]
+) -> None:
+    agreed = _offline_message(app)
+    declined = _offline_message(
+        app, id="m2", name="Ole", email="ole@example.dk", consent=False
+    )
+    client = app.test_client()
+    login(client, "jens@shop.example")
+    rows = re.findall(r"<tr>(.*?)</tr>", client.get("/livehelp/offline/").text, re.S)
+    consent = {
+        name: re.findall(r"<td>(Yes|No)</td>", row)
+        for row in rows
+        for name in ("Søren Ærø", "Ole")
+        if name in row
+    }
+    assert consent == {"Søren Ærø": ["Yes"], "Ole": ["No"]}
+    for conversation_id, said in ((agreed, "Yes"), (declined, "No")):
+        page = client.get(f"/livehelp/offline/{conversation_id}").text
+        assert re.search(r"May be e-mailed about the question</dt><dd>" + said, page), (
+            said
+        )
+
+
 def test_an_operator_answers_an_offline_message_by_mail(
     app: Flask, smtp: SMTPServer, receivers: dict[str, t.Any]
 ) -> None:

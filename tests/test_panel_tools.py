@@ -14,7 +14,9 @@ from flask_livehelp import get_state
 from flask_livehelp.models import utcnow
 from flask_livehelp.services import timeouts
 from flask_livehelp.services.visitors import Beat
+from servers import wait_until
 from staff import chat
+from staff import department
 
 
 def start_chat(
@@ -48,7 +50,9 @@ def test_tags_are_set_and_seen_by_staff_only(
     staff.send(
         type="tags", conversation=conversation_id, names=["fragt", " retur ", "fragt"]
     )
-    frame = staff.expect("conversation", id=conversation_id)
+    # The staff's frame of the chat, not the customer's (the panel follows
+    # the chat, so it hears that one too).
+    frame = staff.expect("conversation", id=conversation_id, origin="chat")
     assert frame["tags"] == ["fragt", "retur"]
     assert all("tags" not in f for f in visitor.quiet() if f["type"] == "conversation")
     staff.send(type="tags", conversation=conversation_id, names=["x" * 65])
@@ -280,6 +284,17 @@ def test_push_page_of_the_shop_reaches_the_visitor(
     assert pushed["data"] == {"operator": "Mette", "url": "http://127.0.0.1/cart"}
 
 
+def test_a_shop_path_is_pushed_as_a_page_of_the_visitors_site(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    visitor, staff = visitor_socket(), operator_socket(operator)
+    conversation_id = start_chat(visitor)  # on http://127.0.0.1/product/...
+    accepted(staff, conversation_id)
+    staff.send(type="push", conversation=conversation_id, url="/cart")
+    pushed = visitor.expect("message", kind="event", body="pushed")
+    assert pushed["data"]["url"] == "http://127.0.0.1/cart"
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -349,6 +364,65 @@ def test_auto_assignment_routes_to_the_least_busy_operator_never_past_max(
     assert second.expect("routed", id=chat_two)["requested_operator"] == "Bo"
 
 
+@pytest.mark.livehelp(auto_assign=True)
+@pytest.mark.parametrize("room", ["ended", "transferred", "online"])
+def test_a_chat_that_waited_for_room_is_routed_when_some_comes_free(
+    app: Flask,
+    visitor_socket: t.Any,
+    operator_socket: t.Any,
+    make_operator: t.Any,
+    room: str,
+) -> None:
+    sales = department(app, "Salg")
+    anna = make_operator(name="Anna", max_chats=1, department_ids=[sales])
+    bo = make_operator(name="Bo", max_chats=2, department_ids=[sales])
+    first, second = operator_socket(anna), operator_socket(bo)
+    online(first)
+    # Bo is back in five minutes: not asked to take chats meanwhile.
+    second.send(type="status", state="away")
+    second.expect("status", chosen="away")
+    hers = start_chat(visitor_socket(), department=sales)
+    accepted(first, hers)
+    waiting = start_chat(visitor_socket(), body="Hallo?", department=sales)
+    # Anna is full and Bo is away: it waits for nobody in particular.
+    assert first.expect("queued", id=waiting)["requested_operator_id"] is None
+
+    if room == "ended":
+        first.send(type="end", conversation=hers)
+    elif room == "transferred":
+        # Bo takes Anna's chat over while away, which leaves her room.
+        first.send(type="transfer", conversation=hers, department=sales, note=None)
+        offer = second.expect("transfer", conversation=hers)
+        second.send(type="transfer-answer", transfer=offer["id"], accept=True)
+    else:
+        second.send(type="status", state="online")
+
+    taker, name = (second, "Bo") if room == "online" else (first, "Anna")
+    assert taker.expect("routed", id=waiting)["requested_operator"] == name
+
+
+@pytest.mark.livehelp(auto_assign=True)
+def test_chats_back_in_the_queue_go_to_whoever_has_room(
+    app: Flask,
+    visitor_socket: t.Any,
+    operator_socket: t.Any,
+    make_operator: t.Any,
+) -> None:
+    anna = make_operator(name="Anna", max_chats=1)
+    bo = make_operator(name="Bo", max_chats=2)
+    first = operator_socket(anna)
+    online(first)
+    hers = start_chat(visitor_socket())
+    accepted(first, hers)
+    second = operator_socket(bo)
+    online(second)
+    with app.app_context():
+        state = get_state()
+        state.operators.deactivate(anna.id, by=None)
+        assert state.conversations.release_chats(anna.id) == [hers]
+    assert second.expect("routed", id=hers)["requested_operator"] == "Bo"
+
+
 # Time-outs.
 
 
@@ -413,6 +487,46 @@ def test_presence_expiry_sets_a_vanished_operator_offline(
     assert state.operators.get(operator.id).status == "offline"
 
 
+@pytest.mark.livehelp(presence_grace_seconds=60)
+def test_an_operator_gone_past_the_grace_time_hands_their_chats_back(
+    app: Flask,
+    visitor_socket: t.Any,
+    operator_socket: t.Any,
+    operator: t.Any,
+    make_operator: t.Any,
+) -> None:
+    visitor = visitor_socket()
+    conversation_id = start_chat(visitor)
+    panel = operator_socket(operator)
+    accepted(panel, conversation_id)
+    visitor.expect("conversation", status="active")
+    panel.close()
+    colleague = operator_socket(make_operator(name="Bo"))
+    with app.app_context():
+        state = get_state()
+        connection = state.models.connection
+        panels = sa.select(sa.func.count()).where(connection.operator_id == operator.id)
+
+        def closed() -> bool:
+            state.db.session.rollback()
+            return state.db.session.execute(panels).scalar_one() == 0
+
+        wait_until(closed, 5, "the panel's connection closed")
+        # Still in the grace time: a reconnect would find the chat as it was.
+        state.jobs.run(app, "presence")
+        assert state.conversations.get(conversation_id).status == "active"
+        # Their panel went away two minutes ago and never came back.
+        state.operators.get(operator.id).last_seen_at = utcnow() - dt.timedelta(
+            minutes=2
+        )
+        state.db.session.commit()
+        state.jobs.run(app, "presence")
+        assert state.conversations.get(conversation_id).status == "queued"
+    visitor.expect("message", kind="event", body="returned")
+    visitor.expect("conversation", status="queued")
+    colleague.expect("queued", id=conversation_id)
+
+
 def test_connections_of_a_dead_process_are_dropped(
     state: t.Any, operator: t.Any
 ) -> None:
@@ -445,7 +559,9 @@ def beat(state: t.Any, pid: str, page: str, **fields: t.Any) -> None:
     )
 
 
-def test_visitors_on_the_site_come_first_with_their_page(state: t.Any) -> None:
+def test_visitors_on_the_site_come_first_with_their_page(
+    state: t.Any, operator: t.Any
+) -> None:
     beat(
         state,
         "aaaaaaaa1",
@@ -458,7 +574,7 @@ def test_visitors_on_the_site_come_first_with_their_page(state: t.Any) -> None:
         state, "aaaaaaaa1", "http://shop/product/regnjakke-blaa", title="Regnjakke, blå"
     )
     state.visitors.flush_beats()
-    listed = state.visitors.on_site()
+    listed = state.visitors.on_site(state.operators.get(operator.id))
     assert [v["on_site"] for v in listed] == [True, False]
     here = listed[0]
     assert here["page"] == "http://shop/product/regnjakke-blaa"
@@ -531,7 +647,8 @@ def test_an_accepted_invitation_routes_the_chat_to_the_inviter(
     staff = operator_socket(operator)
     with app.app_context():
         get_state().visitors.flush_beats()
-        visitor_id = get_state().visitors.on_site()[0]["id"]
+        mette = get_state().operators.get(operator.id)
+        visitor_id = get_state().visitors.on_site(mette)[0]["id"]
     staff.send(type="invite", visitor=visitor_id, message="Kan jeg hjælpe?")
     staff.expect("notice")
     visitor = visitor_socket()
@@ -543,7 +660,8 @@ def test_an_accepted_invitation_routes_the_chat_to_the_inviter(
     assert routed["requested_operator_id"] == operator.id
     with app.app_context():
         # The browsing visitor and the chatting one are one row.
-        assert get_state().visitors.on_site()[0]["conversation"] == routed["id"]
+        mette = get_state().operators.get(operator.id)
+        assert get_state().visitors.on_site(mette)[0]["conversation"] == routed["id"]
 
 
 # The shop's view of the visitor.
@@ -589,6 +707,40 @@ def test_identity_from_the_browser_counts_only_when_signed(
     forged.expect("welcome")
     forged.send(type="start", id="q1", body="Hej")
     assert staff.expect("queued")["context"] is None
+
+
+def test_staff_see_which_name_and_e_mail_the_shop_vouches_for(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
+) -> None:
+    from flask_livehelp.identity import sign_identity
+
+    with app.test_request_context():
+        signed = sign_identity({"name": "Karen Kunde", "email": "kunde@example.com"})
+    staff = operator_socket(operator)
+    said = {}
+    for typed in (
+        {},
+        {"name": "karen kunde ", "email": "KUNDE@example.com"},
+        {"name": "Dronningen", "email": "dronning@example.com", "consent": True},
+    ):
+        socket = visitor_socket()
+        socket.send(type="hello", identity=signed)
+        socket.expect("welcome")
+        socket.send(type="start", id="q1", body="Hej", **typed)
+        queued = staff.expect("queued")
+        said[typed.get("name")] = (queued["verified"], queued["email_consent"])
+    assert said == {
+        # Nothing typed: the panel shows what the shop says.
+        None: ({"name": True, "email": True}, False),
+        "karen kunde ": ({"name": True, "email": True}, False),
+        # Typed, and not what the shop knows: only the customer says so.
+        "Dronningen": ({"name": False, "email": False}, True),
+    }
+    unsigned = visitor_socket()
+    unsigned.send(type="hello")
+    unsigned.expect("welcome")
+    unsigned.send(type="start", id="q1", body="Hej", name="Karen Kunde")
+    assert staff.expect("queued")["verified"] == {"name": False, "email": False}
 
 
 # Pre-chat fields as the shop asks for them.

@@ -11,6 +11,7 @@ import collections.abc as c
 import json
 import queue
 import threading
+import time
 import typing as t
 
 import pytest
@@ -267,6 +268,32 @@ def test_a_customer_on_one_process_chats_with_an_operator_on_the_other(
     assert customer.expect("message", id="o1")["body"] == "Ja, i M"
     customer.send(type="message", id="q2", body="Tak!")
     assert operator.expect("message", id="q2")["body"] == "Tak!"
+
+
+def test_what_the_customer_says_right_after_the_accept_reaches_the_operator(
+    two_sites: tuple[Site, Site], connect: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop_a, shop_b = two_sites
+    operator = operator_on(shop_b, connect)
+    customer = connect(shop_a, "/livehelp/widget/ws")
+    customer.send(type="hello")
+    customer.expect("welcome")
+    customer.send(type="start", id="q1", body="Hej?")
+    conversation = customer.expect("ack", id="q1")["conversation"]
+    operator.expect("queued", id=conversation)
+    # The operator's process is busy for a moment after telling the customer.
+    presence = get_state(shop_b.app).presence
+    announce = presence.announce
+
+    def busy(operator_id: int) -> None:
+        time.sleep(0.5)
+        announce(operator_id)
+
+    monkeypatch.setattr(presence, "announce", busy)
+    operator.send(type="accept", conversation=conversation)
+    customer.expect("conversation", status="active")
+    customer.send(type="typing", state=True)
+    assert operator.expect("typing", conversation=conversation)["author"] == "visitor"
 
 
 def test_sockets_hear_of_an_outage_and_resume_without_losing_a_message(

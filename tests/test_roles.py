@@ -24,23 +24,31 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import typing as t
+from email.message import EmailMessage
+from email.utils import make_msgid
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from simple_websocket import ConnectionClosed
 
 from conftest import panel_cookie
 from conftest import PASSWORD
 from conftest import signed_in_client
 from conftest import Socket
 from flask_livehelp import get_state
+from flask_livehelp.hub import STAFF_CHANNEL
 from flask_livehelp.models import utcnow
 from flask_livehelp.protocol import OPERATOR_FRAMES
+from flask_livehelp.protocol import REPLY
+from flask_livehelp.protocol import STAFF_FRAMES
 from flask_livehelp.services.visitors import Beat
 from staff import chat
 from staff import csrf_of
 from staff import department
+from staff import listed
 
 PEOPLE = ("owner", "colleague", "outsider", "manager", "other_manager", "admin")
 EVERYONE = frozenset(PEOPLE)
@@ -54,7 +62,9 @@ ADMINS = frozenset({"admin"})
 _unique = itertools.count(1)
 
 pytestmark = pytest.mark.livehelp(
-    mail_send_now="off", push_origins=["http://localhost"]
+    mail_send_now="off",
+    push_origins=["http://localhost"],
+    reply_address="reply+{token}@shop.example",
 )
 
 
@@ -245,6 +255,7 @@ def operator_form(x: Targets) -> dict[str, t.Any]:
         "password": "a good password",
         "role": "operator",
         "max_chats": "3",
+        "departments": str(x.a),
     }
 
 
@@ -783,3 +794,387 @@ def _answer(socket: t.Any, success: str) -> str:
         if frame["type"] == success:
             return "allowed"
     raise AssertionError(f"Neither {success} nor error came.")
+
+
+# What the panels are told: every frame type the server sends them.
+
+#: Who hears of a chat of ``owner`` in department A as it changes.
+HEAR_OF_A = SERVE_A
+
+
+def _person(x: Targets, who: str) -> t.Any:
+    """``who``'s operator row, in the current app context."""
+    return get_state().operators.get(x.world.people[who].id)
+
+
+def _started(x: Targets, **fields: t.Any) -> int:
+    """A chat a visitor starts in department A."""
+    with x.app.app_context():
+        state = get_state()
+        visitor, _ = state.visitors.create(
+            ip_address=None, user_agent=None, locale="da"
+        )
+        conversation, _ = state.conversations.start(
+            visitor.id,
+            client_id=f"q{next(_unique)}",
+            body="Hej, har I den i blå?",
+            department_id=x.a,
+            **fields,
+        )
+        return t.cast(int, conversation.id)
+
+
+def _transferred(x: Targets, panels: dict[str, Socket]) -> int:
+    offer = x.offer
+    with x.app.app_context():
+        state = get_state()
+        return t.cast(int, state.transfers.accept(_person(x, "colleague"), offer).id)
+
+
+def _answered(x: Targets, panels: dict[str, Socket]) -> int:
+    conversation_id = x.offline
+    with x.app.app_context():
+        get_state().offline.answer(_person(x, "owner"), conversation_id, "Ja.")
+    return conversation_id
+
+
+def _replied(x: Targets, panels: dict[str, Socket]) -> int:
+    conversation_id = x.offline
+    with x.app.app_context():
+        state = get_state()
+        token = state.conversations.get(conversation_id).reply_token
+        mail = EmailMessage()
+        mail["From"] = "karen@example.com"
+        mail["To"] = f"reply+{token}@shop.example"
+        mail["Subject"] = "Re: Har I den i blå?"
+        mail["Message-ID"] = make_msgid(domain="example.com")
+        mail.set_content("Tak, så tager jeg den.")
+        assert state.inbound.receive(mail.as_bytes()).outcome == "appended"
+    return conversation_id
+
+
+def _offered(to: str) -> t.Callable[[Targets, dict[str, Socket]], int]:
+    """The owner offers their chat to department ``to`` or to a colleague."""
+
+    def offer(x: Targets, panels: dict[str, Socket]) -> int:
+        conversation_id = x.active
+        with x.app.app_context():
+            state = get_state()
+            target: dict[str, t.Any] = {"to_department_id": getattr(x, to, None)}
+            if to in PEOPLE:
+                state.presence.set_status(x.world.people[to].id, "online")
+                target = {"to_operator_id": x.world.people[to].id}
+            state.transfers.offer(_person(x, "owner"), conversation_id, **target)
+        return conversation_id
+
+    return offer
+
+
+def _declined(x: Targets, panels: dict[str, Socket]) -> int:
+    conversation_id = _offered("colleague")(x, panels)
+    with x.app.app_context():
+        state = get_state()
+        offer = state.transfers.open_for(_person(x, "colleague"))[0]
+        state.transfers.decline(_person(x, "colleague"), offer.id)
+    return conversation_id
+
+
+def _invitation_declined(x: Targets, panels: dict[str, Socket]) -> None:
+    visitor_id = x.visitor
+    with x.app.app_context():
+        state = get_state()
+        state.visitors.invite(_person(x, "owner"), visitor_id, "Kan jeg hjælpe?")
+        presence_id = state.db.session.get(state.models.visitor, visitor_id).presence_id
+        state.visitors.answer_invitation(presence_id, accepted=False)
+
+
+def _in_active_chat(
+    act: t.Callable[[t.Any, t.Any], None],
+) -> t.Callable[[Targets, dict[str, Socket]], int]:
+    """``act(state, conversation)`` in an active chat of the owner."""
+
+    def cause(x: Targets, panels: dict[str, Socket]) -> int:
+        conversation_id = x.active
+        with x.app.app_context():
+            state = get_state()
+            act(state, state.conversations.get(conversation_id))
+        return conversation_id
+
+    return cause
+
+
+def _as_owner(act: t.Callable[[t.Any, t.Any], None]) -> t.Callable[..., None]:
+    def cause(x: Targets, panels: dict[str, Socket]) -> None:
+        with x.app.app_context():
+            act(get_state(), x.owner.id)
+
+    return cause
+
+
+def _queue_moved(x: Targets, panels: dict[str, Socket]) -> int:
+    """A colleague looks at a waiting chat; the queue moves ahead of it."""
+    ahead, waiting = x.queued, x.queued
+    panels["colleague"].send(type="sync", conversation=waiting, after=0)
+    panels["colleague"].expect("synced", conversation=waiting)
+    with x.app.app_context():
+        get_state().conversations.accept(_person(x, "owner"), ahead)
+    return waiting
+
+
+def _in_context(x: Targets, act: t.Callable[[t.Any], object]) -> None:
+    with x.app.app_context():
+        act(get_state())
+
+
+def _hub_down_and_up(x: Targets, panels: dict[str, Socket]) -> None:
+    hub = get_state(x.app).hub
+    hub._health_changed(False)
+    hub._health_changed(True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Told:
+    type: str
+    #: Makes the server send it, about a chat of department A (its id) or
+    #: about no chat (``None``), while everyone's panel is open.
+    cause: t.Callable[[Targets, dict[str, Socket]], int | None]
+    #: Whose panels get it.
+    receivers: frozenset[str]
+
+    def __str__(self) -> str:
+        return self.type
+
+
+TOLD = [
+    Told(
+        "presence", _as_owner(lambda s, me: s.presence.set_status(me, "away")), EVERYONE
+    ),
+    Told("hub", _hub_down_and_up, EVERYONE),
+    Told(
+        "settings",
+        lambda x, _: _in_context(x, lambda s: s.settings.set("IDLE_SECONDS", 300)),
+        EVERYONE,
+    ),
+    Told("queued", lambda x, _: x.queued, HEAR_OF_A),
+    Told("accepted", lambda x, _: x.active, HEAR_OF_A),
+    Told("ended", lambda x, _: x.finished, HEAR_OF_A),
+    Told("transferred", _transferred, HEAR_OF_A),
+    Told("offline", lambda x, _: x.offline, HEAR_OF_A),
+    Told("answered", _answered, HEAR_OF_A),
+    Told("reply", _replied, HEAR_OF_A),
+    Told("transfer", _offered("a"), HEAR_OF_A),
+    # Offered to department B: its staff hear of it, not A's.
+    Told("transfer", _offered("b"), frozenset({"outsider", "other_manager", "admin"})),
+    Told("transfer", _offered("colleague"), frozenset({"colleague"})),
+    Told("assigned", lambda x, _: x.active, frozenset({"owner"})),
+    Told(
+        "unassigned",
+        _in_active_chat(lambda s, c: s.conversations.release_chats(c.operator_id)),
+        frozenset({"owner"}),
+    ),
+    Told(
+        "routed",
+        lambda x, _: _started(x, requested_operator_id=x.owner.id),
+        frozenset({"owner"}),
+    ),
+    Told(
+        "status",
+        _as_owner(lambda s, me: s.presence.set_status(me, "away")),
+        frozenset({"owner"}),
+    ),
+    Told(
+        "signed-out",
+        _as_owner(lambda s, me: s.operators.sign_out_everywhere(me)),
+        frozenset({"owner"}),
+    ),
+    Told("transfer-declined", _declined, frozenset({"owner"})),
+    Told("invitation-declined", _invitation_declined, frozenset({"owner"})),
+    # On the chat's own channels: only the panels that follow it.
+    Told(
+        "message",
+        _in_active_chat(
+            lambda s, c: s.conversations.post_by_visitor(
+                c.visitor_id, c.id, client_id=f"v{next(_unique)}", body="Tak"
+            )
+        ),
+        frozenset({"owner"}),
+    ),
+    Told(
+        "typing",
+        _in_active_chat(lambda s, c: s.conversations.typing(c.id, "visitor", True)),
+        frozenset({"owner"}),
+    ),
+    Told(
+        "conversation",
+        _in_active_chat(
+            lambda s, c: s.conversations.set_tags(
+                s.operators.get(c.operator_id), c.id, ["retur"]
+            )
+        ),
+        frozenset({"owner"}),
+    ),
+    Told("queue", _queue_moved, frozenset({"colleague"})),
+]
+#: Answers to a panel's own frame that are no row of EVENTS.
+OTHER_REPLIES = {"error": "any refusal", "pong": "ping", "synced": "sync's backlog"}
+
+
+def test_every_staff_frame_type_has_rows_in_the_matrix() -> None:
+    """A new frame type for panels needs its audience, and rows that prove it."""
+    told = {row.type for row in TOLD}
+    replies = {name for name, audience in STAFF_FRAMES.items() if audience == REPLY}
+    assert told == set(STAFF_FRAMES) - replies, "add rows to TOLD"
+    assert replies == {event.answer for event in EVENTS} - told | set(OTHER_REPLIES)
+
+
+def _panels(
+    world: World, sockets: list[Socket], live_server: t.Any
+) -> dict[str, Socket]:
+    panels = {}
+    for who in PEOPLE:
+        client = _client(world.app, world.people[who])
+        socket = Socket(
+            live_server.ws_url("/livehelp/panel/ws"), {"Cookie": panel_cookie(client)}
+        )
+        sockets.append(socket)
+        socket.expect("hello")
+        panels[who] = socket
+    for socket in panels.values():
+        socket.quiet(0.2)  # what opening the others said
+    return panels
+
+
+def _heard(socket: Socket) -> list[dict[str, t.Any]]:
+    """What the panel got, also when it was closed after it (signed out)."""
+    frames = []
+    try:
+        while (text := socket.ws.receive(timeout=0.2)) is not None:
+            frames.append(json.loads(text))
+    except ConnectionClosed:
+        pass
+    return frames
+
+
+def _about(frame: dict[str, t.Any], conversation_id: int | None) -> bool:
+    return conversation_id is None or conversation_id in (
+        frame.get("id"),
+        frame.get("conversation"),
+    )
+
+
+@pytest.mark.parametrize("told", TOLD, ids=str)
+def test_staff_frame(
+    world: World, live_server: t.Any, sockets: list[Socket], told: Told
+) -> None:
+    panels = _panels(world, sockets, live_server)
+    conversation_id = told.cause(world.targets(), panels)
+    got = {
+        who
+        for who, socket in panels.items()
+        if any(
+            frame["type"] == told.type and _about(frame, conversation_id)
+            for frame in _heard(socket)
+        )
+    }
+    assert got == told.receivers
+
+
+def test_a_frame_type_nobody_listed_reaches_no_panel(
+    world: World,
+    live_server: t.Any,
+    sockets: list[Socket],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    panels = _panels(world, sockets, live_server)
+    surprise = {"type": "surprise", "department_id": None, "email": "k@example.com"}
+    get_state(world.app).hub.publish(STAFF_CHANNEL, surprise)
+    assert not [
+        who
+        for who, panel in panels.items()
+        if any(frame["type"] == "surprise" for frame in _heard(panel))
+    ]
+    assert "not allowed by protocol.STAFF_FRAMES" in caplog.text
+
+
+# Staff in no department.
+
+
+def test_an_operator_in_no_department_serves_none_once_the_shop_has_some(
+    world: World, make_operator: t.Any, operator_socket: t.Any
+) -> None:
+    floater = make_operator(name="Floater")
+    floating_manager = make_operator(name="Floating Manager", role="manager")
+    panel = operator_socket(floater)
+    panel.send(type="status", state="online")
+    panel.expect("status", chosen="online")
+    x = world.targets()
+    waiting, finished = x.queued, x.finished
+    # Department A's customers are not theirs: not heard of, not to be taken.
+    assert "queued" not in [frame["type"] for frame in panel.quiet()]
+    panel.send(type="accept", conversation=waiting)
+    assert panel.expect("error")["code"] == "not-allowed"
+    with world.app.app_context():
+        state = get_state()
+        assert state.conversations.queue_for(state.operators.get(floater.id)) == []
+        # Online, but not for department A's widget.
+        assert state.presence.widget_state(x.a).state == "offline"
+        assert state.presence.widget_state().state == "online"
+    # A manager in no department oversees none.
+    everything = _client(world.app, floating_manager).get("/livehelp/history/?view=all")
+    assert finished not in listed(everything.text)
+
+
+def test_visitors_on_the_site_show_only_the_chats_one_hears_of(
+    world: World, live_server: t.Any, sockets: list[Socket]
+) -> None:
+    x = world.targets()
+    chatting, browsing = x.queued, x.visitor
+    with world.app.app_context():
+        chatter = get_state().conversations.get(chatting).visitor_id
+    seen = {}
+    for who, panel in _panels(world, sockets, live_server).items():
+        panel.send(type="visitors")
+        seen[who] = {v["id"] for v in panel.expect("visitors")["items"]}
+    assert {who for who in PEOPLE if chatter in seen[who]} == HEAR_OF_A
+    # Who only browses the shop is on everyone's list, to be invited.
+    assert all(browsing in seen[who] for who in PEOPLE)
+
+
+def test_moving_an_operator_to_another_department_hands_their_chats_on(
+    world: World, visitor_socket: t.Any, operator_socket: t.Any
+) -> None:
+    owner = world.people["owner"]
+    visitor = visitor_socket()
+    visitor.send(type="hello")
+    visitor.expect("welcome")
+    visitor.send(type="start", id="q1", body="Hej, min ordre?", department=world.a)
+    conversation_id = visitor.expect("ack", id="q1")["conversation"]
+    with world.app.app_context():
+        state = get_state()
+        state.conversations.accept(state.operators.get(owner.id), conversation_id)
+    visitor.expect("conversation", status="active")
+    colleague = operator_socket(world.people["colleague"])
+
+    admin = _client(world.app, world.people["admin"])
+    moved = admin.post(
+        f"/livehelp/admin/operators/{owner.id}",
+        data={
+            "_lh_csrf": admin.csrf,
+            "name": owner.name,
+            "email": owner.email,
+            "role": "operator",
+            "max_chats": "3",
+            "departments": str(world.b),
+        },
+    )
+    assert moved.status_code == 302
+    # The customer is told and waits for department A's next operator.
+    visitor.expect("message", kind="event", body="returned")
+    visitor.expect("conversation", status="queued")
+    colleague.expect("queued", id=conversation_id)
+    # Signed in again, the owner neither reads nor writes it.
+    panel = operator_socket(owner)
+    panel.send(type="sync", conversation=conversation_id, after=0)
+    assert panel.expect("error")["code"] == "not-allowed"
+    panel.send(type="message", conversation=conversation_id, id="m1", body="Hej")
+    assert panel.expect("error")["code"] in ("not-allowed", "not-yours")

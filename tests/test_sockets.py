@@ -91,6 +91,39 @@ def test_a_tab_whose_first_welcome_was_lost_says_hello_again_and_chats(
         assert get_state().visitors.from_token(other).id != visitor.id
 
 
+def _started_or_refused(socket: t.Any, client_id: str) -> str:
+    while True:
+        frame = socket.receive()
+        if frame["type"] == "ack" and frame["id"] == client_id:
+            return "started"
+        if frame["type"] == "error":
+            return t.cast(str, frame["code"])
+
+
+def test_two_tabs_starting_a_chat_at_once_over_their_sockets_open_one(
+    app: Flask, visitor_socket: t.Any
+) -> None:
+    """Two tabs share the visitor's token and ask at the same moment (run
+    with --db postgresql too: there the race is real)."""
+    first, second = visitor_socket(), visitor_socket()
+    token = hello(first)["token"]
+    hello(second, token=token)
+    for round_ in range(5):
+        first.send(type="start", id=f"a{round_}", body="Hej")
+        second.send(type="start", id=f"b{round_}", body="Hallo")
+        answers = [
+            _started_or_refused(first, f"a{round_}"),
+            _started_or_refused(second, f"b{round_}"),
+        ]
+        assert sorted(answers) == ["already-open", "started"]
+        with app.app_context():
+            conversations = get_state().conversations
+            visitor = get_state().visitors.from_token(token)
+            conversations.end(
+                conversations.open_for_visitor(visitor.id).id, by="visitor"
+            )
+
+
 def test_frames_before_hello_are_refused(visitor_socket: t.Any) -> None:
     socket = visitor_socket()
     socket.send(type="message", id="m1", body="hi")

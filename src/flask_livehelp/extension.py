@@ -13,6 +13,7 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
 from . import cli
+from . import processes
 from .background import hold_lease
 from .background import Jobs
 from .config import config_value
@@ -152,7 +153,7 @@ class LiveHelp:
             models=models,
             hub=hub,
             domain=LiveHelpDomain.for_app(app),
-            operators=OperatorService(*services),
+            operators=OperatorService(*services, conversations=conversations),
             presence=presence,
             visitors=visitors,
             conversations=conversations,
@@ -330,9 +331,21 @@ def _add_jobs(state: LiveHelpState) -> None:
     jobs = state.jobs
     jobs.add("visitor-beats", 2, lambda state: state.visitors.flush_beats())
     jobs.add("invitations", 1, lambda state: state.visitors.load_invitations())
-    jobs.add("presence", 5, lambda state: state.presence.expire())
+    jobs.add("presence", 5, _expire_presence)
+    jobs.add("processes", processes.HEARTBEAT_SECONDS, processes.Heartbeat())
     jobs.add("queue-timeouts", 5, timeouts.time_out_queue)
     jobs.add("inactive-chats", 30, timeouts.close_inactive)
+
+
+def _expire_presence(state: LiveHelpState) -> None:
+    """Presence by time; the chats of an operator gone for good go on without them.
+
+    Also routes what waited for room: an operator may have come online in
+    another process, or by time alone.
+    """
+    for operator_id in state.presence.expire():
+        state.conversations.release_chats(operator_id)
+    state.conversations.route_waiting()
 
 
 def _add_mail_jobs(app: Flask, state: LiveHelpState) -> None:

@@ -88,8 +88,13 @@ class Hub:
     """Publish/subscribe within this process.
 
     Subclasses carry events between processes by overriding :meth:`publish`
-    and calling :meth:`deliver` for events that arrive from elsewhere.
+    and calling :meth:`deliver` for events that arrive from elsewhere, and
+    say so with :attr:`reaches_other_processes`.
     """
+
+    #: Whether events reach the other processes that serve the chat; a
+    #: process that finds others alive without it says so loudly.
+    reaches_other_processes = False
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

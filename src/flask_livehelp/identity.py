@@ -53,3 +53,23 @@ def context_for_visitor(signed: str | None = None) -> dict[str, t.Any] | None:
     if not hooked and not claimed:
         return None
     return {**(claimed or {}), **(hooked or {})}
+
+
+def verified(conversation: t.Any) -> dict[str, bool]:
+    """Whether the shop vouches for the customer's name and e-mail in a chat.
+
+    Staff see what the customer typed, else what the shop said; either is
+    verified only when the shop's context for the chat (its hook, or what
+    it signed) says the same.
+    """
+    context = conversation.context or {}
+    return {
+        "name": _vouched(conversation.visitor_name, context.get("name")),
+        "email": _vouched(conversation.visitor_email, context.get("email")),
+    }
+
+
+def _vouched(typed: str | None, known: t.Any) -> bool:
+    if not isinstance(known, str) or not known.strip():
+        return False
+    return typed is None or typed.strip().casefold() == known.strip().casefold()

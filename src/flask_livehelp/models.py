@@ -455,6 +455,11 @@ def _declare(metadata: sa.MetaData, prefix: str) -> Models:
         departments = sa_orm.relationship(
             LiveHelpDepartment, secondary=operator_departments, lazy="selectin"
         )
+        #: Whether the shop has departments at all, read with the row: an
+        #: operator in none serves none once it has (services/access.py).
+        shop_has_departments = sa_orm.column_property(
+            sa.exists(sa.select(LiveHelpDepartment.id)).correlate(None)
+        )
 
     class LiveHelpVisitor(base, VisitorMixin):  # type: ignore[misc]
         __tablename__ = f"{prefix}visitor"

@@ -130,6 +130,61 @@ OPERATOR_FRAMES: dict[str, dict[str, Field]] = {
     "ping": {},
 }
 
+# Who among the staff gets a frame the server sends to panels.
+
+#: Every panel: nothing of any customer in it.
+EVERYONE = "everyone"
+#: About one chat, on the staff channel: only the panels that hear of that
+#: chat (:func:`~flask_livehelp.services.access.hears_of`), so the frame must
+#: carry its ``department_id`` and ``operator_id``.
+DEPARTMENT = "department"
+#: On one operator's own channel, for their panels alone.
+OWN = "own"
+#: On a chat's channels, which a panel follows only while it may see the chat.
+FOLLOWERS = "followers"
+#: The answer to the panel's own frame, sent on its socket alone.
+REPLY = "reply"
+
+#: Every frame type the server sends to operator panels, and its audience.
+#: The operator socket drops a frame from the staff or an operator channel
+#: that this does not allow (a new type not listed here included), and
+#: tests/test_roles.py checks each type against the departments.
+STAFF_FRAMES: dict[str, str] = {
+    "presence": EVERYONE,
+    "hub": EVERYONE,
+    # What an admin just changed that open panels go by (idle time...).
+    "settings": EVERYONE,
+    "queued": DEPARTMENT,
+    "accepted": DEPARTMENT,
+    "ended": DEPARTMENT,
+    "transferred": DEPARTMENT,
+    "offline": DEPARTMENT,
+    "answered": DEPARTMENT,
+    "reply": DEPARTMENT,
+    # An offer to a department (``department_id`` is where it goes), or on
+    # the channel of the colleague it is offered to.
+    "transfer": DEPARTMENT,
+    "assigned": OWN,
+    "unassigned": OWN,
+    "routed": OWN,
+    "status": OWN,
+    "signed-out": OWN,
+    "transfer-declined": OWN,
+    "invitation-declined": OWN,
+    "message": FOLLOWERS,
+    "typing": FOLLOWERS,
+    "conversation": FOLLOWERS,
+    "queue": FOLLOWERS,
+    "hello": REPLY,
+    "ack": REPLY,
+    "synced": REPLY,
+    "notice": REPLY,
+    "error": REPLY,
+    "pong": REPLY,
+    "visitors": REPLY,
+    "translation": REPLY,
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class Frame:
@@ -315,6 +370,7 @@ def conversation_frame(conversation: t.Any, *, staff: bool) -> dict[str, t.Any]:
             locale=conversation.locale,
             visitor_name=conversation.visitor_name,
             visitor_email=conversation.visitor_email,
+            email_consent=conversation.email_consent,
             page_url=conversation.page_url,
             last_visitor_message_at=isoformat(conversation.last_visitor_message_at),
             last_operator_message_at=isoformat(conversation.last_operator_message_at),

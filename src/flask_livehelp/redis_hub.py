@@ -48,6 +48,8 @@ class RedisHub(Hub):
         one Redis (pub/sub channels ignore the database number).
     """
 
+    reaches_other_processes = True
+
     def __init__(self, url: str, prefix: str = "livehelp:") -> None:
         super().__init__()
         self.url = url

@@ -25,6 +25,7 @@
   const parentOrigin = [ancestors && ancestors[0], originOf(page), originOf(document.referrer)]
     .find((origin) => settings.parents.includes(origin)) || settings.parents[0];
 
+  const webPage = (url) => typeof url === "string" && /^https?:\/\//i.test(url);
   const format = (text, values) => text.replace(/%\((\w+)\)s/g, (_, key) => values[key] ?? "");
   const newId = () => Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
   const tell = (message) => {
@@ -122,10 +123,13 @@
     else if (m.body === "ended") li.textContent = data.by === "timeout" && !operatorName ? strings.timedOut : strings.ended;
     else if (m.body === "pushed") {
       li.textContent = format(strings.pushed, { name: data.operator }) + " ";
-      const link = document.createElement("a");
-      link.href = data.url;
+      // A web page is a link; anything else (javascript:, data:) stays text.
+      const link = document.createElement(webPage(data.url) ? "a" : "span");
+      if (webPage(data.url)) {
+        link.href = data.url;
+        link.target = "_top";
+      }
       link.textContent = data.url;
-      link.target = "_top";
       li.append(link);
     }
     return li;
@@ -167,7 +171,7 @@
       if (!visible || document.hidden) ring();
     }
     // The operator pushed a page of the shop: go there; the chat follows.
-    if (m.kind === "event" && m.body === "pushed") tell({ type: "navigate", url: m.data.url });
+    if (m.kind === "event" && m.body === "pushed" && webPage(m.data.url)) tell({ type: "navigate", url: m.data.url });
   };
 
   // Views.

@@ -128,8 +128,16 @@
     if (current === chat.id) appendMessage(frame);
   };
 
+  // Coming online with customers already waiting rings, as a new one would.
+  const cameOnline = (was, now) => {
+    if (was === "online" || now !== "online" || !queue.size) return;
+    const first = [...queue.values()].sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at))[0];
+    alert(strings.newRequest, visitorName(first) + ": " + (first.preview || ""));
+  };
+
   const handlers = {
     hello(frame) {
+      const was = me && me.status;
       me = frame.operator;
       canTranslate = Boolean(frame.translate);
       $("lh-translate-draft").hidden = !canTranslate;
@@ -160,6 +168,7 @@
       colleagues(frame.operators);
       outbox.forEach(send);
       render();
+      cameOnline(was, me.status);
     },
     queued(frame) {
       queue.set(frame.id, frame);
@@ -257,8 +266,10 @@
     },
     status(frame) {
       // Opening the socket publishes the status before its hello is sent.
+      const was = me && me.status;
       if (me) me.status = frame.chosen;
       showStatus(frame.chosen);
+      if (me) cameOnline(was, frame.chosen);
     },
     transfer(frame) {
       if (me && frame.from === me.name && !frame.to_operator_id) return;
@@ -547,7 +558,7 @@
     render();
     if (mine(chat)) $("lh-reply").focus();
   };
-  const fact = (list, label, value, href) => {
+  const fact = (list, label, value, href, note) => {
     if (!value) return;
     list.append(el("dt", null, label));
     const dd = el("dd");
@@ -558,10 +569,14 @@
       link.rel = "noopener noreferrer";
       dd.append(link);
     } else {
-      dd.textContent = value;
+      // Isolated: a name that turns text around turns nothing after it.
+      dd.append(el("bdi", null, value));
     }
+    if (note) dd.append(" ", note);
     list.append(dd);
   };
+  // A name or e-mail the shop vouches for, or one the customer typed.
+  const vouched = (info, key) => (info.verified || {})[key] ? el("small", "lh-verified", strings.verified) : el("small", "lh-typed", strings.typed);
   const safeUrl = (url) => (typeof url === "string" && /^https?:\/\//i.test(url) ? url : null);
   const renderChat = () => {
     const chat = anyChat(current);
@@ -581,8 +596,10 @@
     $("lh-mail-customer").hidden = !info.visitor_email;
     const facts = $("lh-facts");
     facts.replaceChildren();
-    fact(facts, strings.name, info.visitor_name || context.name);
-    fact(facts, strings.email, info.visitor_email || context.email || strings.noEmail);
+    fact(facts, strings.name, info.visitor_name || context.name, null, vouched(info, "name"));
+    const email = info.visitor_email || context.email;
+    fact(facts, strings.email, email || strings.noEmail, null, email && vouched(info, "email"));
+    fact(facts, strings.consent, info.visitor_email && (info.email_consent ? strings.yes : strings.no));
     fact(facts, strings.customerNumber, context.customer_id);
     fact(facts, strings.orders, safeUrl(context.orders_url) && strings.orders, safeUrl(context.orders_url));
     fact(facts, strings.page, info.page_url, safeUrl(info.page_url));

@@ -4,9 +4,10 @@ Roles rank ``operator`` < ``manager`` < ``admin``. Operators work on their own
 chats and the queue of their departments; managers see every chat of their
 departments and keep the canned responses; admins may do everything.
 
-The functions on single objects answer for one chat; :func:`visible_clause`
-is the same rule as a SQL condition, so lists never show what the single
-checks would refuse.
+Which departments someone serves is one rule, :func:`scope`. The functions
+on single objects answer for one chat; :func:`visible_clause` is the same
+rule as a SQL condition, so lists never show what the single checks would
+refuse.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ import sqlalchemy as sa
 RANKS = {"operator": 0, "manager": 1, "admin": 2}
 OPEN = ("queued", "active")
 
+#: The departments whose chats someone answers; ``None`` for every one.
+Scope = frozenset[int] | None
+#: Never a scope: what :func:`scope` finds on an operator row.
+_FROM_ROW = object()
+
 
 def department_ids(operator: t.Any) -> set[int]:
     return {department.id for department in operator.departments}
@@ -28,14 +34,61 @@ def has_role(operator: t.Any, role: str) -> bool:
     return RANKS.get(operator.role, -1) >= RANKS[role]
 
 
-def serves(operator: t.Any, department_id: int | None) -> bool:
-    """Whether ``operator`` answers chats of this department.
+def scope(operator: t.Any) -> Scope:
+    """The departments whose chats ``operator`` answers; ``None`` for all.
 
-    An operator in no department serves all of them, and a chat in no
-    department is for everyone.
+    The one rule of departments, which every check here, the lists and the
+    staff channel follow: an operator answers the chats of their own
+    departments. One in no department answers every chat while the shop has
+    no department at all, and none once it has some: a department left
+    empty in the form must not open every other department's chats.
+
+    ``operator`` is an operator row, or what carries its scope already
+    (``department_scope``: the socket's seat, the presence list).
     """
-    mine = department_ids(operator)
-    return department_id is None or not mine or department_id in mine
+    carried = getattr(operator, "department_scope", _FROM_ROW)
+    if carried is not _FROM_ROW:
+        return t.cast(Scope, carried)
+    mine = frozenset(department_ids(operator))
+    if mine or operator.shop_has_departments:
+        return mine
+    return None
+
+
+def in_scope(departments: Scope, department_id: int | None) -> bool:
+    """Whether a chat of ``department_id`` is in ``departments``.
+
+    A chat in no department is for everyone.
+    """
+    return department_id is None or departments is None or department_id in departments
+
+
+def serves(operator: t.Any, department_id: int | None) -> bool:
+    """Whether ``operator`` answers chats of this department (see :func:`scope`)."""
+    return in_scope(scope(operator), department_id)
+
+
+def scope_clause(operator: t.Any, column: t.Any) -> sa.ColumnElement[bool]:
+    """:func:`serves` as a SQL condition on a department column."""
+    departments = scope(operator)
+    if departments is None:
+        return sa.true()
+    return sa.or_(column.is_(None), column.in_(departments))
+
+
+def hears_of(
+    operator: t.Any, department_id: int | None, operator_id: int | None
+) -> bool:
+    """Whether ``operator`` is told of a chat's changes as they happen.
+
+    Their own chats, the chats of the departments they serve (as they see
+    them queued, they see them leave the queue), and every chat for admins.
+    """
+    return (
+        operator.role == "admin"
+        or (operator_id is not None and operator_id == operator.id)
+        or serves(operator, department_id)
+    )
 
 
 def oversees(operator: t.Any, department_id: int | None) -> bool:
@@ -116,14 +169,8 @@ def visible_clause(operator: t.Any, model: t.Any) -> sa.ColumnElement[bool]:
     if operator.role == "admin":
         return alive
     own: sa.ColumnElement[bool] = model.operator_id == operator.id
-    mine = department_ids(operator)
     if operator.role == "manager":
-        if not mine:
-            return alive
-        return sa.and_(
-            alive,
-            sa.or_(own, model.department_id.is_(None), model.department_id.in_(mine)),
-        )
+        return sa.and_(alive, sa.or_(own, scope_clause(operator, model.department_id)))
     return sa.and_(alive, own)
 
 

@@ -7,17 +7,20 @@ finds the stored message instead of writing a second one.
 
 from __future__ import annotations
 
+import collections
 import collections.abc as c
 import dataclasses
 import functools
 import statistics
 import typing as t
+from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 import sqlalchemy.orm as sa_orm
 from sqlalchemy.exc import IntegrityError
 
+from .. import identity
 from .. import signals
 from ..errors import NotAllowed
 from ..errors import NotFound
@@ -96,6 +99,22 @@ class PostStatements:
 
 #: How many messages one read hands back at most.
 PAGE = 500
+
+
+@dataclasses.dataclass
+class Room:
+    """Who could take another chat, for auto-assignment."""
+
+    #: The operators online.
+    operators: list[t.Any]
+    #: Waiting chats already asked of each, by operator id.
+    routed: collections.Counter[int]
+
+    def load(self, operator: t.Any) -> int:
+        return t.cast(int, operator.active_chats + self.routed[operator.id])
+
+    def left(self, operator: t.Any) -> bool:
+        return self.load(operator) < t.cast(int, operator.max_chats)
 
 
 class ConversationService(Service):
@@ -290,6 +309,7 @@ class ConversationService(Service):
                 requested_operator_id=conversation.requested_operator_id,
                 requested_operator=requested.name if requested is not None else None,
                 context=conversation.context,
+                verified=identity.verified(conversation),
             )
             frames.append(frame)
         return frames
@@ -456,20 +476,93 @@ class ConversationService(Service):
         signals.send(signals.message_posted, conversation=conversation, message=message)
         return conversation, message
 
-    def _least_busy(self, department_id: int | None) -> int | None:
+    def _least_busy(
+        self, department_id: int | None, room: Room | None = None
+    ) -> int | None:
         """The online operator with the most room, when auto-assignment is on."""
         if not self.settings.get("AUTO_ASSIGN"):
             return None
-        free = [
-            o
-            for o in self.presence.operators()
-            if o.status == "online" and o.serves(department_id) and not o.busy
-        ]
+        room = room or self._room()
+        free = [o for o in room.operators if o.serves(department_id) and room.left(o)]
         if not free:
             return None
-        return min(
-            free, key=lambda o: (o.active_chats / o.max_chats, o.active_chats)
-        ).id
+        chosen = min(free, key=lambda o: (room.load(o) / o.max_chats, room.load(o)))
+        return t.cast(int, chosen.id)
+
+    def _room(self) -> Room:
+        """Who is online, and the chats waiting for each of them."""
+        model = self.models.conversation
+        routed = self.session.execute(
+            sa.select(model.requested_operator_id, sa.func.count())
+            .where(
+                model.status == "queued",
+                model.requested_operator_id.is_not(None),
+                model.deleted_at.is_(None),
+            )
+            .group_by(model.requested_operator_id)
+        )
+        return Room(
+            [o for o in self.presence.operators() if o.status == "online"],
+            collections.Counter({id_: count for id_, count in routed}),
+        )
+
+    def route_waiting(self) -> list[int]:
+        """Give the chats that waited for room to whoever has some now.
+
+        With ``AUTO_ASSIGN`` on, a chat that came while every operator was
+        full waits for nobody in particular. Called whenever room may have
+        come free (a chat ended or went back to the queue, a transfer moved
+        one, an operator came online); oldest chat first. Returns those
+        routed.
+        """
+        if not self.settings.get("AUTO_ASSIGN"):
+            return []
+        model = self.models.conversation
+        waiting = (
+            self.session.execute(
+                sa.select(model)
+                .where(
+                    model.status == "queued",
+                    model.requested_operator_id.is_(None),
+                    model.deleted_at.is_(None),
+                )
+                .order_by(model.created_at)
+            )
+            .scalars()
+            .all()
+        )
+        if not waiting:
+            return []
+        room = self._room()
+        routed = []
+        for conversation in waiting:
+            operator_id = self._least_busy(conversation.department_id, room)
+            if operator_id is not None and self._route(conversation, operator_id):
+                room.routed[operator_id] += 1
+                routed.append(conversation.id)
+        return routed
+
+    def _route(self, conversation: t.Any, operator_id: int) -> bool:
+        """Ask ``operator_id`` to take a waiting chat, unless another process did."""
+        model = self.models.conversation
+        done = self.session.execute(
+            sa.update(model)
+            .where(
+                model.id == conversation.id,
+                model.status == "queued",
+                model.requested_operator_id.is_(None),
+            )
+            .values(requested_operator_id=operator_id)
+        )
+        if done.rowcount != 1:
+            self.session.rollback()
+            return False
+        self.session.commit()
+        self.session.refresh(conversation)
+        self.hub.publish(
+            operator_channel(operator_id), self.staff_frame(conversation, "routed")
+        )
+        return True
 
     # Posting is the hot path of the chat: every message goes through it. It
     # is written in a few plain statements (look for a resend, take the next
@@ -610,15 +703,26 @@ class ConversationService(Service):
         else:
             self.hub.publish(public, message_frame(message))
 
-    def accept(self, operator: t.Any, conversation_id: int) -> t.Any:
+    def accept(
+        self,
+        operator: t.Any,
+        conversation_id: int,
+        *,
+        ready: c.Callable[[], None] | None = None,
+    ) -> t.Any:
         """Make ``operator`` the owner; of two at once, exactly one wins.
 
+        :param ready: Called once the operator may take the chat, before it is
+            theirs: their socket follows it then, so that nothing the customer
+            says after hearing of the accept passes it by.
         :raises Refused: ``taken`` by someone else, or ``full``: the operator
             has ``max_chats`` chats already.
         """
         conversation = self.get(conversation_id)
         if not access.can_accept(operator, conversation):
             raise NotAllowed("not-allowed", N_("You may not take this chat."))
+        if ready is not None:
+            ready()
         model = self.models.conversation
         now = utcnow()
         room, limit = load.room_clause(self.session, self.models, operator.id)
@@ -635,13 +739,15 @@ class ConversationService(Service):
         self.session.refresh(conversation)
         event = self.add_event(conversation, "accepted", operator=operator)
         self.session.commit()
-        self.announce_change(conversation, "accepted", event)
-        self.presence.announce(operator.id)
-        self.announce_queue()
+        # The operator's other tabs follow the chat on this, before the
+        # customer hears of it and answers.
         self.hub.publish(
             operator_channel(operator.id),
             self.staff_frame(conversation, "assigned"),
         )
+        self.announce_change(conversation, "accepted", event)
+        self.presence.announce(operator.id)
+        self.announce_queue()
         signals.send(
             signals.conversation_accepted, conversation=conversation, operator=operator
         )
@@ -699,22 +805,30 @@ class ConversationService(Service):
         if current == "queued":
             self.announce_queue()
         signals.send(signals.conversation_ended, conversation=conversation, reason=by)
+        if current == "active":
+            self.route_waiting()
         return conversation, True
 
-    def release_chats(self, operator_id: int) -> list[int]:
-        """Put an operator's active chats back in the queue (they were deactivated).
+    def release_chats(
+        self, operator_id: int, *, keep: c.Callable[[t.Any], bool] | None = None
+    ) -> list[int]:
+        """Put an operator's active chats back in the queue, the customers told.
 
-        The customers wait for the next operator instead of for someone who
-        can no longer answer.
+        For an operator who can no longer answer them (deactivated, gone, or
+        moved to other departments): the customers wait for the next
+        operator instead.
+
+        :param keep: Leave the chats it says yes to with the operator.
         """
         model = self.models.conversation
         active = self.session.execute(
-            sa.select(model.id).where(
+            sa.select(model).where(
                 model.status == "active", model.operator_id == operator_id
             )
         ).scalars()
+        leaving = [c.id for c in active if keep is None or not keep(c)]
         released = []
-        for conversation_id in list(active):
+        for conversation_id in leaving:
             back = self.session.execute(
                 sa.update(model)
                 .where(model.id == conversation_id, model.status == "active")
@@ -736,6 +850,7 @@ class ConversationService(Service):
         if released:
             self.presence.announce(operator_id)
             self.announce_queue()
+            self.route_waiting()
         return released
 
     def _needs_tag(self, conversation: t.Any, by: str) -> bool:
@@ -865,6 +980,7 @@ class ConversationService(Service):
         conversation = self.for_operator(operator, conversation_id)
         if not access.can_write(operator, conversation):
             raise NotAllowed("not-yours", N_("Accept the chat before you answer it."))
+        url = _on_the_page(conversation, url)
         if not self._pushable(conversation, url, shop_origin):
             raise Refused(
                 "bad-url",
@@ -1088,6 +1204,19 @@ class ConversationService(Service):
 def _tag_names(names: c.Iterable[str]) -> set[str]:
     """Tag names as stored: trimmed, at most 64 characters, none empty."""
     return {name.strip()[:64] for name in names if name.strip()}
+
+
+def _on_the_page(conversation: t.Any, url: str) -> str:
+    """A shop path (``/cart``) as an address on the visitor's own page's site.
+
+    Resolved before the origin check, so a path like ``//other.example/``
+    still lands on the other site, and is refused there.
+    """
+    url = url.strip()
+    page: str | None = conversation.visitor.current_page or conversation.page_url
+    if page and not urlsplit(url).scheme:
+        return urljoin(page, url)
+    return url
 
 
 def _origin(url: str) -> str | None:

@@ -459,13 +459,8 @@ class OfflineService(Service):
             model.deleted_at.is_(None),
             model.answered_at.is_not(None) if answered else model.answered_at.is_(None),
         ]
-        if operator.role != "admin" and access.department_ids(operator):
-            where.append(
-                sa.or_(
-                    model.department_id.is_(None),
-                    model.department_id.in_(access.department_ids(operator)),
-                )
-            )
+        if operator.role != "admin":
+            where.append(access.scope_clause(operator, model.department_id))
         order = model.answered_at.desc() if answered else model.created_at.desc()
         query = sa.select(model).where(*where).order_by(order, model.id.desc())
         return self.page_of(query, page, per_page)

@@ -23,8 +23,10 @@ from ..hub import operator_channel
 from ..i18n import N_
 from ..models import ROLES
 from ..models import utcnow
+from . import access
 from . import audit
 from . import Service
+from .conversations import ConversationService
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,10 @@ def valid_timezone(name: str) -> bool:
 
 
 class OperatorService(Service):
+    def __init__(self, *args: t.Any, conversations: ConversationService) -> None:
+        super().__init__(*args)
+        self.conversations = conversations
+
     # Accounts.
 
     def create_operator(
@@ -176,6 +182,10 @@ class OperatorService(Service):
             self._audit(by, "operator-changed", operator, fields=changed)
         self.session.commit()
         if "role" in changed or "departments" in changed:
+            # Their chats of departments they left go to those who serve them.
+            self.conversations.release_chats(
+                operator.id, keep=lambda chat: access.can_accept(operator, chat)
+            )
             # A panel open now keeps the role it had; it starts again with the new one.
             self._end_sessions(operator)
         return operator
@@ -535,6 +545,15 @@ class OperatorService(Service):
         self.session.add(audit.entry(self.models, by, action, target))
         self.session.commit()
         return department
+
+    def check_departments(self, department_ids: c.Collection[int]) -> None:
+        """The admin form's rule: once the shop has departments, choose one.
+
+        An operator in no department then serves none of them
+        (:func:`~flask_livehelp.services.access.scope`).
+        """
+        if not department_ids and self.departments():
+            raise Refused("department-required", N_("Choose at least one department."))
 
     def _departments(self, department_ids: c.Iterable[int]) -> list[t.Any]:
         wanted = {int(i) for i in department_ids}

@@ -20,6 +20,7 @@ from .. import signals
 from ..hub import operator_channel
 from ..hub import STAFF_CHANNEL
 from ..models import utcnow
+from . import access
 from . import Service
 
 #: How long a computed widget state is reused within one process.
@@ -43,18 +44,26 @@ class OperatorPresence:
     active_chats: int
     max_chats: int
     department_ids: tuple[int, ...]
+    #: What :func:`~flask_livehelp.services.access.scope` says of them.
+    department_scope: frozenset[int] | None
 
     @property
     def busy(self) -> bool:
         return self.status == "online" and self.active_chats >= self.max_chats
 
     def serves(self, department_id: int | None) -> bool:
-        """Operators without departments serve every department."""
-        return (
-            department_id is None
-            or not self.department_ids
-            or department_id in self.department_ids
-        )
+        return access.serves(self, department_id)
+
+    def public(self) -> dict[str, t.Any]:
+        """As the panels' presence list shows them."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "active_chats": self.active_chats,
+            "max_chats": self.max_chats,
+            "department_ids": list(self.department_ids),
+        }
 
 
 class PresenceService(Service):
@@ -127,13 +136,16 @@ class PresenceService(Service):
             .values(last_seen_at=now)
         )
 
-    def expire(self, now: dt.datetime | None = None) -> None:
+    def expire(self, now: dt.datetime | None = None) -> list[int]:
         """Presence that changed by time alone (a background job).
 
         Connections of a process that died are dropped; an operator whose
         panels have been gone longer than the grace time is set offline, so a
         later reconnect does not bring them back online unasked; and the
         panels hear of every effective status that changed since last time.
+
+        :returns: The operators gone that long who still have active chats,
+            for the caller to hand those on.
         """
         now = now or utcnow()
         stale = now - dt.timedelta(seconds=3 * self.setting("HEARTBEAT_SECONDS"))
@@ -148,6 +160,18 @@ class PresenceService(Service):
                 changed.append(presence.id)
         for operator_id in changed:
             self.announce(operator_id)
+        return self._gone_with_chats(now)
+
+    def _gone_with_chats(self, now: dt.datetime) -> list[int]:
+        load = self._active_chats()
+        if not load:
+            return []
+        live = self._live_connections()
+        model = self.models.operator
+        rows = self.session.execute(
+            sa.select(model).where(model.id.in_(load.keys()))
+        ).scalars()
+        return [row.id for row in rows if self._gone(row, live.get(row.id), now)]
 
     def _persist_offline(self, operator_id: int) -> None:
         model = self.models.operator
@@ -178,7 +202,7 @@ class PresenceService(Service):
             STAFF_CHANNEL,
             {
                 "type": "presence",
-                "operators": [dataclasses.asdict(o) for o in operators],
+                "operators": [o.public() for o in operators],
             },
         )
         mine = next((o for o in operators if o.id == operator_id), None)
@@ -209,6 +233,7 @@ class PresenceService(Service):
                 active_chats=load.get(row.id, 0),
                 max_chats=row.max_chats,
                 department_ids=tuple(d.id for d in row.departments),
+                department_scope=access.scope(row),
             )
             for row in rows
         ]
@@ -218,14 +243,24 @@ class PresenceService(Service):
     ) -> str:
         if operator.status == "offline":
             return "offline"
-        stale = dt.timedelta(seconds=3 * self.setting("HEARTBEAT_SECONDS"))
-        if live_seen is not None and live_seen >= now - stale:
+        if self._connected(live_seen, now):
             return t.cast(str, operator.status)
+        return "offline" if self._gone(operator, live_seen, now) else "away"
+
+    def _connected(self, live_seen: dt.datetime | None, now: dt.datetime) -> bool:
+        """Whether a panel of the operator answers now."""
+        stale = dt.timedelta(seconds=3 * self.setting("HEARTBEAT_SECONDS"))
+        return live_seen is not None and live_seen >= now - stale
+
+    def _gone(
+        self, operator: t.Any, live_seen: dt.datetime | None, now: dt.datetime
+    ) -> bool:
+        """Whether the operator's panels have been gone past the grace time."""
+        if self._connected(live_seen, now):
+            return False
         grace = dt.timedelta(seconds=self.setting("PRESENCE_GRACE_SECONDS"))
         last = max(filter(None, (operator.last_seen_at, live_seen)), default=None)
-        if last is not None and last >= now - grace:
-            return "away"
-        return "offline"
+        return last is None or last < now - grace
 
     def _live_connections(self) -> dict[int, dt.datetime]:
         model = self.models.connection

@@ -165,6 +165,8 @@ class TransferService(Service):
             )
             self.conversations.presence.announce(previous.id)
         self.conversations.presence.announce(operator.id)
+        # The previous operator has room for a chat that waited for some.
+        self.conversations.route_waiting()
         return conversation
 
     def decline(self, operator: t.Any, transfer_id: int) -> None:

@@ -23,6 +23,7 @@ from ..errors import Refused
 from ..hub import operator_channel
 from ..i18n import N_
 from ..models import utcnow
+from . import access
 from . import load
 from . import Service
 
@@ -236,22 +237,27 @@ class VisitorService(Service):
         visitor.ip_address = beat.ip_address or visitor.ip_address
         visitor.last_seen_at = max(beat.at, visitor.last_seen_at or beat.at)
 
-    def on_site(self, now: dt.datetime | None = None) -> list[dict[str, t.Any]]:
-        """Who is on the site: those here now first, then the most recent."""
+    def on_site(
+        self, operator: t.Any, now: dt.datetime | None = None
+    ) -> list[dict[str, t.Any]]:
+        """Who is on the site: those here now first, then the most recent.
+
+        A visitor in a chat ``operator`` does not hear of (another
+        department's) is not theirs to see.
+        """
         now = now or utcnow()
         model, chats = self.models.visitor, self.models.conversation
-        chatting = (
-            sa.select(chats.id)
-            .where(
-                chats.visitor_id == model.id,
-                chats.status.in_(("queued", "active")),
-                chats.deleted_at.is_(None),
+        # At most one open chat per visitor (a unique index says so).
+        chat = (
+            sa.select(
+                chats.id, chats.visitor_id, chats.department_id, chats.operator_id
             )
-            .limit(1)
-            .scalar_subquery()
+            .where(chats.status.in_(("queued", "active")), chats.deleted_at.is_(None))
+            .subquery()
         )
         rows = self.session.execute(
-            sa.select(model, chatting)
+            sa.select(model, chat.c.id, chat.c.department_id, chat.c.operator_id)
+            .outerjoin(chat, chat.c.visitor_id == model.id)
             .where(
                 model.last_seen_at >= now - dt.timedelta(minutes=LISTED_MINUTES),
                 model.erased_at.is_(None),
@@ -260,7 +266,11 @@ class VisitorService(Service):
             .limit(200)
         ).all()
         here = now - dt.timedelta(seconds=ON_SITE_SECONDS)
-        listed = [self._listed(v, chat, v.last_seen_at >= here) for v, chat in rows]
+        listed = [
+            self._listed(visitor, chat_id, visitor.last_seen_at >= here)
+            for visitor, chat_id, department_id, operator_id in rows
+            if chat_id is None or access.hears_of(operator, department_id, operator_id)
+        ]
         # "In site" first, then by how recently they were seen.
         return sorted(listed, key=lambda v: not v["on_site"])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 import typing as t
 
@@ -22,8 +23,12 @@ from ..i18n import current_language
 from ..i18n import in_language
 from ..i18n import N_
 from ..protocol import ack_frame
+from ..protocol import DEPARTMENT
+from ..protocol import EVERYONE
 from ..protocol import Frame
 from ..protocol import OPERATOR_FRAMES
+from ..protocol import OWN
+from ..protocol import STAFF_FRAMES
 from ..services import access
 from ..state import get_state
 from .connection import Connection
@@ -31,9 +36,9 @@ from .visitor import offline_service
 
 #: Seconds a busy socket goes on trusting that its operator is still signed in.
 RECHECK_SECONDS = 5.0
-#: Staff events about one conversation, filtered by who may see it.
-CONVERSATION_EVENTS = ("queued", "accepted", "ended")
 HIDDEN_PREFIX = '{"type":"hidden"'
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,24 +48,38 @@ class Seat:
     id: int
     name: str
     role: str
-    department_ids: frozenset[int]
+    #: What :func:`~flask_livehelp.services.access.scope` says of them.
+    department_scope: frozenset[int] | None
 
-    def serves(self, department_id: int | None) -> bool:
-        return (
-            department_id is None
-            or not self.department_ids
-            or department_id in self.department_ids
-        )
+    @classmethod
+    def of(cls, operator: t.Any) -> Seat:
+        return cls(operator.id, operator.name, operator.role, access.scope(operator))
 
-    def may_see(self, event: dict[str, t.Any]) -> bool:
-        """Whether a queue change concerns this operator.
+    def may_hear(self, channel: str, event: dict[str, t.Any]) -> bool:
+        """Whether a frame of the staff channel, or of our own, is for this panel.
 
-        Everyone who serves the chat's department sees it queued, and so
-        also sees it leave the queue.
+        Denied unless :data:`~flask_livehelp.protocol.STAFF_FRAMES` allows it:
+        a frame about a chat reaches only those who hear of that chat.
         """
-        if self.role == "admin" or event.get("operator_id") == self.id:
-            return True
-        return self.serves(event.get("department_id"))
+        audience = STAFF_FRAMES.get(event.get("type", ""))
+        about_a_chat = channel == STAFF_CHANNEL and audience == DEPARTMENT
+        if channel != STAFF_CHANNEL:
+            known = audience in (OWN, DEPARTMENT)
+        else:
+            known = audience == EVERYONE or (about_a_chat and "department_id" in event)
+        if not known:
+            log.error(
+                "A %r frame on %s is not allowed by protocol.STAFF_FRAMES;"
+                " no panel gets it.",
+                event.get("type"),
+                channel,
+            )
+            return False
+        if about_a_chat:
+            return access.hears_of(
+                self, event["department_id"], event.get("operator_id")
+            )
+        return True
 
 
 class OperatorConnection(Connection):
@@ -68,12 +87,7 @@ class OperatorConnection(Connection):
 
     def __init__(self, ws: t.Any, state: t.Any, operator: t.Any) -> None:
         super().__init__(ws, state)
-        self.seat = Seat(
-            operator.id,
-            operator.name,
-            operator.role,
-            frozenset(access.department_ids(operator)),
-        )
+        self.seat = Seat.of(operator)
         self._checked = time.monotonic()
         self.session_key = operator.session_key
         self.connection_id: str | None = None
@@ -89,6 +103,8 @@ class OperatorConnection(Connection):
             self.close(4401, "signed out")
             raise NotAllowed("signed-out", N_("You are signed out."))
         self._checked = time.monotonic()
+        # The shop's first department narrows who a panel hears of at once.
+        self.seat = Seat.of(operator)
         return operator
 
     def still_signed_in(self) -> Seat:
@@ -105,6 +121,8 @@ class OperatorConnection(Connection):
         self.subscription.add(STAFF_CHANNEL)
         self.subscription.add(operator_channel(self.seat.id))
         self.connection_id = self.state.presence.open_connection(self.seat.id)
+        # Back online with this panel: chats that waited for room may be ours.
+        self.state.conversations.route_waiting()
         self.send_hello()
 
     def send_hello(self) -> None:
@@ -127,9 +145,7 @@ class OperatorConnection(Connection):
                 },
                 "queue": conversations.staff_frames(conversations.queue_for(operator)),
                 "active": conversations.staff_frames(active),
-                "operators": [
-                    dataclasses.asdict(o) for o in self.state.presence.operators()
-                ],
+                "operators": [o.public() for o in self.state.presence.operators()],
                 "transfers": [
                     self.state.transfers.frame(offer)
                     for offer in self.state.transfers.open_for(operator)
@@ -161,20 +177,22 @@ class OperatorConnection(Connection):
         self.subscription.discard(staff_conversation_channel(conversation_id))
         self.sequencer.forget(conversation_id)
 
+    def send(self, frame: dict[str, t.Any]) -> None:
+        # What the panel is sent directly is listed with what the hub brings.
+        if frame.get("type") not in STAFF_FRAMES:
+            log.error("A %r frame is not in protocol.STAFF_FRAMES.", frame.get("type"))
+            return
+        super().send(frame)
+
     def on_event(self, channel: str, text: str) -> None:
         if text.startswith(HIDDEN_PREFIX):
             # Staff get the message itself, on the conversation's staff channel.
             return
         if channel == STAFF_CHANNEL or channel == operator_channel(self.seat.id):
             event = json.loads(text)
-            kind = event.get("type")
-            if kind in CONVERSATION_EVENTS and not self.seat.may_see(event):
+            if not self.seat.may_hear(channel, event):
                 return
-            if kind == "transfer" and channel == STAFF_CHANNEL:
-                # The same rule as TransferService.open_for, on what the hub knows.
-                department = event.get("department_id")
-                if not (self.seat.role == "admin" or self.seat.serves(department)):
-                    return
+            kind = event.get("type")
             if kind == "assigned":
                 # Every tab of this operator follows a chat any of them took.
                 self._follow(event["id"])
@@ -208,9 +226,24 @@ class OperatorConnection(Connection):
 
     def on_status(self, frame: Frame) -> None:
         self.state.presence.set_status(self.operator().id, frame["state"])
+        if frame["state"] == "online":
+            self.state.conversations.route_waiting()
 
     def on_accept(self, frame: Frame) -> None:
-        self.state.conversations.accept(self.operator(), frame["conversation"])
+        conversation_id = frame["conversation"]
+        followed = conversation_channel(conversation_id) in self.subscription.channels
+        try:
+            self.state.conversations.accept(
+                self.operator(),
+                conversation_id,
+                # With Redis, this process must be listening before the
+                # customer hears of the accept and types.
+                ready=lambda: self._follow(conversation_id),
+            )
+        except Refused:
+            if not followed:
+                self._unfollow(conversation_id)
+            raise
 
     def on_message(self, frame: Frame) -> None:
         message, _ = self.state.conversations.post_by_operator(
@@ -316,8 +349,8 @@ class OperatorConnection(Connection):
         )
 
     def on_visitors(self, frame: Frame) -> None:
-        self.operator()
-        self.send({"type": "visitors", "items": self.state.visitors.on_site()})
+        items = self.state.visitors.on_site(self.operator())
+        self.send({"type": "visitors", "items": items})
 
     def on_invite(self, frame: Frame) -> None:
         self.state.visitors.invite(self.operator(), frame["visitor"], frame["message"])

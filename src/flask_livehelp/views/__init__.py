@@ -12,6 +12,8 @@ from flask import request
 from flask import Response
 from flask_sock import Sock
 
+from .. import identity
+from .. import processes
 from ..auth import write_panel_cookie
 from ..background import start_jobs
 from ..config import config_value
@@ -107,9 +109,15 @@ def _mail_problem() -> str | None:
     return _lh(MAIL_PROBLEMS[problem]) if problem else None
 
 
+def _unreached_processes() -> int:
+    return processes.unreached(get_state())
+
+
 def _livehelp_context() -> dict[str, t.Any]:
     return {
         "lh_mail_problem": _mail_problem,
+        "lh_unreached_processes": _unreached_processes,
+        "lh_verified": identity.verified,
         "lh_nonce": responses.page_nonce(),
         "lh_lang": current_language(),
         "asset_url": asset_url,

@@ -206,6 +206,8 @@ def _operator_choices() -> dict[str, t.Any]:
 
 def _operator_fields() -> dict[str, t.Any]:
     addresses = re.split(r"[\s,;]+", request.form.get("forward_addresses", ""))
+    department_ids = _ids("departments")
+    get_state().operators.check_departments(department_ids)
     return {
         "name": _text("name", 120),
         "email": _text("email", 254),
@@ -215,7 +217,7 @@ def _operator_fields() -> dict[str, t.Any]:
         "locale": _text("locale", 16) or None,
         "timezone": _text("timezone", 64) or None,
         "forward_addresses": [a for a in addresses if a],
-        "department_ids": _ids("departments"),
+        "department_ids": department_ids,
     }
 
 

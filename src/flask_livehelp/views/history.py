@@ -159,9 +159,9 @@ def _colleagues(operator: t.Any) -> list[t.Any]:
     if not access.has_role(operator, "manager"):
         return [operator]
     everyone = get_state().operators.all()
-    if operator.role == "admin" or not access.department_ids(operator):
+    mine = access.scope(operator)
+    if operator.role == "admin" or mine is None:
         return everyone
-    mine = access.department_ids(operator)
     return [
         o for o in everyone if o.id == operator.id or access.department_ids(o) & mine
     ]

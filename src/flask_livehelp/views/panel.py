@@ -96,6 +96,12 @@ def panel_strings() -> dict[str, str]:
         "name": _lh("Name"),
         "email": _lh("E-mail"),
         "noEmail": _lh("no e-mail"),
+        # Beside a name or e-mail: whether the shop vouches for it.
+        "verified": _lh("confirmed by the shop"),
+        "typed": _lh("typed by the customer"),
+        "consent": _lh("May be e-mailed about the question"),
+        "yes": _lh("Yes"),
+        "no": _lh("No"),
         "page": _lh("Page"),
         "language": _lh("Language"),
         "customerNumber": _lh("Customer number"),
