@@ -583,7 +583,7 @@ def test_visitors_on_the_site_come_first_with_their_page(
 
 
 def test_what_a_page_says_of_itself_reaches_the_visitor_list_as_plain_text(
-    app: Flask,
+    app: Flask, operator: t.Any
 ) -> None:
     # A page with a NUL (PostgreSQL stores no NUL), a title with C1 (NEL, CSI).
     query = "pid=abcdef1234&page=http://shop/x%00y&title=Regn%C2%85jakke%C2%9B"
@@ -591,7 +591,7 @@ def test_what_a_page_says_of_itself_reaches_the_visitor_list_as_plain_text(
     with app.app_context():
         state = get_state()
         assert state.visitors.flush_beats() == 1
-        [listed] = state.visitors.on_site()
+        [listed] = state.visitors.on_site(state.operators.get(operator.id))
     assert listed["page"] == "http://shop/xy"
     assert listed["title"] == "Regnjakke"
 
