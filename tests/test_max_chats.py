@@ -103,13 +103,14 @@ def test_a_transfer_to_a_full_colleague_waits_for_room(
     assert second.expect("assigned", id=offered)["operator_id"] == bo.id
 
 
-def invite_from_the_list(app: Flask, staff: t.Any) -> int:
-    """A visitor browses the shop, and the operator invites them."""
+def invite_from_the_list(app: Flask, staff: t.Any, operator: t.Any) -> int:
+    """A visitor browses the shop, and ``operator`` (``staff``'s) invites them."""
     client = app.test_client()
     client.get("/livehelp/widget/status?pid=abcdef1234&page=http://shop/")
     with app.app_context():
         get_state().visitors.flush_beats()
-        visitor_id = get_state().visitors.on_site()[0]["id"]
+        state = get_state()
+        visitor_id = state.visitors.on_site(state.operators.get(operator.id))[0]["id"]
     staff.send(type="invite", visitor=visitor_id, message="Kan jeg hjælpe?")
     return t.cast(int, visitor_id)
 
@@ -120,7 +121,7 @@ def test_a_full_operator_cannot_invite(
     mette = make_operator(name="Mette", max_chats=1)
     staff = operator_socket(mette)
     accepted(staff, start_chat(visitor_socket()))
-    invite_from_the_list(app, staff)
+    invite_from_the_list(app, staff, mette)
     error = staff.expect("error")
     assert (error["code"], error["message"]) == ("full", FULL)
     client = app.test_client()
@@ -136,7 +137,7 @@ def test_an_invited_chat_goes_the_usual_way_when_the_inviter_filled_up(
     staff, colleague = operator_socket(mette), operator_socket(bo)
     online(staff)
     online(colleague)
-    invite_from_the_list(app, staff)
+    invite_from_the_list(app, staff, mette)
     staff.expect("notice")
     # Meanwhile Mette takes another chat, and has no room left.
     accepted(staff, start_chat(visitor_socket()))
