@@ -144,6 +144,8 @@ def test_in_chromium_the_readme_lines_give_the_whole_product(
         write(customer, "Tak!")
         expect(operator.locator("#lh-log")).to_contain_text("Tak!")
         operator.click("#lh-end")
+        # Ended (the history lists finished chats), before the page is left.
+        expect(operator.locator("#lh-log")).to_contain_text("The chat has ended.")
         operator.goto(server.url + "/livehelp/history/?q=vandtæt")
         rows = operator.locator("table.lh-history-table tbody tr")
         expect(rows).to_have_count(1)
