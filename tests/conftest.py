@@ -39,8 +39,14 @@ from wsclient import WsClient
 pytest_plugins = ["mailservers", "deployment"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-PG_SERVER = os.environ.get(
-    "LIVEHELP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"
+#: The PostgreSQL server, with psycopg (3) named: SQLAlchemy 2.0 (the
+#: oldest we test) takes psycopg2 for a bare postgresql:// URL.
+PG_SERVER = (
+    sa.engine.make_url(
+        os.environ.get("LIVEHELP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+    )
+    .set(drivername="postgresql+psycopg")
+    .render_as_string(hide_password=False)
 )
 
 
@@ -83,7 +89,8 @@ def postgres_database(database_kind: str) -> c.Iterator[str | None]:
             connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as error:
         need(False, f"PostgreSQL at {PG_SERVER} ({error.orig})")
-    yield str(sa.engine.make_url(PG_SERVER).set(database=name))
+    url = sa.engine.make_url(PG_SERVER).set(database=name)
+    yield url.render_as_string(hide_password=False)
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
