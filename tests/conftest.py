@@ -140,20 +140,32 @@ def _empty(db: SQLAlchemy) -> None:
             engine.dispose()
 
 
-def _truncate(engine: sa.Engine) -> None:
-    with engine.begin() as connection:
-        # A thread of the test's server may still hold a connection in a
-        # transaction; TRUNCATE would wait for it forever.
-        connection.execute(
-            sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        )
-        tables = sa.inspect(connection).get_table_names()
-        if tables:
-            names = ", ".join(f'"{name}"' for name in tables)
-            connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+def _truncate(engine: sa.Engine, attempts: int = 5) -> None:
+    # A thread of the test's server may still hold a connection in a
+    # transaction (TRUNCATE would wait for it forever), or open a new one
+    # while the tables are locked one by one (a deadlock): end the others'
+    # connections, and try again after a deadlock.
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = current_database()"
+                        " AND pid <> pg_backend_pid()"
+                    )
+                )
+                tables = sa.inspect(connection).get_table_names()
+                if tables:
+                    names = ", ".join(f'"{name}"' for name in tables)
+                    connection.execute(
+                        sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+                    )
+            return
+        except sa.exc.OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2)
 
 
 # The host app.
