@@ -748,7 +748,7 @@ def test_a_panel_gone_silent_shows_its_operator_away_then_offline(
     assert 6 - 1 < offline - went_silent < 6 + 1.5
 
 
-@pytest.mark.livehelp(heartbeat_seconds=1, client_silence_seconds=3)
+@pytest.mark.livehelp(heartbeat_seconds=0.5, client_silence_seconds=1.5)
 def test_an_idle_panel_that_answers_keeps_its_operator_online(
     app: Flask, operator_socket: t.Any, operator: t.Any
 ) -> None:
@@ -756,15 +756,15 @@ def test_an_idle_panel_that_answers_keeps_its_operator_online(
     staff.send(type="status", state="online")
     staff.expect("status")
     # Three times the presence's stale time without a frame from the panel.
-    deadline = time.monotonic() + 9
+    deadline = time.monotonic() + 4.5
     while time.monotonic() < deadline:
         assert widget_state(app) == "online"
-        time.sleep(0.5)
+        time.sleep(0.25)
     staff.send(type="ping")
     assert staff.expect("pong")
 
 
-@pytest.mark.livehelp(heartbeat_seconds=1, client_silence_seconds=3)
+@pytest.mark.livehelp(heartbeat_seconds=0.5, client_silence_seconds=1.5)
 def test_an_operator_who_keeps_typing_stays_online(
     app: Flask, operator_socket: t.Any, visitor_socket: t.Any, operator: t.Any
 ) -> None:
@@ -776,13 +776,13 @@ def test_an_operator_who_keeps_typing_stays_online(
     staff.expect("assigned")
     # A frame more often than the heartbeat, for six of its stale times: the
     # panel was only noted present after a heartbeat without any frame.
-    deadline = time.monotonic() + 18
+    deadline = time.monotonic() + 6
     typing = True
     while time.monotonic() < deadline:
         staff.send(type="typing", conversation=conversation_id, state=typing)
         typing = not typing
         assert widget_state(app) in ("online", "busy")
-        time.sleep(0.6)
+        time.sleep(0.3)
 
 
 def wait_for_state(app: Flask, state: str, within: float) -> float:
