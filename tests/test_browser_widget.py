@@ -107,6 +107,30 @@ def test_nothing_personal_is_needed_to_start(
     assert conversation.email_consent is False
 
 
+def test_the_question_waits_for_the_chat_window_s_script_not_the_other_way(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    operator = online_operator(new_page, shop_server.url)
+    customer = customer_on_site(new_page, shop_server.url)
+    held: list[t.Any] = []
+
+    def hold(route: t.Any) -> None:
+        held.append(route)
+
+    # A slow line: the window shows before its script has come.
+    customer.route("**/livehelp/static/livehelp/chat.js*", hold)
+    launcher(customer).click()
+    window = chat(customer)
+    window.locator("#lh-question").fill(QUESTION)
+    send = window.locator("#lh-prechat button[type=submit]")
+    # Sending now would post the form nowhere and leave the customer waiting.
+    expect(send).to_be_disabled()
+    assert len(held) == 1
+    held[0].continue_()
+    send.click()
+    expect(operator.locator("#lh-queue .lh-item")).to_contain_text(QUESTION)
+
+
 def test_name_email_and_consent_when_given(
     shop: Flask, shop_server: t.Any, new_page: t.Any
 ) -> None:
