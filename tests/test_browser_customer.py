@@ -274,6 +274,7 @@ def test_hiding_the_button_leaves_the_chat_as_it_was(
     expect(frame).to_be_visible()
     # Minimised, hidden, and minimised again on the next page.
     chat(customer).locator("#lh-close").click()
+    expect(frame).to_be_hidden()
     customer.evaluate("LiveHelp.hide()")
     customer.goto(shop_server.url + "/")
     expect(launcher(customer)).to_be_visible()

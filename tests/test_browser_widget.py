@@ -123,8 +123,10 @@ def test_the_question_waits_for_the_chat_window_s_script_not_the_other_way(
     window = chat(customer)
     window.locator("#lh-question").fill(QUESTION)
     send = window.locator("#lh-prechat button[type=submit]")
-    # Sending now would post the form nowhere and leave the customer waiting.
+    # Sending now would post the form nowhere and leave the customer waiting;
+    # closing would do nothing at all.
     expect(send).to_be_disabled()
+    expect(window.locator("#lh-close")).to_be_disabled()
     assert len(held) == 1
     held[0].continue_()
     send.click()

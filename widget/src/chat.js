@@ -620,8 +620,9 @@
   saved.outbox.forEach(showPending);
   view(firstView());
   connect();
-  // The forms are ours from here on; a click before (the page still loading
-  // this script) would have posted them to nowhere, question and all.
-  for (const button of document.querySelectorAll("form [type=submit]")) button.disabled = false;
+  // The buttons are ours from here on; a click before (the page still loading
+  // this script) would have posted a form to nowhere, question and all, or
+  // done nothing at all.
+  for (const button of document.querySelectorAll("button")) button.disabled = false;
   tell({ type: "ready" });
 })();
