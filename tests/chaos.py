@@ -181,6 +181,8 @@ class ChaosProxy:
     def _drop(self, every: float) -> None:
         while self._dropping.is_set() and not self._stop.is_set():
             time.sleep(every)
+            if not self._dropping.is_set():
+                break  # stopped while asleep: stop means no cut from here on
             with self._lock:
                 sockets = [p for p in self._pipes if p.websocket and not p.closed]
             if not sockets:

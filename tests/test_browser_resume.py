@@ -20,6 +20,7 @@ from playwright.sync_api import WebSocketRoute
 
 from browser import accept_first
 from browser import ask
+from browser import chat
 from browser import customer_on_site
 from browser import go_online
 from browser import QUESTION
@@ -80,3 +81,47 @@ def test_a_message_lost_on_the_way_to_the_panel_is_asked_for_and_shown_in_order(
     assert line.left == 0, "the test lost fewer frames than it meant to"
     assert len(line.asked) >= 2
     assert reordered(operator) == []
+
+
+class BreakingLine:
+    """Between the panel and the server: the first frame of ``frame_type``
+    the panel sends is lost with the line, which breaks under it."""
+
+    def __init__(self, frame_type: str) -> None:
+        self.frame_type = frame_type
+        self.broken = threading.Event()
+
+    def route(self, panel: WebSocketRoute) -> None:
+        server = panel.connect_to_server()
+        server.on_message(panel.send)
+        panel.on_message(lambda text: self._to_server(panel, server, text))
+
+    def _to_server(
+        self, panel: WebSocketRoute, server: WebSocketRoute, text: str | bytes
+    ) -> None:
+        if json.loads(text).get("type") == self.frame_type and not self.broken.is_set():
+            self.broken.set()
+            server.close()
+            panel.close(code=1001)  # going away, as a proxy that restarts says
+            return
+        server.send(text)
+
+
+def test_an_accept_lost_with_the_line_is_asked_again_once_the_panel_is_back(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    base = shop_server.url
+    line = BreakingLine("accept")
+    operator = watched_page(new_page)
+    operator.route_web_socket("**/livehelp/panel/ws", line.route)
+    sign_in(operator, base)
+    go_online(operator)
+    customer = customer_on_site(new_page, base)
+    ask(customer, QUESTION)
+    operator.locator("#lh-queue .lh-item").first.click()
+    operator.click("#lh-accept")
+    # The click went out on a line that broke: the panel reconnects and the
+    # customer gets their operator all the same.
+    expect(operator.locator("#lh-composer")).to_be_visible()
+    assert line.broken.is_set(), "the line never broke under the accept"
+    expect(chat(customer).locator("#lh-operator")).to_have_text("Mette")

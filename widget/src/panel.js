@@ -167,6 +167,11 @@
       if (current && viewing.has(current)) catchUp(anyChat(current), true);
       colleagues(frame.operators);
       outbox.forEach(send);
+      // An Accept sent on a line that broke may never have arrived: while
+      // the chat still waits, it is asked for again; taken meanwhile, the
+      // click is over.
+      if (accepting !== null && queue.has(accepting)) send({ type: "accept", conversation: accepting });
+      else accepting = null;
       render();
       cameOnline(was, me.status);
     },
