@@ -427,3 +427,36 @@ def test_the_sockets_of_a_process_that_died_stop_counting(
     assert held == {b"other:2", sockets._holder().encode()}
     sockets.leave("203.0.113.7")
     assert client.hget("livehelp-test:sockets:203.0.113.7", sockets._holder()) is None
+
+
+def test_a_socket_leaving_never_takes_a_socket_opening_beside_it_off_the_count(
+    redis_server: RedisServer,
+) -> None:
+    """One process's sockets open and close at once, on many greenlets or
+    threads: the count Redis holds for the process is never short of the
+    sockets open, or the address gets more than its limit across processes."""
+    sockets = SharedSockets(redis_server.url, "livehelp-test:")
+    client = redis.Redis.from_url(redis_server.url)
+    key, holder = "livehelp-test:sockets:203.0.113.9", sockets._holder()
+    short: list[int] = []
+
+    def come_and_go() -> None:
+        for _ in range(400):
+            sockets.enter("203.0.113.9", 100)
+            sockets.leave("203.0.113.9")
+
+    def stay_and_count() -> None:
+        for _ in range(400):
+            sockets.enter("203.0.113.9", 100)
+            # This socket is open: the process's count holds it.
+            if int(client.hget(key, holder) or 0) < 1:
+                short.append(1)
+            sockets.leave("203.0.113.9")
+
+    threads = [threading.Thread(target=f) for f in (come_and_go, stay_and_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert short == [], f"{len(short)} of 400 times an open socket was not counted"
+    assert client.hget(key, holder) is None
