@@ -12,7 +12,7 @@ from werkzeug.routing import BuildError
 from ...colours import ink_on
 from ...formatting import format_moment_in_zone
 from ...i18n import _lh
-from ..history import event_text
+from ..history.wording import event_text
 from .addressing import Addressing
 from .rates import RateChecks
 
