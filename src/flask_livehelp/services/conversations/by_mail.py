@@ -18,7 +18,7 @@ from .transcript import TranscriptWriter
 class MailTranscript(TranscriptWriter):
     """Offline messages, and messages that came or went by mail."""
 
-    # Mail: offline messages, and what comes and goes by mail (services/offline.py
+    # Mail: offline messages, and what comes and goes by mail (services/offline/
     # and services/inbound.py). These do not commit: the caller commits the
     # message together with the mails it causes.
 

@@ -10,7 +10,7 @@ Who replies where:
 * With ``LIVEHELP_REPLY_ADDRESS`` (e.g. ``reply+{token}@shop.example``) every
   mail about a conversation has that conversation's reply address as
   Reply-To, for staff and customer alike. A reply from either side lands in
-  the transcript (see :mod:`.inbound`), and we pass it on: the customer's
+  the transcript (see :mod:`..inbound`), and we pass it on: the customer's
   reply to the staff, the staff's reply to the customer. So a plain "Reply"
   in the staff's mail program still reaches the customer, and nothing said
   by mail is missing from the panel.
