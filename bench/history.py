@@ -33,7 +33,7 @@ from flask_sqlalchemy import SQLAlchemy
 
 from flask_livehelp import get_state
 from flask_livehelp import LiveHelp
-from flask_livehelp.services.history import HistoryFilter
+from flask_livehelp.services.history.filters import HistoryFilter
 
 PG_SERVER = os.environ.get(
     "LIVEHELP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"

@@ -2,7 +2,7 @@
 
 A copy of the table declarations at commit c05bd2b, kept as they were so
 tests can make a database "made by the first schema" and upgrade it. Never
-edit it to follow models.py.
+edit it to follow the models.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from flask import Flask
 from conftest import login
 from flask_livehelp import get_state
 from flask_livehelp.models import utcnow
-from flask_livehelp.services.history import event_text
+from flask_livehelp.services.history.wording import event_text
 from staff import chat
 from staff import csrf_of
 from staff import department

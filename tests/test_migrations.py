@@ -95,7 +95,7 @@ def table_names(app: Flask) -> set[str]:
 def test_the_migrations_make_exactly_what_the_models_declare(
     make_app: t.Any,
 ) -> None:
-    """Fails when models.py changed without a revision; see the module docs
+    """Fails when the models changed without a revision; see the module docs
     of flask_livehelp.migrations for the command that writes one."""
     app = make_app()
     migrations.upgrade(app)

@@ -8,7 +8,7 @@ import time
 from flask_livehelp.hub import encode
 from flask_livehelp.protocol import hidden_frame
 from flask_livehelp.protocol import message_frame
-from flask_livehelp.services.conversations import StoredMessage
+from flask_livehelp.services.conversations.posting import StoredMessage
 from flask_livehelp.sockets import ordering
 from flask_livehelp.sockets.ordering import numbered
 from flask_livehelp.sockets.ordering import Sequencer

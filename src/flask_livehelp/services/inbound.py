@@ -42,8 +42,8 @@ from ..text import is_blank
 from ..text import plain
 from . import Service
 from .conversations import ConversationService
-from .mail import KIND_HEADER
 from .mail import MailService
+from .mail.writing import KIND_HEADER
 from .offline import OfflineService
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from ..formatting import _zone
 from ..i18n import N_
 from . import access
 from . import Service
-from .history import start_of_day
+from .history.lists import start_of_day
 
 #: The longest range one report covers.
 MAX_DAYS = 366

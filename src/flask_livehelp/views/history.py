@@ -30,11 +30,11 @@ from ..i18n import _lhn
 from ..i18n import N_
 from ..models import utcnow
 from ..services import access
-from ..services.history import author_name
-from ..services.history import customer_name
-from ..services.history import event_text
-from ..services.history import HistoryFilter
-from ..services.history import SORTS
+from ..services.history.filters import HistoryFilter
+from ..services.history.filters import SORTS
+from ..services.history.wording import author_name
+from ..services.history.wording import customer_name
+from ..services.history.wording import event_text
 from ..state import get_state
 from .panel import staff_context
 

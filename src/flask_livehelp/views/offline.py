@@ -33,7 +33,7 @@ from ..i18n import N_
 from ..protocol import CLIENT_ID
 from ..protocol import NOT_TEXT
 from ..services import access
-from ..services.history import event_text
+from ..services.history.wording import event_text
 from ..services.inbound import SIGNATURE_HEADER
 from ..services.inbound import TIMESTAMP_HEADER
 from ..services.inbound import webhook_signed

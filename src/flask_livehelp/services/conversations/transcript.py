@@ -1,0 +1,98 @@
+"""Writing into a conversation's transcript.
+
+Every stored message gets the next sequence number of its conversation, and
+a message's client-made id is unique within the conversation, so a resend
+finds the stored message instead of writing a second one.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+import sqlalchemy as sa
+
+from ...models import utcnow
+from .announcing import Announcer
+
+
+class TranscriptWriter(Announcer):
+    """Messages and events added to a transcript; the caller commits."""
+
+    def add_event(
+        self, conversation: t.Any, name: str, *, staff_only: bool = False, **data: t.Any
+    ) -> t.Any:
+        """Write an event (``accepted``, ``pushed``...) into the transcript.
+
+        The caller commits, then publishes it with :meth:`publish`.
+        """
+        operator = data.pop("operator", None)
+        if operator is not None:
+            data["operator"] = operator.name
+        return self._append(
+            conversation, "system", name, kind="event", data=data, staff_only=staff_only
+        )
+
+    def _append(
+        self,
+        conversation: t.Any,
+        author: str,
+        body: str,
+        *,
+        kind: str = "text",
+        client_id: str | None = None,
+        operator: t.Any | None = None,
+        data: dict[str, t.Any] | None = None,
+        staff_only: bool = False,
+    ) -> t.Any:
+        now = utcnow()
+        message = self.models.message(
+            conversation_id=conversation.id,
+            seq=self._next_seq(conversation),
+            client_id=client_id,
+            author=author,
+            author_name=self._author_name(conversation, author, operator),
+            operator_id=operator.id if operator is not None else None,
+            kind=kind,
+            body=body,
+            data=data or None,
+            staff_only=staff_only,
+            created_at=now,
+        )
+        self.session.add(message)
+        if kind == "text":
+            self._note_activity(conversation, author, now)
+        return message
+
+    @staticmethod
+    def _author_name(
+        conversation: t.Any, author: str, operator: t.Any | None
+    ) -> str | None:
+        if operator is not None:
+            return t.cast(str, operator.name)
+        if author == "visitor":
+            return t.cast("str | None", conversation.visitor_name)
+        return None
+
+    @staticmethod
+    def _note_activity(conversation: t.Any, author: str, now: t.Any) -> None:
+        if author == "visitor":
+            conversation.last_visitor_message_at = now
+        elif author == "operator":
+            conversation.last_operator_message_at = now
+            if conversation.first_response_at is None:
+                conversation.first_response_at = now
+
+    def _next_seq(self, conversation: t.Any) -> int:
+        # An UPDATE takes the row's write lock until commit, so concurrent
+        # writers to one conversation get consecutive numbers on SQLite and
+        # PostgreSQL alike.
+        model = self.models.conversation
+        seq = self.session.execute(
+            sa.update(model)
+            .where(model.id == conversation.id)
+            .values(last_seq=model.last_seq + 1)
+            .returning(model.last_seq)
+            .execution_options(synchronize_session=False)
+        ).scalar_one()
+        self.session.expire(conversation, ["last_seq"])
+        return t.cast(int, seq)

@@ -1,0 +1,77 @@
+"""The sort orders of the history lists."""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+import sqlalchemy as sa
+import sqlalchemy.orm as sa_orm
+
+from .base import HistoryBase
+
+
+class HistorySorting(HistoryBase):
+    """Sort keys computed in the database, portable between dialects."""
+
+    def _sort_key(
+        self, select: sa.Select[t.Any], sort: str, now: dt.datetime
+    ) -> tuple[sa.Select[t.Any], t.Any]:
+        model = self.models.conversation
+        if sort == "customer":
+            return select, sa.func.lower(model.visitor_name)
+        if sort == "email":
+            return select, sa.func.lower(model.visitor_email)
+        if sort == "operator":
+            operator = sa_orm.aliased(self.models.operator)
+            select = select.outerjoin(operator, operator.id == model.operator_id)
+            return select, sa.func.lower(operator.name)
+        if sort == "department":
+            department = sa_orm.aliased(self.models.department)
+            select = select.outerjoin(department, department.id == model.department_id)
+            return select, sa.func.lower(department.name)
+        if sort == "duration":
+            end = sa.func.coalesce(model.ended_at, sa.literal(now, model.ended_at.type))
+            return select, self._seconds_between(model.created_at, end)
+        if sort == "idle":
+            # Most idle = longest since the last activity.
+            return select, self._idle(now)
+        if sort == "tags":
+            tag, links = self.models.tag, self.models.conversation_tags
+            first = (
+                sa.select(sa.func.min(sa.func.lower(tag.name)))
+                .select_from(links.join(tag, tag.id == links.c.tag_id))
+                .where(links.c.conversation_id == model.id)
+                .scalar_subquery()
+            )
+            return select, first
+        if sort == "status":
+            return select, model.status
+        return select, model.created_at
+
+    def _last_activity(self) -> t.Any:
+        """When something last happened in a chat (said, accepted or started)."""
+        model = self.models.conversation
+        moments = [
+            sa.func.coalesce(column, model.created_at)
+            for column in (
+                model.last_visitor_message_at,
+                model.last_operator_message_at,
+                model.accepted_at,
+            )
+        ]
+        if self._dialect() == "postgresql":
+            return sa.func.greatest(model.created_at, *moments)
+        # SQLite's max() with several arguments is the largest of them.
+        return sa.func.max(model.created_at, *moments)
+
+    def _idle(self, now: dt.datetime) -> t.Any:
+        model = self.models.conversation
+        return self._seconds_between(
+            self._last_activity(), sa.literal(now, model.created_at.type)
+        )
+
+    def _seconds_between(self, earlier: t.Any, later: t.Any) -> t.Any:
+        if self._dialect() == "postgresql":
+            return sa.extract("epoch", later - earlier)
+        return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400

@@ -1,0 +1,48 @@
+"""The panel's list of offline messages, and who may read them."""
+
+from __future__ import annotations
+
+import typing as t
+
+import sqlalchemy as sa
+
+from ...errors import NotAllowed
+from ...i18n import N_
+from .. import access
+from .base import OfflineBase
+
+
+class StaffViews(OfflineBase):
+    """Offline messages as the staff find them."""
+
+    def listing(
+        self, operator: t.Any, *, answered: bool, page: int = 1, per_page: int = 50
+    ) -> tuple[list[t.Any], int]:
+        """Offline messages (and missed chats mailed so) the operator may answer."""
+        model = self.models.conversation
+        where = [
+            model.status == "missed",
+            model.reply_token.is_not(None),
+            model.deleted_at.is_(None),
+            model.answered_at.is_not(None) if answered else model.answered_at.is_(None),
+        ]
+        if operator.role != "admin":
+            where.append(access.scope_clause(operator, model.department_id))
+        order = model.answered_at.desc() if answered else model.created_at.desc()
+        query = sa.select(model).where(*where).order_by(order, model.id.desc())
+        return self.page_of(query, page, per_page)
+
+    def for_operator(self, operator: t.Any, conversation_id: int) -> t.Any:
+        conversation = self.conversations.get(conversation_id)
+        if conversation.deleted_at is not None or not can_answer(
+            operator, conversation
+        ):
+            raise NotAllowed("not-allowed", N_("You may not open this message."))
+        return conversation
+
+
+def can_answer(operator: t.Any, conversation: t.Any) -> bool:
+    """Staff who serve the conversation's department may read and answer it by mail."""
+    return operator.role == "admin" or access.serves(
+        operator, conversation.department_id
+    )
