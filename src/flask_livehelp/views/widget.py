@@ -17,6 +17,12 @@ from flask import url_for
 from flask_sock import Sock
 from werkzeug.routing import BuildError
 
+try:
+    # The host's Flask-WTF, if it has one: our offline form carries its token.
+    from flask_wtf.csrf import generate_csrf
+except ImportError:  # a host without Flask-WTF has no CSRFProtect either
+    generate_csrf = None
+
 from ..auth import origin_allowed
 from ..colours import ink_on
 from ..config import config_value
@@ -429,6 +435,4 @@ def _host_csrf_token() -> str | None:
     """
     if "csrf" not in current_app.extensions:
         return None
-    from flask_wtf.csrf import generate_csrf
-
     return t.cast(str, generate_csrf())
