@@ -38,10 +38,9 @@ from ..protocol import typing_frame
 from . import access
 from . import load
 from . import Service
+from .access import OPEN
 from .presence import PresenceService
 from .settings import SettingsService
-
-OPEN = ("queued", "active")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -424,7 +423,7 @@ class ConversationService(Service):
             department.
         :param context: What the host's context hook says about the visitor.
         """
-        existing = self._by_visitor_client_id(visitor_id, client_id)
+        existing = self.by_visitor_client_id(visitor_id, client_id)
         if existing is not None:
             # Sent again: the staff may never have heard of it (see _resent).
             started = self.get(existing.conversation_id)
@@ -483,7 +482,11 @@ class ConversationService(Service):
         if not self.settings.get("AUTO_ASSIGN"):
             return None
         room = room or self._room()
-        free = [o for o in room.operators if o.serves(department_id) and room.left(o)]
+        free = [
+            o
+            for o in room.operators
+            if access.serves(o, department_id) and room.left(o)
+        ]
         if not free:
             return None
         chosen = min(free, key=lambda o: (room.load(o) / o.max_chats, room.load(o)))
@@ -629,7 +632,7 @@ class ConversationService(Service):
             self.session.rollback()
             # A resend of a message stored before the chat ended is answered
             # as stored; anything else is refused with the reason.
-            existing = self._by_client_id(conversation_id, client_id)
+            existing = self.by_client_id(conversation_id, client_id)
             if existing is not None:
                 return self._resent(existing), False
             refuse()
@@ -652,14 +655,14 @@ class ConversationService(Service):
             self.session.commit()
         except IntegrityError:
             self.session.rollback()
-            existing = self._by_client_id(conversation_id, client_id)
+            existing = self.by_client_id(conversation_id, client_id)
             if existing is None:
                 raise
             return self._resent(existing), False
         message = StoredMessage(id=message_id, **fields)
         self.publish(message)
         if signals.message_posted.receivers:
-            stored = self._by_client_id(conversation_id, client_id)
+            stored = self.by_client_id(conversation_id, client_id)
             signals.send(
                 signals.message_posted,
                 conversation=self.get(conversation_id),
@@ -1099,14 +1102,16 @@ class ConversationService(Service):
         self.session.expire(conversation, ["last_seq"])
         return t.cast(int, seq)
 
-    def _by_client_id(self, conversation_id: int, client_id: str) -> t.Any | None:
+    def by_client_id(self, conversation_id: int, client_id: str) -> t.Any | None:
+        """The message a client sent with ``client_id`` in a conversation, if any."""
         model = self.models.message
         query = sa.select(model).where(
             model.conversation_id == conversation_id, model.client_id == client_id
         )
         return self.session.execute(query).scalar_one_or_none()
 
-    def _by_visitor_client_id(self, visitor_id: int, client_id: str) -> t.Any | None:
+    def by_visitor_client_id(self, visitor_id: int, client_id: str) -> t.Any | None:
+        """The message a visitor sent with ``client_id`` in any chat, if any."""
         message, conversation = self.models.message, self.models.conversation
         query = (
             sa.select(message)

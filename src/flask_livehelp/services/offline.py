@@ -217,7 +217,7 @@ class OfflineService(Service):
     ) -> t.Any | None:
         """The conversation an earlier send of this very message made, if any."""
         if visitor is not None:
-            message = self.conversations._by_visitor_client_id(visitor.id, client_id)
+            message = self.conversations.by_visitor_client_id(visitor.id, client_id)
             if message is not None:
                 return self.conversations.get(message.conversation_id)
         if not ip_address:
@@ -329,10 +329,10 @@ class OfflineService(Service):
         :raises Refused: The customer gave no e-mail address, or the text is bad.
         """
         conversation = self.conversations.get(conversation_id)
-        if not can_answer(operator, conversation):
+        if not access.can_answer(operator, conversation):
             raise NotAllowed("not-allowed", N_("You may not answer this message."))
         if client_id is not None:
-            earlier = self.conversations._by_client_id(conversation.id, client_id)
+            earlier = self.conversations.by_client_id(conversation.id, client_id)
             if earlier is not None:
                 return earlier
         if not conversation.visitor_email:
@@ -459,15 +459,14 @@ class OfflineService(Service):
             model.deleted_at.is_(None),
             model.answered_at.is_not(None) if answered else model.answered_at.is_(None),
         ]
-        if operator.role != "admin":
-            where.append(access.scope_clause(operator, model.department_id))
+        where.append(access.answer_clause(operator, model.department_id))
         order = model.answered_at.desc() if answered else model.created_at.desc()
         query = sa.select(model).where(*where).order_by(order, model.id.desc())
         return self.page_of(query, page, per_page)
 
     def for_operator(self, operator: t.Any, conversation_id: int) -> t.Any:
         conversation = self.conversations.get(conversation_id)
-        if conversation.deleted_at is not None or not can_answer(
+        if conversation.deleted_at is not None or not access.can_answer(
             operator, conversation
         ):
             raise NotAllowed("not-allowed", N_("You may not open this message."))
@@ -775,13 +774,6 @@ class OfflineService(Service):
         signals.send(
             signals.offline_message_received, conversation=conversation, message=message
         )
-
-
-def can_answer(operator: t.Any, conversation: t.Any) -> bool:
-    """Staff who serve the conversation's department may read and answer it by mail."""
-    return operator.role == "admin" or access.serves(
-        operator, conversation.department_id
-    )
 
 
 def author_label(message: t.Any) -> str:

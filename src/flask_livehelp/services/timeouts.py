@@ -18,6 +18,7 @@ import typing as t
 import sqlalchemy as sa
 
 from ..models import utcnow
+from . import access
 
 
 def time_out_queue(state: t.Any, now: dt.datetime | None = None) -> list[int]:
@@ -64,7 +65,7 @@ def _operators_expected(
     back = [
         operator.id
         for operator in state.presence.operators()
-        if operator.status == "online" and operator.serves(department_id)
+        if operator.status == "online" and access.serves(operator, department_id)
     ]
     if not back:
         return False

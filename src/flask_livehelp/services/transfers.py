@@ -41,9 +41,7 @@ class TransferService(Service):
         written into the transcript for staff only.
         """
         conversation = self.conversations.for_operator(operator, conversation_id)
-        if not (
-            access.can_write(operator, conversation) or _manages(operator, conversation)
-        ):
+        if not access.can_transfer(operator, conversation):
             raise NotAllowed("not-yours", N_("You can only transfer a chat you have."))
         if (to_operator_id is None) == (to_department_id is None):
             raise Refused("bad-target", N_("Choose one colleague or one department."))
@@ -238,12 +236,3 @@ class TransferService(Service):
             "note": transfer.note,
             "visitor_name": conversation.visitor_name,
         }
-
-
-def _manages(operator: t.Any, conversation: t.Any) -> bool:
-    """Managers and admins may move chats of the departments they see."""
-    return (
-        operator.role in ("manager", "admin")
-        and conversation.status == "active"
-        and (access.can_view(operator, conversation))
-    )

@@ -32,7 +32,6 @@ from ..i18n import in_language
 from ..i18n import N_
 from ..models import ROLES
 from ..services import access
-from ..services import audit
 from ..state import get_state
 from ..text import without_controls
 from .panel import staff_context
@@ -436,21 +435,7 @@ _WIDGET_KEYS = (
 
 
 def _save_settings(values: dict[str, t.Any], lang: str = "") -> None:
-    """Store the settings that changed, and say so in the audit log."""
-    state = get_state()
-    changed = sorted(
-        key for key, value in values.items() if state.settings.get(key, lang) != value
-    )
-    for key in changed:
-        state.settings.set(key, values[key], lang)
-    if changed:
-        details = {"keys": changed, **({"lang": lang} if lang else {})}
-        state.db.session.add(
-            audit.entry(
-                state.models, current_operator(), "settings-changed", None, details
-            )
-        )
-        state.db.session.commit()
+    get_state().settings.change(values, lang, by=current_operator())
 
 
 @role_required("admin")

@@ -159,12 +159,7 @@ def _colleagues(operator: t.Any) -> list[t.Any]:
     if not access.has_role(operator, "manager"):
         return [operator]
     everyone = get_state().operators.all()
-    mine = access.scope(operator)
-    if operator.role == "admin" or mine is None:
-        return everyone
-    return [
-        o for o in everyone if o.id == operator.id or access.department_ids(o) & mine
-    ]
+    return [o for o in everyone if access.sees_colleague(operator, o)]
 
 
 def _departments(operator: t.Any) -> list[t.Any]:
