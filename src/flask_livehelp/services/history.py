@@ -27,8 +27,8 @@ import sqlalchemy.orm as sa_orm
 from ..errors import NotAllowed
 from ..errors import NotFound
 from ..errors import Refused
-from ..formatting import _zone
 from ..formatting import format_moment
+from ..formatting import time_zone
 from ..i18n import _lh
 from ..i18n import N_
 from ..models import CONVERSATION_STATUSES
@@ -257,7 +257,7 @@ class HistoryService(Service):
             where.append(model.department_id == query.department_id)
         if query.tag:
             where.append(self._tagged(query.tag))
-        zone = _zone(timezone)
+        zone = time_zone(timezone)
         if query.date_from is not None:
             where.append(model.created_at >= start_of_day(query.date_from, zone))
         if query.date_to is not None:
@@ -789,7 +789,7 @@ def start_of_day(day: dt.date, zone: dt.tzinfo) -> dt.datetime:
 def _moment_in(timezone: str | None, *, iso: bool = False) -> c.Callable[..., str]:
     """A formatter of moments in ``timezone``: the reader's words, or ISO 8601."""
     if iso:
-        zone = _zone(timezone)
+        zone = time_zone(timezone)
 
         def as_iso(moment: dt.datetime | None, format: str = "") -> str:
             return "" if moment is None else moment.astimezone(zone).isoformat()

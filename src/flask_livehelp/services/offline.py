@@ -146,7 +146,7 @@ class OfflineService(Service):
                 token=fake,
                 answered_at=email if email and self.mail.problem() is None else None,
             )
-        if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+        if not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
             raise Refused("bad-field", N_("The message id is not valid."))
         body = self.clean_body(body)
         name = clean_name(name, self.setting("MAX_NAME_LENGTH"))

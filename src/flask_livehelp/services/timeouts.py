@@ -48,7 +48,7 @@ def time_out_queue(state: t.Any, now: dt.datetime | None = None) -> list[int]:
         )
         if mine:
             timed_out.append(conversation_id)
-            _mail_as_offline_message(state, conversation_id)
+            state.offline.mail_timed_out(conversation_id)
     return timed_out
 
 
@@ -78,12 +78,6 @@ def _operators_expected(
 def _aware(moment: dt.datetime) -> dt.datetime:
     # An aggregate bypasses the column type, so SQLite hands back naive UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def _mail_as_offline_message(state: t.Any, conversation_id: int) -> None:
-    offline = getattr(state, "offline", None)
-    if offline is not None:
-        offline.mail_timed_out(conversation_id)
 
 
 def close_inactive(state: t.Any, now: dt.datetime | None = None) -> list[int]:

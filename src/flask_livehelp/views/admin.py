@@ -54,8 +54,8 @@ WIDGET_TEXT_KEYS = (
     "offlineSent",
 )
 MAX_WIDGET_TEXT = 300
-COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-LANGUAGE = re.compile(r"^[a-z]{2,3}(_[a-z0-9]{2,8})?$")
+COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+LANGUAGE = re.compile(r"[a-z]{2,3}(_[a-z0-9]{2,8})?")
 POSITIONS = ("right", "left")
 ASK = ("optional", "required", "hidden")
 #: The number settings of the settings page, with their allowed range.
@@ -358,7 +358,7 @@ def widget() -> t.Any:
 
     def save() -> None:
         colour = _text("color", 7)
-        if not COLOUR.match(colour):
+        if not COLOUR.fullmatch(colour):
             raise Refused("bad-color", N_("Give the colour as #rrggbb, e.g. #1d6b3a."))
         _save_settings(
             {
@@ -403,7 +403,7 @@ def _language(code: str) -> str:
     """A language code Babel knows, e.g. ``da`` or ``pt_br``."""
     code = code.strip().replace("-", "_").lower()
     try:
-        if LANGUAGE.match(code):
+        if LANGUAGE.fullmatch(code):
             Locale.parse(code)
             return code
     except (UnknownLocaleError, ValueError):

@@ -285,7 +285,7 @@ def _transfer(operator: t.Any, ids: list[int]) -> None:
         raise Refused("bad-target", N_("Choose one colleague or one department."))
     to = {f"to_{kind}_id": int(number)}
     state = get_state()
-    offer = _transfer_function(state)
+    offer = state.transfers.offer
     note = request.form.get("note", "").strip()[:1000] or None
     for conversation_id in ids:
         state.history.get(operator, conversation_id)
@@ -313,17 +313,6 @@ def _transfer(operator: t.Any, ids: list[int]) -> None:
             ),
             "livehelp-info",
         )
-
-
-def _transfer_function(state: t.Any) -> t.Any:
-    """The service that offers a chat to a colleague, shared with the panel."""
-    transfers = getattr(state, "transfers", None)
-    if transfers is not None:
-        return transfers.offer
-    transfer = getattr(state.conversations, "transfer", None)
-    if transfer is None:
-        raise Refused("unavailable", N_("Transfers are not available yet."), status=501)
-    return transfer
 
 
 def _back() -> str:

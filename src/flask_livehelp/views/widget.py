@@ -120,7 +120,7 @@ TEXTS = {
 }
 #: The states of the launcher, each with its text in ``TEXTS``.
 LAUNCHER = ("online", "busy", "away", "offline")
-PRESENCE_ID = re.compile(r"^[A-Za-z0-9]{8,32}$")
+PRESENCE_ID = re.compile(r"[A-Za-z0-9]{8,32}")
 
 
 def ui_strings() -> dict[str, str]:
@@ -239,7 +239,7 @@ def status() -> Response:
         ("status", lang, department), lambda: _status_payload(state, lang, department)
     )
     pid = request.args.get("pid", "")
-    if PRESENCE_ID.match(pid):
+    if PRESENCE_ID.fullmatch(pid):
         _note_beat(state, pid, lang)
         invitation = state.visitors.invitation_for(pid)
         if invitation is not None:
@@ -292,7 +292,7 @@ def decline() -> tuple[Response, int]:
         ), 403
     data = request.get_json(silent=True)
     pid = data.get("pid") if isinstance(data, dict) else None
-    if not isinstance(pid, str) or not PRESENCE_ID.match(pid):
+    if not isinstance(pid, str) or not PRESENCE_ID.fullmatch(pid):
         message = _lh("The field %(field)s has the wrong type.", field="pid")
         return jsonify(error="bad-field", message=message), 400
     get_state().visitors.answer_invitation(pid, accepted=False)
@@ -325,10 +325,9 @@ def _allow_cross_origin(response: Response) -> None:
 def suggest() -> Response:
     """Help articles that may answer the question the visitor is typing."""
     question = (request.args.get("q") or "").strip()[:500]
-    knowledge = getattr(get_state(), "knowledge", None)
     found = []
-    if len(question) >= 3 and knowledge is not None:
-        found = knowledge.suggest(question, current_language(), limit=3)
+    if len(question) >= 3:
+        found = get_state().knowledge.suggest(question, current_language(), limit=3)
     response = jsonify(articles=[_article(a) for a in found])
     response.cache_control.max_age = 60
     response.cache_control.public = True
