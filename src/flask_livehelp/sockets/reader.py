@@ -4,9 +4,10 @@ simple-websocket starts a reader thread for every socket, which hands each
 frame over to the request's thread. Under gevent that is a second greenlet
 per open chat, about 8 KB of stack and frames each, and a switch to the
 other greenlet for every frame. Our sockets read in the request's greenlet
-instead: flask-sock's ``SOCK_SERVER_OPTIONS["thread_class"]`` is set to
-:func:`reader_thread`, which starts the usual thread for every other socket
-of the app and none for ours.
+instead: they are accepted with :func:`reader_thread` as simple-websocket's
+``thread_class`` (``views/handshake.py``; never in the host's
+``SOCK_SERVER_OPTIONS``), which starts no thread for a socket that reads for
+itself.
 
 This uses simple-websocket's frame handling (``_handle_events``), so the
 package's minor version is pinned.

@@ -14,7 +14,6 @@ from flask import render_template
 from flask import request
 from flask import Response
 from flask import url_for
-from flask_sock import Sock
 from werkzeug.routing import BuildError
 
 try:
@@ -40,6 +39,7 @@ from ..state import get_state
 from ..text import plain
 from .assets import asset_url
 from .handshake import check_handshake
+from .handshake import socket_route
 from .responses import socket_origin
 
 #: The texts of the widget. Admins may replace any of them per language
@@ -178,14 +178,14 @@ def looks(lang: str) -> dict[str, str]:
     }
 
 
-def create_blueprint(sock: Sock) -> Blueprint:
+def create_blueprint() -> Blueprint:
     bp = Blueprint("widget", __name__, url_prefix="/widget")
     bp.add_url_rule("/status", view_func=status)
     bp.add_url_rule("/frame", view_func=frame)
     bp.add_url_rule("/suggest", view_func=suggest)
     bp.add_url_rule("/decline", view_func=decline, methods=["POST"])
     # The chat speaks the page's language too (`?lang=` on the socket's URL).
-    sock.route("/ws", bp=bp)(releasing(in_page_language(visitor_socket)))
+    socket_route(bp, "/ws", releasing(in_page_language(visitor_socket)))
     bp.before_request(_check_socket_handshake)
     return bp
 
