@@ -22,13 +22,9 @@ import threading
 import time
 import typing as t
 
-from flask import has_request_context
-from flask import request
 from simple_websocket import ConnectionClosed
 from wsproto.utilities import LocalProtocolError
 
-#: Set in the handshake of our own sockets' requests.
-READS_INLINE = "livehelp.reads_inline"
 #: Seconds a closing socket waits for its client to close too.
 CLOSE_WAIT = 2.0
 
@@ -43,16 +39,14 @@ class InlineReader:
 
 
 def reader_thread(target: t.Callable[[], None]) -> t.Any:
-    """The ``thread_class`` for simple-websocket: a thread, except for ours.
+    """The ``thread_class`` our sockets are accepted with: no thread, unless
+    the host asks for protocol pings, which the reader thread sends.
 
     ``threading.Thread`` is looked up on each call, as simple-websocket does,
     so gevent's patching still turns it into a greenlet.
     """
     server = getattr(target, "__self__", None)
-    ours = has_request_context() and request.environ.get(READS_INLINE)
-    # Protocol pings are sent by the reader thread; a host that wants them
-    # keeps it.
-    if ours and server is not None and not server.ping_interval:
+    if server is not None and not server.ping_interval:
         return InlineReader()
     return threading.Thread(target=target)
 

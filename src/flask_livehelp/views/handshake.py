@@ -22,12 +22,10 @@ from simple_websocket import Server
 
 from ..auth import check_origin
 from ..sockets.reader import reader_thread
-from ..sockets.reader import READS_INLINE
 
 
 def check_handshake() -> None:
-    """Refuse a foreign origin; accept the socket without compression, and
-    without a reader thread (:mod:`..sockets.reader`).
+    """Refuse a foreign origin; accept the socket without compression.
 
     Browsers ask for permessage-deflate, and simple-websocket grants it with
     full 32 KB windows: a zlib compressor and decompressor that cost each open
@@ -36,7 +34,6 @@ def check_handshake() -> None:
     """
     check_origin()
     request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
-    request.environ[READS_INLINE] = True
 
 
 def server_options() -> dict[str, t.Any]:
