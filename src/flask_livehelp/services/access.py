@@ -103,6 +103,17 @@ def takes_transfers(operator: t.Any, department_id: int | None) -> bool:
     return operator.role == "admin" or serves(operator, department_id)
 
 
+def may_take(operator: t.Any, transfer: t.Any) -> bool:
+    """Whether a transfer offer is for ``operator`` to accept or decline: the
+    colleague it names, or anyone who takes its department's transfers; never
+    the one who offered it."""
+    if transfer.from_operator_id == operator.id:
+        return False
+    if transfer.to_operator_id is not None:
+        return bool(transfer.to_operator_id == operator.id)
+    return takes_transfers(operator, transfer.to_department_id)
+
+
 def can_view(operator: t.Any, conversation: t.Any) -> bool:
     if operator.role == "admin" or conversation.operator_id == operator.id:
         return True

@@ -190,11 +190,7 @@ class TransferService(Service):
         transfer = self.session.get(self.models.transfer, transfer_id)
         if transfer is None or transfer.status != "offered":
             raise Refused("taken", N_("This transfer is no longer open."))
-        if transfer.to_operator_id is not None:
-            allowed = transfer.to_operator_id == operator.id
-        else:
-            allowed = access.takes_transfers(operator, transfer.to_department_id)
-        if not allowed or transfer.from_operator_id == operator.id:
+        if not access.may_take(operator, transfer):
             raise NotAllowed("not-allowed", N_("This transfer is not for you."))
         return transfer
 
@@ -204,16 +200,7 @@ class TransferService(Service):
         offers = self.session.execute(
             sa.select(model).where(model.status == "offered").order_by(model.id)
         ).scalars()
-        mine = []
-        for offer in offers:
-            if offer.from_operator_id == operator.id:
-                continue
-            if offer.to_operator_id == operator.id or (
-                offer.to_operator_id is None
-                and access.takes_transfers(operator, offer.to_department_id)
-            ):
-                mine.append(offer)
-        return mine
+        return [offer for offer in offers if access.may_take(operator, offer)]
 
     def departments(self) -> list[dict[str, t.Any]]:
         """The departments a chat can be transferred to."""
