@@ -16,6 +16,8 @@ from flask_livehelp import get_state
 from flask_livehelp import LiveHelp
 from flask_livehelp.config import ConfigError
 from flask_livehelp.config import DEFAULTS
+from flask_livehelp.sockets.reader import reader_thread
+from flask_livehelp.views.handshake import server_options
 
 
 def test_defaults_are_written_into_config_and_host_values_kept(app: Flask) -> None:
@@ -99,6 +101,25 @@ def test_the_hosts_own_requests_and_database_settings_are_left_alone(
     state = get_state(app)
     assert state.jobs.running()
     state.jobs.stop()
+
+
+def test_the_host_gets_no_socket_options_it_did_not_set(app: Flask) -> None:
+    # Our sockets get their options per socket (views/handshake.py).
+    assert "SOCK_SERVER_OPTIONS" not in app.config
+
+
+def test_the_hosts_own_socket_options_are_left_as_they_were(tmp_path: t.Any) -> None:
+    app = Flask("shop")
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/shop.db",
+        SOCK_SERVER_OPTIONS={"ping_interval": 25, "max_message_size": 4096},
+    )
+    before = copy.deepcopy(app.config["SOCK_SERVER_OPTIONS"])
+    LiveHelp(app)
+    assert app.config["SOCK_SERVER_OPTIONS"] == before
+    with app.test_request_context():
+        # Ours take the host's options, and our reader where the host chose none.
+        assert server_options() == {**before, "thread_class": reader_thread}
 
 
 def test_second_init_app_on_one_app_is_refused(app: Flask, livehelp: LiveHelp) -> None:

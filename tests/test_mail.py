@@ -226,6 +226,17 @@ def test_a_header_value_is_one_line(state: t.Any) -> None:
         queue(state, headers={"In-Reply-To": "<a@b>\r\nBcc: victim@example.com"})
 
 
+@pytest.mark.parametrize(
+    "headers", [{"In-Reply-To": "<a@b>\n"}, {"X-Note\n": "hi"}], ids=["value", "name"]
+)
+def test_a_header_may_not_end_in_a_line_break(
+    state: t.Any, headers: dict[str, str]
+) -> None:
+    # A regex's "$" matches before a final newline: the check must not use it.
+    with pytest.raises(ValueError, match="not one safe line"):
+        queue(state, headers=headers)
+
+
 def test_without_flask_mail_mails_wait_in_the_outbox_and_admins_are_told(
     app: Flask, make_operator: t.Callable[..., t.Any]
 ) -> None:

@@ -51,6 +51,12 @@ def test_bad_frames_are_refused_with_a_code(text: str, code: str) -> None:
     assert refused.value.code == code
 
 
+def test_a_message_id_may_not_end_in_a_line_break() -> None:
+    with pytest.raises(FrameError) as refused:
+        parse('{"type": "message", "id": "a-1\\n", "body": "hi"}')
+    assert refused.value.code == "bad-field"
+
+
 def test_the_refusal_names_the_frame_it_answers() -> None:
     with pytest.raises(FrameError) as refused:
         parse('{"type": "message", "id": "m-7", "body": "' + "x" * 30 + '"}')

@@ -667,7 +667,7 @@ def test_our_sockets_read_without_a_thread_each_and_the_hosts_own_still_work(
 def test_a_hosts_own_reader_thread_setting_is_kept_and_the_chat_works(
     app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
 ) -> None:
-    app.config["SOCK_SERVER_OPTIONS"]["thread_class"] = threading.Thread
+    app.config["SOCK_SERVER_OPTIONS"] = {"thread_class": threading.Thread}
     staff = operator_socket(operator)
     visitor = visitor_socket()
     _, conversation_id = start_chat(visitor)

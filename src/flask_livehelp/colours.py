@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-HEX = re.compile(r"^#([0-9a-fA-F]{6})$")
+HEX = re.compile(r"#([0-9a-fA-F]{6})")
 WHITE = "#ffffff"
 BLACK = "#1b1f23"
 
 
 def luminance(colour: str) -> float:
     """The relative luminance of ``#rrggbb`` (WCAG 2)."""
-    found = HEX.match(colour)
+    found = HEX.fullmatch(colour)
     if not found:
         raise ValueError(f"{colour!r} is not a #rrggbb colour.")
     digits = found.group(1)

@@ -49,6 +49,8 @@ from .services.transfers import TransferService
 from .services.visitors import VisitorService
 from .state import LiveHelpState
 from .text import isolated
+from .views import create_blueprint
+from .views.embed import livehelp_widget
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +180,6 @@ class LiveHelp:
         self._add_template_globals(app)
         _warn_without_sender(app)
         if self.register_blueprints:
-            from .views import create_blueprint
-
             app.register_blueprint(create_blueprint(app))
         if cli_name := config_value("CLI_NAME", app):
             app.cli.add_command(cli.livehelp, cli_name)
@@ -189,6 +189,7 @@ class LiveHelp:
         url = config_value("HUB_URL", app)
         if url is None or self.hub_class is not Hub:
             return self.hub_class()
+        # Here, not at the top: redis is an optional extra (flask-livehelp[redis]).
         from .redis_hub import RedisHub
 
         return RedisHub(url, prefix=_redis_prefix(app))
@@ -245,8 +246,6 @@ class LiveHelp:
             sa.event.listen(engine, "connect", _tune_sqlite)
 
     def _add_template_globals(self, app: Flask) -> None:
-        from .views.embed import livehelp_widget
-
         domain = app.extensions["livehelp"].domain
         app.jinja_env.globals.update(
             livehelp_widget=livehelp_widget, _lh=domain.gettext, _lhn=domain.ngettext

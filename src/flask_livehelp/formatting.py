@@ -15,7 +15,8 @@ from flask import current_app
 from .i18n import current_language
 
 
-def _zone(timezone: str | None) -> dt.tzinfo:
+def time_zone(timezone: str | None) -> dt.tzinfo:
+    """The reader's time zone by name, else the app's default, else UTC."""
     name = timezone or current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "UTC"
     try:
         return get_timezone(name)
@@ -30,7 +31,7 @@ def format_moment(
     if moment is None:
         return ""
     locale = Locale.parse(current_language())
-    return format_datetime(moment, format, tzinfo=_zone(timezone), locale=locale)
+    return format_datetime(moment, format, tzinfo=time_zone(timezone), locale=locale)
 
 
 def valid_timezone(name: object) -> str | None:
@@ -56,7 +57,7 @@ def format_moment_in_zone(moment: dt.datetime | None, timezone: str) -> str:
     if moment is None:
         return ""
     locale = Locale.parse(current_language())
-    zone = _zone(timezone)
+    zone = time_zone(timezone)
     when = format_datetime(moment, "medium", tzinfo=zone, locale=locale)
     name = get_timezone_name(moment.astimezone(zone), "long", locale=locale)
     return f"{when} ({name})"

@@ -20,7 +20,7 @@ from .text import without_controls
 
 NOT_TEXT = N_("The field %(field)s holds characters that are not text.")
 
-CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class FrameError(Refused):
@@ -226,7 +226,7 @@ def parse_frame(
     if (
         "id" in fields
         and fields["id"] is not None
-        and not CLIENT_ID.match(fields["id"])
+        and not CLIENT_ID.fullmatch(fields["id"])
     ):
         raise FrameError("bad-field", N_("The message id is not valid."), ref=kind)
     return Frame(kind, fields)

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from alembic import __version__ as alembic_version
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.script import write_hooks
 from flask import current_app
@@ -190,8 +191,6 @@ def stamp(app: Flask, revision: str) -> None:
 
 def current_revision(app: Flask) -> str | None:
     """The applied revision, or ``None`` for a database without one."""
-    from alembic.migration import MigrationContext
-
     with app.app_context():
         options = configure_options(app)
         with options["engine"].connect() as connection:

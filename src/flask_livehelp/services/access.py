@@ -103,6 +103,17 @@ def takes_transfers(operator: t.Any, department_id: int | None) -> bool:
     return operator.role == "admin" or serves(operator, department_id)
 
 
+def may_take(operator: t.Any, transfer: t.Any) -> bool:
+    """Whether a transfer offer is for ``operator`` to accept or decline: the
+    colleague it names, or anyone who takes its department's transfers; never
+    the one who offered it."""
+    if transfer.from_operator_id == operator.id:
+        return False
+    if transfer.to_operator_id is not None:
+        return bool(transfer.to_operator_id == operator.id)
+    return takes_transfers(operator, transfer.to_department_id)
+
+
 def can_view(operator: t.Any, conversation: t.Any) -> bool:
     if operator.role == "admin" or conversation.operator_id == operator.id:
         return True
@@ -124,6 +135,42 @@ def can_write(operator: t.Any, conversation: t.Any) -> bool:
     return bool(
         conversation.status == "active" and conversation.operator_id == operator.id
     )
+
+
+def can_transfer(operator: t.Any, conversation: t.Any) -> bool:
+    """The operator who has the chat offers it on; managers and admins may
+    move any active chat they see."""
+    return can_write(operator, conversation) or (
+        has_role(operator, "manager")
+        and conversation.status == "active"
+        and can_view(operator, conversation)
+    )
+
+
+def can_answer(operator: t.Any, conversation: t.Any) -> bool:
+    """Staff who serve the conversation's department may read and answer it by mail."""
+    return operator.role == "admin" or serves(operator, conversation.department_id)
+
+
+def answer_clause(operator: t.Any, column: t.Any) -> sa.ColumnElement[bool]:
+    """:func:`can_answer` as a SQL condition on a department column."""
+    if operator.role == "admin":
+        return sa.true()
+    return scope_clause(operator, column)
+
+
+def sees_colleague(viewer: t.Any, other: t.Any) -> bool:
+    """Whether ``viewer`` may filter the history by ``other``'s chats.
+
+    Everyone by themselves; managers by the colleagues of the departments
+    they serve; admins by anyone.
+    """
+    if other.id == viewer.id:
+        return True
+    if not has_role(viewer, "manager"):
+        return False
+    mine = scope(viewer)
+    return viewer.role == "admin" or mine is None or bool(department_ids(other) & mine)
 
 
 def can_end(operator: t.Any, conversation: t.Any) -> bool:

@@ -101,7 +101,7 @@ class InboundService(Service):
         if conversation is None:
             return Received("ignored", "no-conversation")
         client_id = mail_client_id(message, raw)
-        if self.conversations._by_client_id(conversation.id, client_id) is not None:
+        if self.conversations.by_client_id(conversation.id, client_id) is not None:
             return Received("duplicate", conversation_id=conversation.id)
         text = trim_reply(plain(body_text(message)))
         if is_blank(text):

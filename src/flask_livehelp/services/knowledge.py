@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 #: ``title``, ``url`` and ``excerpt`` (or ``body``).
 ArticleSearch = c.Callable[[str, str, int], "c.Iterable[t.Mapping[str, t.Any]]"]
 
-CANNED_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-LANG = re.compile(r"^([a-z]{2,3}([_-][A-Za-z0-9]{2,8})?)?$")
+CANNED_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+LANG = re.compile(r"([a-z]{2,3}([_-][A-Za-z0-9]{2,8})?)?")
 WORD = re.compile(r"\w{3,}", re.UNICODE)
 MAX_BODY = 4000
 MAX_ARTICLE_BODY = 20000
@@ -89,7 +89,7 @@ class KnowledgeService(Service):
     ) -> t.Any:
         """Create (``canned_id=None``) or change a canned response."""
         name, lang, body = name.strip().lstrip("#"), _lang(lang), body.strip()
-        if not CANNED_NAME.match(name):
+        if not CANNED_NAME.fullmatch(name):
             raise Refused(
                 "bad-name",
                 N_("A name has 1 to 64 letters, digits, dots, dashes or underscores."),
@@ -238,7 +238,7 @@ class KnowledgeService(Service):
 
 def _lang(lang: str | None) -> str:
     lang = (lang or "").strip()
-    if not LANG.match(lang):
+    if not LANG.fullmatch(lang):
         raise Refused("bad-lang", N_("Unknown language."))
     return lang
 

@@ -201,9 +201,7 @@ class SharedSockets(OpenSockets):
         import redis
 
         try:
-            self.redis.client().eval(
-                _LEAVE, 1, self._key(ip_address), self._holder()
-            )
+            self.redis.client().eval(_LEAVE, 1, self._key(ip_address), self._holder())
         except redis.RedisError:
             pass  # the process's own count is right; Redis forgets in a day
 

@@ -51,9 +51,6 @@ class OperatorPresence:
     def busy(self) -> bool:
         return self.status == "online" and self.active_chats >= self.max_chats
 
-    def serves(self, department_id: int | None) -> bool:
-        return access.serves(self, department_id)
-
     def public(self) -> dict[str, t.Any]:
         """As the panels' presence list shows them."""
         return {
@@ -318,7 +315,7 @@ class PresenceService(Service):
             self._cache.clear()
 
     def _compute_state(self, department_id: int | None) -> WidgetState:
-        serving = [o for o in self.operators() if o.serves(department_id)]
+        serving = [o for o in self.operators() if access.serves(o, department_id)]
         online = [o for o in serving if o.status == "online"]
         if any(not o.busy for o in online):
             state = "online"

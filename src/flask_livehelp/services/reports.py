@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from ..errors import NotAllowed
 from ..errors import Refused
-from ..formatting import _zone
+from ..formatting import time_zone
 from ..i18n import N_
 from . import access
 from . import Service
@@ -117,7 +117,7 @@ class ReportService(Service):
             raise Refused(
                 "too-long", N_("A report covers at most %(num)d days."), num=MAX_DAYS
             )
-        zone = _zone(timezone)
+        zone = time_zone(timezone)
         rows = self._rows(viewer, date_from, date_to, zone, department_id)
         days = self._days(rows, date_from, date_to, zone)
         totals = DayFigures(date_from)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from ..errors import Refused
 from ..hub import STAFF_CHANNEL
 from ..i18n import N_
+from . import audit
 from . import Service
 
 #: The settings the panel may change, and the type each must have.
@@ -92,6 +93,24 @@ class SettingsService(Service):
             self.hub.publish(
                 STAFF_CHANNEL, {"type": "settings", "settings": self.for_panel()}
             )
+
+    def change(
+        self, values: dict[str, t.Any], lang: str = "", *, by: t.Any | None
+    ) -> list[str]:
+        """Store the settings of ``values`` that changed, and say so in the
+        audit log as done by ``by``; returns the keys that changed."""
+        changed = sorted(
+            key for key, value in values.items() if self.get(key, lang) != value
+        )
+        for key in changed:
+            self.set(key, values[key], lang)
+        if changed:
+            details = {"keys": changed, **({"lang": lang} if lang else {})}
+            self.session.add(
+                audit.entry(self.models, by, "settings-changed", None, details)
+            )
+            self.session.commit()
+        return changed
 
     def for_panel(self) -> dict[str, t.Any]:
         """The settings the operator panel goes by, as it gets them."""

@@ -18,6 +18,7 @@ import typing as t
 import sqlalchemy as sa
 
 from ..models import utcnow
+from . import access
 
 
 def time_out_queue(state: t.Any, now: dt.datetime | None = None) -> list[int]:
@@ -47,7 +48,7 @@ def time_out_queue(state: t.Any, now: dt.datetime | None = None) -> list[int]:
         )
         if mine:
             timed_out.append(conversation_id)
-            _mail_as_offline_message(state, conversation_id)
+            state.offline.mail_timed_out(conversation_id)
     return timed_out
 
 
@@ -64,7 +65,7 @@ def _operators_expected(
     back = [
         operator.id
         for operator in state.presence.operators()
-        if operator.status == "online" and operator.serves(department_id)
+        if operator.status == "online" and access.serves(operator, department_id)
     ]
     if not back:
         return False
@@ -77,12 +78,6 @@ def _operators_expected(
 def _aware(moment: dt.datetime) -> dt.datetime:
     # An aggregate bypasses the column type, so SQLite hands back naive UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def _mail_as_offline_message(state: t.Any, conversation_id: int) -> None:
-    offline = getattr(state, "offline", None)
-    if offline is not None:
-        offline.mail_timed_out(conversation_id)
 
 
 def close_inactive(state: t.Any, now: dt.datetime | None = None) -> list[int]:

@@ -41,9 +41,7 @@ class TransferService(Service):
         written into the transcript for staff only.
         """
         conversation = self.conversations.for_operator(operator, conversation_id)
-        if not (
-            access.can_write(operator, conversation) or _manages(operator, conversation)
-        ):
+        if not access.can_transfer(operator, conversation):
             raise NotAllowed("not-yours", N_("You can only transfer a chat you have."))
         if (to_operator_id is None) == (to_department_id is None):
             raise Refused("bad-target", N_("Choose one colleague or one department."))
@@ -192,11 +190,7 @@ class TransferService(Service):
         transfer = self.session.get(self.models.transfer, transfer_id)
         if transfer is None or transfer.status != "offered":
             raise Refused("taken", N_("This transfer is no longer open."))
-        if transfer.to_operator_id is not None:
-            allowed = transfer.to_operator_id == operator.id
-        else:
-            allowed = access.takes_transfers(operator, transfer.to_department_id)
-        if not allowed or transfer.from_operator_id == operator.id:
+        if not access.may_take(operator, transfer):
             raise NotAllowed("not-allowed", N_("This transfer is not for you."))
         return transfer
 
@@ -206,16 +200,7 @@ class TransferService(Service):
         offers = self.session.execute(
             sa.select(model).where(model.status == "offered").order_by(model.id)
         ).scalars()
-        mine = []
-        for offer in offers:
-            if offer.from_operator_id == operator.id:
-                continue
-            if offer.to_operator_id == operator.id or (
-                offer.to_operator_id is None
-                and access.takes_transfers(operator, offer.to_department_id)
-            ):
-                mine.append(offer)
-        return mine
+        return [offer for offer in offers if access.may_take(operator, offer)]
 
     def departments(self) -> list[dict[str, t.Any]]:
         """The departments a chat can be transferred to."""
@@ -238,12 +223,3 @@ class TransferService(Service):
             "note": transfer.note,
             "visitor_name": conversation.visitor_name,
         }
-
-
-def _manages(operator: t.Any, conversation: t.Any) -> bool:
-    """Managers and admins may move chats of the departments they see."""
-    return (
-        operator.role in ("manager", "admin")
-        and conversation.status == "active"
-        and (access.can_view(operator, conversation))
-    )

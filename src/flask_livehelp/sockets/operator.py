@@ -32,7 +32,6 @@ from ..protocol import STAFF_FRAMES
 from ..services import access
 from ..state import get_state
 from .connection import Connection
-from .visitor import offline_service
 
 #: Seconds a busy socket goes on trusting that its operator is still signed in.
 RECHECK_SECONDS = 5.0
@@ -160,12 +159,9 @@ class OperatorConnection(Connection):
 
     def _canned(self, operator: t.Any) -> list[dict[str, str]]:
         """Every canned response; the panel picks each chat's language."""
-        knowledge = getattr(self.state, "knowledge", None)
-        if knowledge is None:
-            return []
         return [
             {"name": c.name, "lang": c.lang, "body": c.body}
-            for c in knowledge.canned_responses()
+            for c in self.state.knowledge.canned_responses()
         ]
 
     def _follow(self, conversation_id: int) -> None:
@@ -336,7 +332,7 @@ class OperatorConnection(Connection):
             address = conversation.visitor_email
         else:
             raise Refused("no-email", N_("The customer gave no e-mail address."))
-        offline_service(self.state).queue_transcript(
+        self.state.offline.queue_transcript(
             conversation.id, address, requested_by=operator
         )
         self.send(

@@ -4,9 +4,10 @@ simple-websocket starts a reader thread for every socket, which hands each
 frame over to the request's thread. Under gevent that is a second greenlet
 per open chat, about 8 KB of stack and frames each, and a switch to the
 other greenlet for every frame. Our sockets read in the request's greenlet
-instead: flask-sock's ``SOCK_SERVER_OPTIONS["thread_class"]`` is set to
-:func:`reader_thread`, which starts the usual thread for every other socket
-of the app and none for ours.
+instead: they are accepted with :func:`reader_thread` as simple-websocket's
+``thread_class`` (``views/handshake.py``; never in the host's
+``SOCK_SERVER_OPTIONS``), which starts no thread for a socket that reads for
+itself.
 
 This uses simple-websocket's frame handling (``_handle_events``), so the
 package's minor version is pinned.
@@ -21,13 +22,9 @@ import threading
 import time
 import typing as t
 
-from flask import has_request_context
-from flask import request
 from simple_websocket import ConnectionClosed
 from wsproto.utilities import LocalProtocolError
 
-#: Set in the handshake of our own sockets' requests.
-READS_INLINE = "livehelp.reads_inline"
 #: Seconds a closing socket waits for its client to close too.
 CLOSE_WAIT = 2.0
 
@@ -42,16 +39,14 @@ class InlineReader:
 
 
 def reader_thread(target: t.Callable[[], None]) -> t.Any:
-    """The ``thread_class`` for simple-websocket: a thread, except for ours.
+    """The ``thread_class`` our sockets are accepted with: no thread, unless
+    the host asks for protocol pings, which the reader thread sends.
 
     ``threading.Thread`` is looked up on each call, as simple-websocket does,
     so gevent's patching still turns it into a greenlet.
     """
     server = getattr(target, "__self__", None)
-    ours = has_request_context() and request.environ.get(READS_INLINE)
-    # Protocol pings are sent by the reader thread; a host that wants them
-    # keeps it.
-    if ours and server is not None and not server.ping_interval:
+    if server is not None and not server.ping_interval:
         return InlineReader()
     return threading.Thread(target=target)
 

@@ -27,14 +27,6 @@ REQUIRED = {
 }
 
 
-def offline_service(state: t.Any) -> t.Any:
-    """The offline-message and mail service, which also sends transcripts."""
-    offline = getattr(state, "offline", None)
-    if offline is None:
-        raise Refused("no-mail", N_("Mail is not set up in this shop."))
-    return offline
-
-
 class VisitorConnection(Connection):
     """A visitor's chat. The first frame is ``hello``, carrying their token.
 
@@ -221,7 +213,7 @@ class VisitorConnection(Connection):
         )
         if not conversation.visitor_email:
             raise Refused("no-email", N_("Give your e-mail address first."))
-        offline_service(self.state).queue_transcript(
+        self.state.offline.queue_transcript(
             conversation.id, conversation.visitor_email, requested_by="visitor"
         )
         self.send({"type": "transcript", "to": conversation.visitor_email})
@@ -234,7 +226,7 @@ class VisitorConnection(Connection):
         conversation = self.state.conversations.for_visitor(
             self._visitor(), self._conversation()
         )
-        offline_service(self.state).add_contact(
+        self.state.offline.add_contact(
             conversation.id, email=email, name=(frame["name"] or "").strip() or None
         )
         self.send({"type": "contact", "email": email})

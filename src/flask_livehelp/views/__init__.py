@@ -10,7 +10,6 @@ from flask import Flask
 from flask import render_template
 from flask import request
 from flask import Response
-from flask_sock import Sock
 
 from .. import identity
 from .. import processes
@@ -21,7 +20,6 @@ from ..errors import Refused
 from ..i18n import _lh
 from ..i18n import current_language
 from ..i18n import N_
-from ..sockets.reader import reader_thread
 from ..state import get_state
 from . import account
 from . import admin
@@ -35,10 +33,6 @@ from .assets import asset_url
 
 log = logging.getLogger(__name__)
 
-# Only its route decorator is used, never init_app, so a host's own Sock
-# instance is left alone.
-_sock = Sock()
-
 
 def create_blueprint(app: Flask) -> Blueprint:
     """Build the ``livehelp`` blueprint tree for ``app``'s settings."""
@@ -50,12 +44,8 @@ def create_blueprint(app: Flask) -> Blueprint:
         template_folder="templates",
         static_folder="static",
     )
-    # Our sockets read without a second thread each (sockets/reader.py); a
-    # host's own thread_class wins, and then ours read as every socket does.
-    options = app.config.setdefault("SOCK_SERVER_OPTIONS", {})
-    options.setdefault("thread_class", reader_thread)
-    parent.register_blueprint(widget.create_blueprint(_sock))
-    parent.register_blueprint(panel.create_blueprint(_sock))
+    parent.register_blueprint(widget.create_blueprint())
+    parent.register_blueprint(panel.create_blueprint())
     parent.register_blueprint(history.create_blueprint())
     parent.register_blueprint(offline.create_blueprint())
     parent.register_blueprint(admin.create_blueprint())

@@ -1,16 +1,31 @@
-"""What the opening of every socket goes through, before flask-sock accepts it."""
+"""The opening of every socket of ours: its checks, then accepting it.
+
+Our sockets are accepted here rather than by flask-sock's ``Sock.route``,
+which takes its options from the app's ``SOCK_SERVER_OPTIONS``: ours need
+their own reader (:mod:`..sockets.reader`), and the host's config is the
+host's, so the options are given per socket.
+"""
 
 from __future__ import annotations
 
+import collections.abc as c
+import functools
+import sys
+import typing as t
+
+from flask import Blueprint
+from flask import current_app
 from flask import request
+from flask import Response
+from simple_websocket import ConnectionClosed
+from simple_websocket import Server
 
 from ..auth import check_origin
-from ..sockets.reader import READS_INLINE
+from ..sockets.reader import reader_thread
 
 
 def check_handshake() -> None:
-    """Refuse a foreign origin; accept the socket without compression, and
-    without a reader thread (:mod:`..sockets.reader`).
+    """Refuse a foreign origin; accept the socket without compression.
 
     Browsers ask for permessage-deflate, and simple-websocket grants it with
     full 32 KB windows: a zlib compressor and decompressor that cost each open
@@ -19,4 +34,62 @@ def check_handshake() -> None:
     """
     check_origin()
     request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
-    request.environ[READS_INLINE] = True
+
+
+def server_options() -> dict[str, t.Any]:
+    """How our sockets are accepted: the host's ``SOCK_SERVER_OPTIONS``, with
+    our reader unless the host chose a ``thread_class`` (then ours read as
+    every socket of the app does)."""
+    return {
+        "thread_class": reader_thread,
+        **current_app.config.get("SOCK_SERVER_OPTIONS", {}),
+    }
+
+
+def socket_route(bp: Blueprint, path: str, view: c.Callable[[t.Any], None]) -> None:
+    """Serve ``view(ws)`` as the socket at ``path`` of ``bp``, as
+    ``Sock.route`` would, accepted with :func:`server_options`."""
+
+    @functools.wraps(view)
+    def accept() -> Response:
+        ws = Server(request.environ, **server_options())
+        try:
+            view(ws)
+        except ConnectionClosed:
+            pass
+        try:
+            ws.close()
+        except Exception:  # gone already: nothing left to close
+            pass
+        return SocketDone(ws.mode)
+
+    bp.add_url_rule(path, view_func=accept, websocket=True)
+
+
+class SocketDone(Response):
+    """The answer to a socket's request once the socket is closed.
+
+    The socket took the connection over, so no HTTP response may follow;
+    each server is told so in its own way (as flask-sock does).
+    """
+
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+
+    def __call__(self, environ: t.Any, start_response: t.Any) -> c.Iterable[bytes]:
+        if self.mode == "werkzeug":
+            return super().__call__(environ, start_response)
+        if self.mode == "gunicorn":
+            raise StopIteration()
+        if self.mode == "eventlet":
+            # eventlet's server runs this request, so its module is loaded.
+            return _eventlet_handled(sys.modules["eventlet.wsgi"])
+        return []
+
+
+def _eventlet_handled(wsgi: t.Any) -> c.Iterable[bytes]:
+    local: t.Any = getattr(wsgi, "WSGI_LOCAL", None)
+    if hasattr(local, "already_handled"):
+        local.already_handled = True
+    return t.cast(c.Iterable[bytes], getattr(wsgi, "ALREADY_HANDLED", []))

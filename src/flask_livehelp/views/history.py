@@ -159,12 +159,7 @@ def _colleagues(operator: t.Any) -> list[t.Any]:
     if not access.has_role(operator, "manager"):
         return [operator]
     everyone = get_state().operators.all()
-    mine = access.scope(operator)
-    if operator.role == "admin" or mine is None:
-        return everyone
-    return [
-        o for o in everyone if o.id == operator.id or access.department_ids(o) & mine
-    ]
+    return [o for o in everyone if access.sees_colleague(operator, o)]
 
 
 def _departments(operator: t.Any) -> list[t.Any]:
@@ -290,7 +285,7 @@ def _transfer(operator: t.Any, ids: list[int]) -> None:
         raise Refused("bad-target", N_("Choose one colleague or one department."))
     to = {f"to_{kind}_id": int(number)}
     state = get_state()
-    offer = _transfer_function(state)
+    offer = state.transfers.offer
     note = request.form.get("note", "").strip()[:1000] or None
     for conversation_id in ids:
         state.history.get(operator, conversation_id)
@@ -318,17 +313,6 @@ def _transfer(operator: t.Any, ids: list[int]) -> None:
             ),
             "livehelp-info",
         )
-
-
-def _transfer_function(state: t.Any) -> t.Any:
-    """The service that offers a chat to a colleague, shared with the panel."""
-    transfers = getattr(state, "transfers", None)
-    if transfers is not None:
-        return transfers.offer
-    transfer = getattr(state.conversations, "transfer", None)
-    if transfer is None:
-        raise Refused("unavailable", N_("Transfers are not available yet."), status=501)
-    return transfer
 
 
 def _back() -> str:

@@ -253,7 +253,7 @@ def answer(conversation_id: int) -> t.Any:
             operator,
             conversation_id,
             body,
-            client_id=form_id if CLIENT_ID.match(form_id) else None,
+            client_id=form_id if CLIENT_ID.fullmatch(form_id) else None,
         )
     except NotAllowed:
         raise

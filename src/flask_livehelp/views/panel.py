@@ -10,7 +10,6 @@ from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
-from flask_sock import Sock
 
 from ..auth import check_csrf
 from ..auth import csrf_token
@@ -27,14 +26,15 @@ from ..sockets.operator import operator_socket
 from ..sockets.reader import releasing
 from ..state import get_state
 from .handshake import check_handshake
+from .handshake import socket_route
 
 
-def create_blueprint(sock: Sock) -> Blueprint:
+def create_blueprint() -> Blueprint:
     bp = Blueprint("panel", __name__, url_prefix="/panel")
     bp.add_url_rule("/", view_func=index)
     bp.add_url_rule("/login", view_func=login, methods=["GET", "POST"])
     bp.add_url_rule("/logout", view_func=logout, methods=["POST"])
-    sock.route("/ws", bp=bp)(releasing(operator_socket))
+    socket_route(bp, "/ws", releasing(operator_socket))
     bp.before_request(_protect)
     bp.context_processor(staff_context)
     return bp

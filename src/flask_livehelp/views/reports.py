@@ -9,7 +9,7 @@ from flask import render_template
 
 from ..auth import role_required
 from ..auth import signed_in_operator
-from ..formatting import _zone
+from ..formatting import time_zone
 from ..models import utcnow
 from ..services import access
 from ..state import get_state
@@ -31,7 +31,7 @@ def create_blueprint() -> Blueprint:
 @role_required("manager")
 def index() -> str:
     operator = signed_in_operator()
-    today = utcnow().astimezone(_zone(operator.timezone)).date()
+    today = utcnow().astimezone(time_zone(operator.timezone)).date()
     date_to = date_arg("to") or today
     date_from = date_arg("from") or date_to - dt.timedelta(days=DEFAULT_DAYS - 1)
     department_id = int_arg("department")

@@ -14,8 +14,13 @@ from flask import render_template
 from flask import request
 from flask import Response
 from flask import url_for
-from flask_sock import Sock
 from werkzeug.routing import BuildError
+
+try:
+    # The host's Flask-WTF, if it has one: our offline form carries its token.
+    from flask_wtf.csrf import generate_csrf
+except ImportError:  # a host without Flask-WTF has no CSRFProtect either
+    generate_csrf = None
 
 from ..auth import origin_allowed
 from ..colours import ink_on
@@ -34,6 +39,7 @@ from ..state import get_state
 from ..text import plain
 from .assets import asset_url
 from .handshake import check_handshake
+from .handshake import socket_route
 from .responses import socket_origin
 
 #: The texts of the widget. Admins may replace any of them per language
@@ -114,7 +120,7 @@ TEXTS = {
 }
 #: The states of the launcher, each with its text in ``TEXTS``.
 LAUNCHER = ("online", "busy", "away", "offline")
-PRESENCE_ID = re.compile(r"^[A-Za-z0-9]{8,32}$")
+PRESENCE_ID = re.compile(r"[A-Za-z0-9]{8,32}")
 
 
 def ui_strings() -> dict[str, str]:
@@ -172,14 +178,14 @@ def looks(lang: str) -> dict[str, str]:
     }
 
 
-def create_blueprint(sock: Sock) -> Blueprint:
+def create_blueprint() -> Blueprint:
     bp = Blueprint("widget", __name__, url_prefix="/widget")
     bp.add_url_rule("/status", view_func=status)
     bp.add_url_rule("/frame", view_func=frame)
     bp.add_url_rule("/suggest", view_func=suggest)
     bp.add_url_rule("/decline", view_func=decline, methods=["POST"])
     # The chat speaks the page's language too (`?lang=` on the socket's URL).
-    sock.route("/ws", bp=bp)(releasing(in_page_language(visitor_socket)))
+    socket_route(bp, "/ws", releasing(in_page_language(visitor_socket)))
     bp.before_request(_check_socket_handshake)
     return bp
 
@@ -233,7 +239,7 @@ def status() -> Response:
         ("status", lang, department), lambda: _status_payload(state, lang, department)
     )
     pid = request.args.get("pid", "")
-    if PRESENCE_ID.match(pid):
+    if PRESENCE_ID.fullmatch(pid):
         _note_beat(state, pid, lang)
         invitation = state.visitors.invitation_for(pid)
         if invitation is not None:
@@ -286,7 +292,7 @@ def decline() -> tuple[Response, int]:
         ), 403
     data = request.get_json(silent=True)
     pid = data.get("pid") if isinstance(data, dict) else None
-    if not isinstance(pid, str) or not PRESENCE_ID.match(pid):
+    if not isinstance(pid, str) or not PRESENCE_ID.fullmatch(pid):
         message = _lh("The field %(field)s has the wrong type.", field="pid")
         return jsonify(error="bad-field", message=message), 400
     get_state().visitors.answer_invitation(pid, accepted=False)
@@ -319,10 +325,9 @@ def _allow_cross_origin(response: Response) -> None:
 def suggest() -> Response:
     """Help articles that may answer the question the visitor is typing."""
     question = (request.args.get("q") or "").strip()[:500]
-    knowledge = getattr(get_state(), "knowledge", None)
     found = []
-    if len(question) >= 3 and knowledge is not None:
-        found = knowledge.suggest(question, current_language(), limit=3)
+    if len(question) >= 3:
+        found = get_state().knowledge.suggest(question, current_language(), limit=3)
     response = jsonify(articles=[_article(a) for a in found])
     response.cache_control.max_age = 60
     response.cache_control.public = True
@@ -429,6 +434,4 @@ def _host_csrf_token() -> str | None:
     """
     if "csrf" not in current_app.extensions:
         return None
-    from flask_wtf.csrf import generate_csrf
-
     return t.cast(str, generate_csrf())

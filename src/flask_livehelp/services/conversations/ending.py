@@ -14,7 +14,7 @@ from ...hub import operator_channel
 from ...i18n import N_
 from ...models import utcnow
 from .. import access
-from .reading import OPEN
+from ..access import OPEN
 from .starting import Starting
 
 

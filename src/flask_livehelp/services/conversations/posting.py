@@ -15,8 +15,8 @@ from ...errors import Refused
 from ...i18n import N_
 from ...models import utcnow
 from .. import access
+from ..access import OPEN
 from .announcing import Announcer
-from .reading import OPEN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +140,7 @@ class Posting(Announcer):
             self.session.rollback()
             # A resend of a message stored before the chat ended is answered
             # as stored; anything else is refused with the reason.
-            existing = self._by_client_id(conversation_id, client_id)
+            existing = self.by_client_id(conversation_id, client_id)
             if existing is not None:
                 return self._resent(existing), False
             refuse()
@@ -163,14 +163,14 @@ class Posting(Announcer):
             self.session.commit()
         except IntegrityError:
             self.session.rollback()
-            existing = self._by_client_id(conversation_id, client_id)
+            existing = self.by_client_id(conversation_id, client_id)
             if existing is None:
                 raise
             return self._resent(existing), False
         message = StoredMessage(id=message_id, **fields)
         self.publish(message)
         if signals.message_posted.receivers:
-            stored = self._by_client_id(conversation_id, client_id)
+            stored = self.by_client_id(conversation_id, client_id)
             signals.send(
                 signals.message_posted,
                 conversation=self.get(conversation_id),

@@ -17,10 +17,9 @@ from ...errors import NotFound
 from ...i18n import N_
 from .. import access
 from .. import Service
+from ..access import OPEN
 from ..presence import PresenceService
 from ..settings import SettingsService
-
-OPEN = ("queued", "active")
 
 #: How many messages one read hands back at most.
 PAGE = 500
@@ -196,14 +195,16 @@ class ConversationStore(Service):
         found = {id_: body[:200] for id_, body in self.session.execute(query)}
         return {id_: found.get(id_) for id_ in conversation_ids}
 
-    def _by_client_id(self, conversation_id: int, client_id: str) -> t.Any | None:
+    def by_client_id(self, conversation_id: int, client_id: str) -> t.Any | None:
+        """The message a client sent with ``client_id`` in a conversation, if any."""
         model = self.models.message
         query = sa.select(model).where(
             model.conversation_id == conversation_id, model.client_id == client_id
         )
         return self.session.execute(query).scalar_one_or_none()
 
-    def _by_visitor_client_id(self, visitor_id: int, client_id: str) -> t.Any | None:
+    def by_visitor_client_id(self, visitor_id: int, client_id: str) -> t.Any | None:
+        """The message a visitor sent with ``client_id`` in any chat, if any."""
         message, conversation = self.models.message, self.models.conversation
         query = (
             sa.select(message)

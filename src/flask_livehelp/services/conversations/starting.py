@@ -14,6 +14,7 @@ from ...errors import Refused
 from ...hub import operator_channel
 from ...hub import STAFF_CHANNEL
 from ...i18n import N_
+from .. import access
 from .. import load
 from .transcript import TranscriptWriter
 
@@ -60,7 +61,7 @@ class Starting(TranscriptWriter):
             department.
         :param context: What the host's context hook says about the visitor.
         """
-        existing = self._by_visitor_client_id(visitor_id, client_id)
+        existing = self.by_visitor_client_id(visitor_id, client_id)
         if existing is not None:
             # Sent again: the staff may never have heard of it (see _resent).
             started = self.get(existing.conversation_id)
@@ -119,7 +120,11 @@ class Starting(TranscriptWriter):
         if not self.settings.get("AUTO_ASSIGN"):
             return None
         room = room or self._room()
-        free = [o for o in room.operators if o.serves(department_id) and room.left(o)]
+        free = [
+            o
+            for o in room.operators
+            if access.serves(o, department_id) and room.left(o)
+        ]
         if not free:
             return None
         chosen = min(free, key=lambda o: (room.load(o) / o.max_chats, room.load(o)))

@@ -11,7 +11,7 @@ import sqlalchemy.orm as sa_orm
 
 from ...errors import NotAllowed
 from ...errors import Refused
-from ...formatting import _zone
+from ...formatting import time_zone
 from ...i18n import N_
 from ...models import CONVERSATION_STATUSES
 from ...models import utcnow
@@ -174,7 +174,7 @@ class HistoryLists(FullTextSearch, HistorySorting):
             where.append(model.department_id == query.department_id)
         if query.tag:
             where.append(self._tagged(query.tag))
-        zone = _zone(timezone)
+        zone = time_zone(timezone)
         if query.date_from is not None:
             where.append(model.created_at >= start_of_day(query.date_from, zone))
         if query.date_to is not None:

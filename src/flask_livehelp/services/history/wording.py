@@ -6,8 +6,8 @@ import collections.abc as c
 import datetime as dt
 import typing as t
 
-from ...formatting import _zone
 from ...formatting import format_moment
+from ...formatting import time_zone
 from ...i18n import _lh
 from ...i18n import N_
 
@@ -77,7 +77,7 @@ def name_of(thing: t.Any | None) -> str:
 def moments_in(timezone: str | None, *, iso: bool = False) -> c.Callable[..., str]:
     """A formatter of moments in ``timezone``: the reader's words, or ISO 8601."""
     if iso:
-        zone = _zone(timezone)
+        zone = time_zone(timezone)
 
         def as_iso(moment: dt.datetime | None, format: str = "") -> str:
             return "" if moment is None else moment.astimezone(zone).isoformat()

@@ -21,10 +21,10 @@ from .. import Service
 
 #: Marks every mail we send, so the inbound side never takes our own for a reply.
 KIND_HEADER = "X-LiveHelp-Mail"
-HEADER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,75}$")
+HEADER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,75}")
 # Header values we write are plain printable text; a line break would start a
 # header of its own.
-HEADER_VALUE = re.compile(r"^[^\x00-\x1f\x7f]{0,998}$")
+HEADER_VALUE = re.compile(r"[^\x00-\x1f\x7f]{0,998}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +122,7 @@ class MailWriting(Service):
         extra.setdefault("Message-ID", self.message_id())
         extra[KIND_HEADER] = kind
         for name, value in extra.items():
-            if not (HEADER_NAME.match(name) and HEADER_VALUE.match(value)):
+            if not (HEADER_NAME.fullmatch(name) and HEADER_VALUE.fullmatch(value)):
                 raise ValueError(f"The mail header {name!r} is not one safe line.")
         mail = self.models.mail(
             kind=kind,

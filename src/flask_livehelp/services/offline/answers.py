@@ -8,9 +8,9 @@ from ...errors import NotAllowed
 from ...errors import Refused
 from ...i18n import N_
 from ...models import utcnow
+from .. import access
 from .composing import MailComposing
 from .fields import new_token
-from .staff_views import can_answer
 
 
 class MailAnswers(MailComposing):
@@ -30,10 +30,10 @@ class MailAnswers(MailComposing):
         :raises Refused: The customer gave no e-mail address, or the text is bad.
         """
         conversation = self.conversations.get(conversation_id)
-        if not can_answer(operator, conversation):
+        if not access.can_answer(operator, conversation):
             raise NotAllowed("not-allowed", N_("You may not answer this message."))
         if client_id is not None:
-            earlier = self.conversations._by_client_id(conversation.id, client_id)
+            earlier = self.conversations.by_client_id(conversation.id, client_id)
             if earlier is not None:
                 return earlier
         if not conversation.visitor_email:

@@ -26,23 +26,15 @@ class StaffViews(OfflineBase):
             model.deleted_at.is_(None),
             model.answered_at.is_not(None) if answered else model.answered_at.is_(None),
         ]
-        if operator.role != "admin":
-            where.append(access.scope_clause(operator, model.department_id))
+        where.append(access.answer_clause(operator, model.department_id))
         order = model.answered_at.desc() if answered else model.created_at.desc()
         query = sa.select(model).where(*where).order_by(order, model.id.desc())
         return self.page_of(query, page, per_page)
 
     def for_operator(self, operator: t.Any, conversation_id: int) -> t.Any:
         conversation = self.conversations.get(conversation_id)
-        if conversation.deleted_at is not None or not can_answer(
+        if conversation.deleted_at is not None or not access.can_answer(
             operator, conversation
         ):
             raise NotAllowed("not-allowed", N_("You may not open this message."))
         return conversation
-
-
-def can_answer(operator: t.Any, conversation: t.Any) -> bool:
-    """Staff who serve the conversation's department may read and answer it by mail."""
-    return operator.role == "admin" or access.serves(
-        operator, conversation.department_id
-    )

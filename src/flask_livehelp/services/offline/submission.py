@@ -85,7 +85,7 @@ class OfflineSubmission(MailComposing):
                 token=fake,
                 answered_at=email if email and self.mail.problem() is None else None,
             )
-        if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+        if not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
             raise Refused("bad-field", N_("The message id is not valid."))
         body = self.clean_body(body)
         name = clean_name(name, self.setting("MAX_NAME_LENGTH"))
@@ -142,7 +142,7 @@ class OfflineSubmission(MailComposing):
     ) -> t.Any | None:
         """The conversation an earlier send of this very message made, if any."""
         if visitor is not None:
-            message = self.conversations._by_visitor_client_id(visitor.id, client_id)
+            message = self.conversations.by_visitor_client_id(visitor.id, client_id)
             if message is not None:
                 return self.conversations.get(message.conversation_id)
         if not ip_address:

@@ -20,7 +20,7 @@ from .departments import Departments
 from .passwords import check_password
 from .passwords import Passwords
 
-LOCALE = re.compile(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?$")
+LOCALE = re.compile(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?")
 MAX_FORWARD_ADDRESSES = 10
 
 
@@ -186,7 +186,7 @@ class Accounts(Departments, Passwords):
 
     @staticmethod
     def _check_profile(locale: str | None, timezone: str | None) -> None:
-        if locale and not LOCALE.match(locale):
+        if locale and not LOCALE.fullmatch(locale):
             raise Refused("bad-locale", N_("Unknown language."))
         if timezone and not valid_timezone(timezone):
             raise Refused("bad-timezone", N_("Unknown time zone."))

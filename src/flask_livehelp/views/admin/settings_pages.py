@@ -19,7 +19,6 @@ from ...errors import Refused
 from ...i18n import _lh
 from ...i18n import in_language
 from ...i18n import N_
-from ...services import audit
 from ...state import get_state
 from ..widget import TEXTS
 from .forms import choice_field
@@ -45,8 +44,8 @@ WIDGET_TEXT_KEYS = (
     "offlineSent",
 )
 MAX_WIDGET_TEXT = 300
-COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-LANGUAGE = re.compile(r"^[a-z]{2,3}(_[a-z0-9]{2,8})?$")
+COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+LANGUAGE = re.compile(r"[a-z]{2,3}(_[a-z0-9]{2,8})?")
 POSITIONS = ("right", "left")
 ASK = ("optional", "required", "hidden")
 #: The number settings of the settings page, with their allowed range.
@@ -75,7 +74,7 @@ def widget() -> t.Any:
 
     def save() -> None:
         colour = text_field("color", 7)
-        if not COLOUR.match(colour):
+        if not COLOUR.fullmatch(colour):
             raise Refused("bad-color", N_("Give the colour as #rrggbb, e.g. #1d6b3a."))
         _save_settings(
             {
@@ -120,7 +119,7 @@ def _language(code: str) -> str:
     """A language code Babel knows, e.g. ``da`` or ``pt_br``."""
     code = code.strip().replace("-", "_").lower()
     try:
-        if LANGUAGE.match(code):
+        if LANGUAGE.fullmatch(code):
             Locale.parse(code)
             return code
     except (UnknownLocaleError, ValueError):
@@ -152,21 +151,7 @@ _WIDGET_KEYS = (
 
 
 def _save_settings(values: dict[str, t.Any], lang: str = "") -> None:
-    """Store the settings that changed, and say so in the audit log."""
-    state = get_state()
-    changed = sorted(
-        key for key, value in values.items() if state.settings.get(key, lang) != value
-    )
-    for key in changed:
-        state.settings.set(key, values[key], lang)
-    if changed:
-        details = {"keys": changed, **({"lang": lang} if lang else {})}
-        state.db.session.add(
-            audit.entry(
-                state.models, current_operator(), "settings-changed", None, details
-            )
-        )
-        state.db.session.commit()
+    get_state().settings.change(values, lang, by=current_operator())
 
 
 @role_required("admin")
