@@ -122,8 +122,32 @@ def test_without_a_chat_the_offline_banner_goes_too(
     expect(chat(customer).locator("#lh-question")).to_be_visible()
     customer.context.set_offline(True)
     expect(banner).to_be_visible()
+
     customer.context.set_offline(False)
     expect(banner).to_be_hidden()
+
+
+def test_a_window_whose_script_comes_as_the_line_goes_says_it_is_offline(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    online_operator(new_page, shop_server.url)
+    customer = customer_on_site(new_page, shop_server.url)
+    held: list[t.Any] = []
+
+    def hold(route: t.Any) -> None:
+        held.append(route)
+
+    customer.route("**/livehelp/static/livehelp/chat.js*", hold)
+    launcher(customer).click()
+    expect(chat(customer).locator("#lh-question")).to_be_visible()
+    assert len(held) == 1
+    # The script was on its way when the line went: no "offline" event for it.
+    script = held[0].fetch()
+    customer.context.set_offline(True)
+    held[0].fulfill(response=script)
+    expect(chat(customer).locator("#lh-net")).to_have_text(
+        "You are offline. We will send your messages when you are back."
+    )
 
 
 def test_the_unread_count_stays_on_the_button_from_page_to_page(

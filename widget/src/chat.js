@@ -615,6 +615,8 @@
     }
   });
   window.addEventListener("offline", () => net(strings.offlineNet));
+  // Offline already while this script was on its way: no event will say so.
+  if (!navigator.onLine) net(strings.offlineNet);
 
   // Carry on where the customer left off: the conversation and anything unsent.
   saved.outbox.forEach(showPending);
