@@ -36,6 +36,7 @@ from .errors import NotAllowed
 from .errors import Refused
 from .i18n import in_language
 from .i18n import N_
+from .models import OperatorMixin
 from .services import access
 from .state import get_state
 
@@ -108,7 +109,7 @@ def write_panel_cookie(response: Response) -> Response:
     return response
 
 
-def login_operator(operator: t.Any) -> None:
+def login_operator(operator: OperatorMixin) -> None:
     """Sign ``operator`` in to the panel for this browser.
 
     The cookie is made anew, with a fresh CSRF token: one planted before the
@@ -129,14 +130,14 @@ def logout_operator() -> None:
     g._livehelp_operator = None
 
 
-def current_operator() -> t.Any | None:
+def current_operator() -> OperatorMixin | None:
     """The operator signed in to the panel, from our session or the host's loader."""
     if "_livehelp_operator" not in g:
         g._livehelp_operator = _session_operator() or _host_operator()
-    return g._livehelp_operator
+    return t.cast("OperatorMixin | None", g._livehelp_operator)
 
 
-def signed_in_operator() -> t.Any:
+def signed_in_operator() -> OperatorMixin:
     """The operator of a view behind :func:`operator_required`, never ``None``."""
     operator = current_operator()
     if operator is None:
@@ -144,14 +145,14 @@ def signed_in_operator() -> t.Any:
     return operator
 
 
-def _session_operator() -> t.Any | None:
+def _session_operator() -> OperatorMixin | None:
     operator_id, key = _panel().get("o"), _panel().get("k")
     if not isinstance(operator_id, int) or not isinstance(key, str):
         return None
     return get_state().operators.session_valid(operator_id, key)
 
 
-def _host_operator() -> t.Any | None:
+def _host_operator() -> OperatorMixin | None:
     state = get_state()
     found = state.extension.load_host_operator()
     if found is None:
@@ -194,7 +195,7 @@ def role_required(role: str) -> c.Callable[[F], F]:
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-            if not access.has_role(current_operator(), role):
+            if not access.has_role(signed_in_operator(), role):
                 raise NotAllowed("not-allowed", N_("Your role may not open this page."))
             return view(*args, **kwargs)
 

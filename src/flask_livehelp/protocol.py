@@ -7,7 +7,9 @@ turns into an ``error`` frame while the connection stays open.
 
 from __future__ import annotations
 
+import collections.abc as c
 import dataclasses
+import datetime as dt
 import json
 import re
 import typing as t
@@ -308,11 +310,38 @@ def _check_list(
     return [without_controls(v) for v in value]
 
 
-def isoformat(moment: t.Any) -> str | None:
+class Said(t.Protocol):
+    """A stored message: its row, or what storing it just returned."""
+
+    @property
+    def conversation_id(self) -> int: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def client_id(self) -> str | None: ...
+    @property
+    def author(self) -> str: ...
+    @property
+    def author_name(self) -> str | None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def data(self) -> c.Mapping[str, object] | None: ...
+    @property
+    def via(self) -> str: ...
+    @property
+    def staff_only(self) -> bool: ...
+    @property
+    def created_at(self) -> dt.datetime: ...
+
+
+def isoformat(moment: dt.datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
-def message_frame(message: t.Any) -> dict[str, t.Any]:
+def message_frame(message: Said) -> dict[str, t.Any]:
     """The frame that carries one stored message or event."""
     return {
         "type": "message",
@@ -329,7 +358,7 @@ def message_frame(message: t.Any) -> dict[str, t.Any]:
     }
 
 
-def hidden_frame(message: t.Any) -> dict[str, t.Any]:
+def hidden_frame(message: Said) -> dict[str, t.Any]:
     """A message only staff may read, as the visitor gets it: its number alone.
 
     So the visitor's numbers have no holes, and a hole always means a frame
@@ -342,7 +371,7 @@ def hidden_frame(message: t.Any) -> dict[str, t.Any]:
     }
 
 
-def numbered_frame(message: t.Any, *, staff: bool) -> dict[str, t.Any]:
+def numbered_frame(message: Said, *, staff: bool) -> dict[str, t.Any]:
     """A stored message as staff, or as the visitor, may get it."""
     if message.staff_only and not staff:
         return hidden_frame(message)
@@ -387,7 +416,7 @@ def typing_frame(conversation_id: int, author: str, state: bool) -> dict[str, t.
     }
 
 
-def ack_frame(message: t.Any) -> dict[str, t.Any]:
+def ack_frame(message: Said) -> dict[str, t.Any]:
     return {
         "type": "ack",
         "id": message.client_id,

@@ -37,6 +37,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from ..background import hold_lease
+from ..models import ConversationMixin
+from ..models import OperatorMixin
 from ..models import utcnow
 from ..text import is_blank
 from ..text import plain
@@ -113,7 +115,7 @@ class InboundService(Service):
 
     def _append(
         self,
-        conversation: t.Any,
+        conversation: ConversationMixin,
         sender: str,
         sender_name: str,
         text: str,
@@ -156,7 +158,7 @@ class InboundService(Service):
         self.mail.send_soon(mails)
         return Received("appended", conversation_id=conversation.id)
 
-    def _operator(self, address: str) -> t.Any | None:
+    def _operator(self, address: str) -> OperatorMixin | None:
         model = self.models.operator
         query = sa.select(model).where(
             sa.func.lower(model.email) == address.lower(), model.is_active.is_(True)
@@ -165,7 +167,7 @@ class InboundService(Service):
 
     def _conversation_for(
         self, message: EmailMessage, recipient: str | None
-    ) -> t.Any | None:
+    ) -> ConversationMixin | None:
         model = self.models.conversation
         for token in self._tokens(message, recipient):
             conversation = self.session.execute(

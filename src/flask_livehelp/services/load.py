@@ -15,11 +15,12 @@ import sqlalchemy.orm as sa_orm
 
 from ..errors import Refused
 from ..i18n import N_
+from ..models import Models
 
 FULL = N_("You have as many chats as you may have at once (%(max)d). End one first.")
 
 
-def active_chats(models: t.Any, operator_id: int) -> t.Any:
+def active_chats(models: Models, operator_id: int) -> t.Any:
     """How many chats the operator has, as a SQL expression."""
     # An alias: inside an UPDATE of the chats, the count must not correlate.
     chats = sa_orm.aliased(models.conversation)
@@ -32,7 +33,7 @@ def active_chats(models: t.Any, operator_id: int) -> t.Any:
 
 
 def room_clause(
-    session: t.Any, models: t.Any, operator_id: int
+    session: t.Any, models: Models, operator_id: int
 ) -> tuple[sa.ColumnElement[bool], int]:
     """A condition for the UPDATE that hands a chat to the operator, and their limit.
 
@@ -49,7 +50,7 @@ def room_clause(
     return active_chats(models, operator_id) < limit, t.cast(int, limit)
 
 
-def has_room(session: t.Any, models: t.Any, operator_id: int) -> bool:
+def has_room(session: t.Any, models: Models, operator_id: int) -> bool:
     """Whether one more chat fits now (for what only routes or invites)."""
     limit = session.execute(
         sa.select(models.operator.max_chats).where(models.operator.id == operator_id)

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from .. import signals
 from ..hub import operator_channel
 from ..hub import STAFF_CHANNEL
+from ..models import OperatorMixin
 from ..models import utcnow
 from . import access
 from . import Service
@@ -89,10 +90,10 @@ class PresenceService(Service):
         """The panel is still there, also after its row was taken for stale."""
         now = utcnow()
         model = self.models.connection
-        touched = self.session.execute(
+        touched = self.changed(
             sa.update(model).where(model.id == connection_id).values(seen_at=now)
         )
-        if not touched.rowcount:
+        if not touched:
             self.session.add(
                 model(
                     id=connection_id,
@@ -103,7 +104,7 @@ class PresenceService(Service):
             )
         self._seen(operator_id, now)
         self.session.commit()
-        if not touched.rowcount:
+        if not touched:
             self.announce(operator_id)
 
     def close_connection(
@@ -181,7 +182,7 @@ class PresenceService(Service):
 
     def set_status(self, operator_id: int, status: str) -> None:
         """Change what the operator chose: ``online``, ``away`` or ``offline``."""
-        operator = self.session.get(self.models.operator, operator_id)
+        operator = self.session.get_one(self.models.operator, operator_id)
         if operator.status == status:
             return
         operator.status = status
@@ -203,7 +204,7 @@ class PresenceService(Service):
             },
         )
         mine = next((o for o in operators if o.id == operator_id), None)
-        chosen = self.session.get(self.models.operator, operator_id).status
+        chosen = self.session.get_one(self.models.operator, operator_id).status
         self.hub.publish(
             operator_channel(operator_id),
             {
@@ -236,12 +237,12 @@ class PresenceService(Service):
         ]
 
     def _effective(
-        self, operator: t.Any, live_seen: dt.datetime | None, now: dt.datetime
+        self, operator: OperatorMixin, live_seen: dt.datetime | None, now: dt.datetime
     ) -> str:
         if operator.status == "offline":
             return "offline"
         if self._connected(live_seen, now):
-            return t.cast(str, operator.status)
+            return operator.status
         return "offline" if self._gone(operator, live_seen, now) else "away"
 
     def _connected(self, live_seen: dt.datetime | None, now: dt.datetime) -> bool:
@@ -250,7 +251,7 @@ class PresenceService(Service):
         return live_seen is not None and live_seen >= now - stale
 
     def _gone(
-        self, operator: t.Any, live_seen: dt.datetime | None, now: dt.datetime
+        self, operator: OperatorMixin, live_seen: dt.datetime | None, now: dt.datetime
     ) -> bool:
         """Whether the operator's panels have been gone past the grace time."""
         if self._connected(live_seen, now):
@@ -274,7 +275,7 @@ class PresenceService(Service):
         # An aggregate bypasses the column type, so SQLite hands back naive UTC.
         return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
-    def _active_chats(self) -> dict[int, int]:
+    def _active_chats(self) -> dict[int | None, int]:
         model = self.models.conversation
         query = (
             sa.select(model.operator_id, sa.func.count())

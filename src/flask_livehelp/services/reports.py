@@ -15,6 +15,7 @@ from ..errors import NotAllowed
 from ..errors import Refused
 from ..formatting import time_zone
 from ..i18n import N_
+from ..models import OperatorMixin
 from . import access
 from . import Service
 from .history.lists import start_of_day
@@ -93,7 +94,7 @@ class Report:
 class ReportService(Service):
     def figures(
         self,
-        viewer: t.Any,
+        viewer: OperatorMixin,
         date_from: dt.date,
         date_to: dt.date,
         *,
@@ -134,7 +135,7 @@ class ReportService(Service):
 
     def _rows(
         self,
-        viewer: t.Any,
+        viewer: OperatorMixin,
         date_from: dt.date,
         date_to: dt.date,
         zone: dt.tzinfo,

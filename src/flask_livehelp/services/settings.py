@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from ..errors import Refused
 from ..hub import STAFF_CHANNEL
 from ..i18n import N_
+from ..models import OperatorMixin
 from . import audit
 from . import Service
 
@@ -95,7 +96,7 @@ class SettingsService(Service):
             )
 
     def change(
-        self, values: dict[str, t.Any], lang: str = "", *, by: t.Any | None
+        self, values: dict[str, t.Any], lang: str = "", *, by: OperatorMixin | None
     ) -> list[str]:
         """Store the settings of ``values`` that changed, and say so in the
         audit log as done by ``by``; returns the keys that changed."""

@@ -22,7 +22,9 @@ from ..errors import NotFound
 from ..errors import Refused
 from ..hub import operator_channel
 from ..i18n import N_
+from ..models import OperatorMixin
 from ..models import utcnow
+from ..models import VisitorMixin
 from . import access
 from . import load
 from . import Service
@@ -71,7 +73,7 @@ class VisitorService(Service):
         locale: str | None,
         page: str | None = None,
         presence_id: str | None = None,
-    ) -> tuple[t.Any, str]:
+    ) -> tuple[VisitorMixin, str]:
         """The visitor who opens the chat, with the secret token that identifies them.
 
         A visitor already seen browsing (by ``presence_id``) is the same person
@@ -100,7 +102,7 @@ class VisitorService(Service):
                 break
         return visitor, token
 
-    def _row_for(self, presence_id: str | None) -> t.Any:
+    def _row_for(self, presence_id: str | None) -> VisitorMixin:
         """The row a new chat of this tab takes: its own, or a new one."""
         visitor = self._unclaimed(presence_id)
         if visitor is None:
@@ -112,7 +114,7 @@ class VisitorService(Service):
             self.session.add(visitor)
         return visitor
 
-    def _by_presence(self, presence_id: str | None) -> t.Any | None:
+    def _by_presence(self, presence_id: str | None) -> VisitorMixin | None:
         if not presence_id:
             return None
         model = self.models.visitor
@@ -120,12 +122,12 @@ class VisitorService(Service):
             sa.select(model).where(model.presence_id == presence_id)
         ).scalar_one_or_none()
 
-    def _browsing(self, presence_id: str | None) -> t.Any | None:
+    def _browsing(self, presence_id: str | None) -> VisitorMixin | None:
         """The row of a visitor seen browsing who has not opened the chat yet."""
         visitor = self._by_presence(presence_id)
         return visitor if visitor is not None and visitor.token_hash is None else None
 
-    def _unclaimed(self, presence_id: str | None) -> t.Any | None:
+    def _unclaimed(self, presence_id: str | None) -> VisitorMixin | None:
         """This tab's visitor row, if nothing was ever said with its token."""
         visitor = self._by_presence(presence_id)
         if visitor is None or visitor.token_hash is None:
@@ -136,7 +138,7 @@ class VisitorService(Service):
         ).scalar_one()
         return None if chatted else visitor
 
-    def from_token(self, token: str | None) -> t.Any | None:
+    def from_token(self, token: str | None) -> VisitorMixin | None:
         if not token:
             return None
         model = self.models.visitor
@@ -156,7 +158,7 @@ class VisitorService(Service):
 
         :param timezone: Their browser's time zone, checked by the caller.
         """
-        visitor = self.session.get(self.models.visitor, visitor_id)
+        visitor = self.session.get_one(self.models.visitor, visitor_id)
         visitor.last_seen_at = utcnow()
         if page:
             visitor.current_page = page
@@ -168,7 +170,7 @@ class VisitorService(Service):
             self._adopt(visitor, presence_id)
         self.session.commit()
 
-    def _adopt(self, visitor: t.Any, presence_id: str) -> None:
+    def _adopt(self, visitor: VisitorMixin, presence_id: str) -> None:
         """Take over the browsing row of the same person in a new tab."""
         browsing = self._browsing(presence_id)
         if browsing is not None and browsing.id != visitor.id:
@@ -223,7 +225,7 @@ class VisitorService(Service):
         return len(beats)
 
     @staticmethod
-    def _apply(visitor: t.Any, beat: Beat, pages: list[str]) -> None:
+    def _apply(visitor: VisitorMixin, beat: Beat, pages: list[str]) -> None:
         for page in pages:
             if page != visitor.current_page:
                 visitor.current_page = page
@@ -238,7 +240,7 @@ class VisitorService(Service):
         visitor.last_seen_at = max(beat.at, visitor.last_seen_at or beat.at)
 
     def on_site(
-        self, operator: t.Any, now: dt.datetime | None = None
+        self, operator: OperatorMixin, now: dt.datetime | None = None
     ) -> list[dict[str, t.Any]]:
         """Who is on the site: those here now first, then the most recent.
 
@@ -276,7 +278,7 @@ class VisitorService(Service):
 
     @staticmethod
     def _listed(
-        visitor: t.Any, conversation_id: int | None, on_site: bool
+        visitor: VisitorMixin, conversation_id: int | None, on_site: bool
     ) -> dict[str, t.Any]:
         identity = visitor.shop_identity or {}
         return {
@@ -296,7 +298,9 @@ class VisitorService(Service):
 
     # Invitations.
 
-    def invite(self, operator: t.Any, visitor_id: int, message: str | None) -> None:
+    def invite(
+        self, operator: OperatorMixin, visitor_id: int, message: str | None
+    ) -> None:
         """Ask a visitor on the site to chat; the widget shows it until answered."""
         visitor = self.session.get(self.models.visitor, visitor_id)
         if visitor is None or visitor.presence_id is None:

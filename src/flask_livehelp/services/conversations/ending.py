@@ -12,6 +12,8 @@ from ...errors import NotAllowed
 from ...errors import Refused
 from ...hub import operator_channel
 from ...i18n import N_
+from ...models import ConversationMixin
+from ...models import OperatorMixin
 from ...models import utcnow
 from .. import access
 from ..access import OPEN
@@ -22,8 +24,8 @@ class Ending(Starting):
     """Ending a chat and releasing an operator's chats route the waiting ones."""
 
     def end(
-        self, conversation_id: int, *, by: str, operator: t.Any | None = None
-    ) -> t.Any:
+        self, conversation_id: int, *, by: str, operator: OperatorMixin | None = None
+    ) -> ConversationMixin:
         """End a chat; one no operator took counts as missed.
 
         :param by: ``visitor``, ``operator``, ``timeout`` (nobody accepted it
@@ -36,9 +38,9 @@ class Ending(Starting):
         conversation_id: int,
         *,
         by: str,
-        operator: t.Any | None = None,
+        operator: OperatorMixin | None = None,
         only: str | None = None,
-    ) -> tuple[t.Any, bool]:
+    ) -> tuple[ConversationMixin, bool]:
         """End a chat, and say whether this call ended it (not another process).
 
         :param only: End it only while it has this status (``queued``).
@@ -52,7 +54,7 @@ class Ending(Starting):
         if current not in OPEN or (only is not None and current != only):
             return conversation, False
         model = self.models.conversation
-        done = self.session.execute(
+        done = self.changed(
             sa.update(model)
             .where(model.id == conversation_id, model.status == current)
             .values(
@@ -61,7 +63,7 @@ class Ending(Starting):
                 ended_by=by,
             )
         )
-        if done.rowcount != 1:
+        if done != 1:
             self.session.rollback()
             return self.get(conversation_id), False
         self.session.refresh(conversation)
@@ -97,12 +99,12 @@ class Ending(Starting):
         leaving = [c.id for c in active if keep is None or not keep(c)]
         released = []
         for conversation_id in leaving:
-            back = self.session.execute(
+            back = self.changed(
                 sa.update(model)
                 .where(model.id == conversation_id, model.status == "active")
                 .values(status="queued", operator_id=None, requested_operator_id=None)
             )
-            if back.rowcount != 1:
+            if back != 1:
                 self.session.rollback()
                 continue
             conversation = self.get(conversation_id)
@@ -121,7 +123,7 @@ class Ending(Starting):
             self.route_waiting()
         return released
 
-    def _needs_tag(self, conversation: t.Any, by: str) -> bool:
+    def _needs_tag(self, conversation: ConversationMixin, by: str) -> bool:
         return (
             by == "operator"
             and conversation.status == "active"

@@ -9,13 +9,14 @@ import typing as t
 import sqlalchemy as sa
 
 from ...hub import conversation_channel
+from ...models import ConversationMixin
 from .reading import ConversationStore
 
 
 class QueueWatch(ConversationStore):
     """Where waiting chats stand, told to their visitors as the queue moves."""
 
-    def queue_place(self, conversation: t.Any) -> dict[str, t.Any]:
+    def queue_place(self, conversation: ConversationMixin) -> dict[str, t.Any]:
         """Where a waiting chat is in the queue, and about how long it will wait."""
         model = self.models.conversation
         ahead = self.session.execute(

@@ -19,4 +19,4 @@ class HistoryBase(Service):
 
     def _dialect(self) -> str:
         bind = self.session.get_bind(mapper=sa.inspect(self.models.conversation))
-        return t.cast(str, bind.dialect.name)
+        return bind.dialect.name

@@ -10,6 +10,7 @@ import itertools
 import typing as t
 
 from ...i18n import _lh
+from ...models import OperatorMixin
 from .filters import HistoryFilter
 from .filters import HistoryRow
 from .lists import HistoryLists
@@ -25,7 +26,7 @@ class HistoryExport(HistoryLists):
 
     def export_csv(
         self,
-        viewer: t.Any,
+        viewer: OperatorMixin,
         query: HistoryFilter,
         *,
         timezone: str | None = None,

@@ -12,6 +12,9 @@ from werkzeug.routing import BuildError
 from ...colours import ink_on
 from ...formatting import format_moment_in_zone
 from ...i18n import _lh
+from ...models import ConversationMixin
+from ...models import MailMixin
+from ...models import MessageMixin
 from ..history.wording import event_text
 from .addressing import Addressing
 from .rates import RateChecks
@@ -23,8 +26,12 @@ class MailComposing(Addressing, RateChecks):
     """Rendering each mail in its reader's language; the caller commits."""
 
     def _queue_offline(
-        self, conversation: t.Any, messages: list[t.Any], *, timed_out: bool
-    ) -> list[t.Any]:
+        self,
+        conversation: ConversationMixin,
+        messages: list[MessageMixin],
+        *,
+        timed_out: bool,
+    ) -> list[MailMixin]:
         mails = self._queue_staff(
             conversation, "offline_message", "offline", messages, timed_out=timed_out
         )
@@ -44,12 +51,12 @@ class MailComposing(Addressing, RateChecks):
 
     def _queue_staff(
         self,
-        conversation: t.Any,
+        conversation: ConversationMixin,
         template: str,
         kind: str,
-        messages: list[t.Any],
+        messages: list[MessageMixin],
         **extra: t.Any,
-    ) -> list[t.Any]:
+    ) -> list[MailMixin]:
         return [
             self._queue_one(
                 conversation,
@@ -68,12 +75,12 @@ class MailComposing(Addressing, RateChecks):
 
     def _queue_customer(
         self,
-        conversation: t.Any,
+        conversation: ConversationMixin,
         template: str,
         kind: str,
-        messages: list[t.Any],
+        messages: list[MessageMixin],
         **extra: t.Any,
-    ) -> list[t.Any]:
+    ) -> list[MailMixin]:
         if not conversation.visitor_email:
             return []
         lang = self.mail.locale(conversation.locale, staff=False)
@@ -93,10 +100,10 @@ class MailComposing(Addressing, RateChecks):
 
     def _queue_one(
         self,
-        conversation: t.Any,
+        conversation: ConversationMixin,
         template: str,
         kind: str,
-        messages: list[t.Any],
+        messages: list[MessageMixin],
         lang: str,
         addresses: list[str],
         *,
@@ -104,7 +111,7 @@ class MailComposing(Addressing, RateChecks):
         automatic: bool,
         customer: bool,
         **extra: t.Any,
-    ) -> t.Any:
+    ) -> MailMixin:
         """Render one mail of the conversation in ``lang`` and put it in the outbox."""
         rendered = self.mail.render(
             template,
@@ -124,8 +131,8 @@ class MailComposing(Addressing, RateChecks):
 
     def _context(
         self,
-        conversation: t.Any,
-        messages: list[t.Any],
+        conversation: ConversationMixin,
+        messages: list[MessageMixin],
         *,
         customer: bool,
         **extra: t.Any,
@@ -151,7 +158,7 @@ class MailComposing(Addressing, RateChecks):
             **extra,
         }
 
-    def _brand(self, conversation: t.Any) -> dict[str, t.Any]:
+    def _brand(self, conversation: ConversationMixin) -> dict[str, t.Any]:
         """The shop's name, logo and colour, as the customer's widget shows it."""
         colour = self.settings.get("WIDGET_COLOR", conversation.locale)
         logo = self.setting("MAIL_LOGO_URL")
@@ -163,10 +170,10 @@ class MailComposing(Addressing, RateChecks):
         }
 
 
-def author_label(message: t.Any) -> str:
+def author_label(message: MessageMixin) -> str:
     """Who wrote ``message``, as the mails name them (plain text; Jinja escapes it)."""
     if message.author_name:
-        return t.cast(str, message.author_name)
+        return message.author_name
     return _lh("Customer") if message.author == "visitor" else _lh("Shop")
 
 

@@ -6,6 +6,7 @@ import typing as t
 
 from ...errors import Refused
 from ...i18n import N_
+from ...models import MailMixin
 from .composing import MailComposing
 from .fields import clean_email
 from .fields import new_token
@@ -16,7 +17,7 @@ class Transcripts(MailComposing):
 
     def queue_transcript(
         self, conversation_id: int, recipient: str, *, requested_by: t.Any
-    ) -> t.Any:
+    ) -> MailMixin:
         """Mail the transcript to ``recipient``, which the caller has checked.
 
         :param recipient: The customer's address on file, or the operator's own.

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from ...errors import NotFound
 from ...i18n import N_
+from ...models import OperatorMixin
 from .. import audit
 from .. import Service
 from ..conversations import ConversationService
@@ -20,18 +21,18 @@ class OperatorBase(Service):
         super().__init__(*args)
         self.conversations = conversations
 
-    def get(self, operator_id: int) -> t.Any:
+    def get(self, operator_id: int) -> OperatorMixin:
         operator = self.session.get(self.models.operator, operator_id)
         if operator is None:
             raise NotFound("no-operator", N_("No such operator."))
         return operator
 
-    def find_by_email(self, email: str) -> t.Any | None:
+    def find_by_email(self, email: str) -> OperatorMixin | None:
         model = self.models.operator
         query = sa.select(model).where(model.email == email.strip().lower())
         return self.session.execute(query).scalar_one_or_none()
 
-    def all(self, *, active_only: bool = False) -> list[t.Any]:
+    def all(self, *, active_only: bool = False) -> list[OperatorMixin]:
         model = self.models.operator
         query = sa.select(model).order_by(model.name, model.id)
         if active_only:
@@ -39,7 +40,11 @@ class OperatorBase(Service):
         return list(self.session.execute(query).scalars())
 
     def _audit(
-        self, actor: t.Any | None, action: str, operator: t.Any, **details: t.Any
+        self,
+        actor: OperatorMixin | None,
+        action: str,
+        operator: OperatorMixin,
+        **details: t.Any,
     ) -> None:
         target = f"operator:{operator.id} {operator.email}"
         self.session.add(audit.entry(self.models, actor, action, target, details))

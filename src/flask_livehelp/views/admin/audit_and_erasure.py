@@ -8,8 +8,8 @@ from flask import render_template
 from flask import request
 from flask import url_for
 
-from ...auth import current_operator
 from ...auth import role_required
+from ...auth import signed_in_operator
 from ...i18n import _lh
 from ...state import get_state
 from .forms import saved_form
@@ -39,7 +39,7 @@ def erase_customer() -> t.Any:
     return saved_form(
         "livehelp/admin/erase.html",
         lambda: get_state().history.erase_email(
-            current_operator(), text_field("email", 254)
+            signed_in_operator(), text_field("email", 254)
         ),
         lambda _: url_for("livehelp.admin.erase_customer"),
         lambda chats: _lh("Chats with personal data erased: %(num)d.", num=chats),

@@ -13,8 +13,8 @@ from flask import render_template
 from flask import request
 from flask import url_for
 
-from ...auth import current_operator
 from ...auth import role_required
+from ...auth import signed_in_operator
 from ...errors import Refused
 from ...i18n import _lh
 from ...i18n import N_
@@ -67,7 +67,7 @@ def new_operator() -> t.Any:
     def save() -> t.Any:
         return get_state().operators.create_operator(
             password=request.form.get("password", ""),
-            by=current_operator(),
+            by=signed_in_operator(),
             **_operator_fields(),
         )
 
@@ -87,7 +87,9 @@ def edit_operator(operator_id: int) -> t.Any:
     subject = service.get(operator_id)
 
     def save() -> t.Any:
-        return service.update(operator_id, by=current_operator(), **_operator_fields())
+        return service.update(
+            operator_id, by=signed_in_operator(), **_operator_fields()
+        )
 
     return saved_form(
         "livehelp/admin/operator.html",
@@ -127,7 +129,7 @@ def deactivate(operator_id: int) -> t.Any:
 
 def _deactivate(operator_id: int) -> None:
     state = get_state()
-    state.operators.deactivate(operator_id, by=current_operator())
+    state.operators.deactivate(operator_id, by=signed_in_operator())
     state.conversations.release_chats(operator_id)
 
 
@@ -135,7 +137,7 @@ def _deactivate(operator_id: int) -> None:
 def activate(operator_id: int) -> t.Any:
     return _account_action(
         operator_id,
-        lambda: get_state().operators.activate(operator_id, by=current_operator()),
+        lambda: get_state().operators.activate(operator_id, by=signed_in_operator()),
         N_("The operator can sign in again."),
     )
 
@@ -145,7 +147,7 @@ def reset_password(operator_id: int) -> t.Any:
     return _account_action(
         operator_id,
         lambda: get_state().operators.reset_password(
-            operator_id, request.form.get("password", ""), by=current_operator()
+            operator_id, request.form.get("password", ""), by=signed_in_operator()
         ),
         N_("The new password is set. The operator is signed out everywhere."),
     )
@@ -169,7 +171,7 @@ def departments(department_id: int | None = None) -> t.Any:
     return saved_form(
         "livehelp/admin/departments.html",
         lambda: service.save_department(
-            department_id, by=current_operator(), **_department_fields()
+            department_id, by=signed_in_operator(), **_department_fields()
         ),
         lambda _: url_for("livehelp.admin.departments"),
         N_("The department is created.")
