@@ -18,6 +18,7 @@ from flask_sqlalchemy.session import Session
 from ..config import config_value
 from ..hub import Hub
 from ..models import Models
+from ..models import rows_changed
 
 _Row = t.TypeVar("_Row")
 
@@ -46,9 +47,7 @@ class Service:
 
     def changed(self, statement: sa.Executable) -> int:
         """Run an UPDATE or DELETE in the session; how many rows it matched."""
-        result = self.session.execute(statement)
-        # Typed as any Result; a DML statement's is a CursorResult.
-        return t.cast("sa.CursorResult[*tuple[object, ...]]", result).rowcount
+        return rows_changed(self.session, statement)
 
     def setting(self, key: str) -> t.Any:  # Any: each setting has its own type
         return config_value(key, current_app)

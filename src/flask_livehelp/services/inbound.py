@@ -40,6 +40,7 @@ from ..background import hold_lease
 from ..models import ConversationMixin
 from ..models import OperatorMixin
 from ..models import utcnow
+from ..state import LiveHelpState
 from ..text import is_blank
 from ..text import plain
 from . import Service
@@ -243,7 +244,7 @@ class InboundService(Service):
         return result.outcome
 
 
-def fetch_mail_job(state: t.Any) -> None:
+def fetch_mail_job(state: LiveHelpState) -> None:
     """The background job: one process at a time reads the reply mailbox."""
     seconds = state.inbound.setting("FETCH_MAIL_SECONDS")
     # Held for three rounds: another process takes over only if this one died.

@@ -13,6 +13,7 @@ import time
 import typing as t
 
 from simple_websocket import ConnectionClosed
+from simple_websocket import Server
 from wsproto.events import Ping
 from wsproto.utilities import LocalProtocolError
 
@@ -63,7 +64,7 @@ class Connection:
     #: The frames this socket accepts.
     specs: dict[str, dict[str, Field]] = {}
 
-    def __init__(self, ws: t.Any, state: LiveHelpState) -> None:
+    def __init__(self, ws: Server, state: LiveHelpState) -> None:
         self.ws = ws
         self.state = state
         self.closed = False
@@ -154,7 +155,7 @@ class Connection:
         self.send(frame)
 
     @staticmethod
-    def turn_away(ws: t.Any, code: str, message: str, reason: int = 4429) -> None:
+    def turn_away(ws: Server, code: str, message: str, reason: int = 4429) -> None:
         """Say why in an error frame, then close a socket we do not serve."""
         frame = {"type": "error", "code": code, "message": _lh(message)}
         try:

@@ -103,7 +103,7 @@ def _unreached_processes() -> int:
     return processes.unreached(get_state())
 
 
-def _livehelp_context() -> dict[str, t.Any]:
+def _livehelp_context() -> dict[str, object]:
     return {
         "lh_mail_problem": _mail_problem,
         "lh_unreached_processes": _unreached_processes,

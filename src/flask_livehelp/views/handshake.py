@@ -36,7 +36,7 @@ def check_handshake() -> None:
     request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
 
 
-def server_options() -> dict[str, t.Any]:
+def server_options() -> dict[str, object]:
     """How our sockets are accepted: the host's ``SOCK_SERVER_OPTIONS``, with
     our reader unless the host chose a ``thread_class`` (then ours read as
     every socket of the app does)."""

@@ -18,6 +18,7 @@ from flask import request
 from flask import Response
 from flask import stream_with_context
 from flask import url_for
+from flask.typing import ResponseReturnValue
 
 from ..auth import check_csrf
 from ..auth import operator_required
@@ -59,7 +60,7 @@ def create_blueprint() -> Blueprint:
     return bp
 
 
-def _history_context() -> dict[str, t.Any]:
+def _history_context() -> dict[str, object]:
     return {
         "event_text": event_text,
         "author_name": author_name,
@@ -111,7 +112,7 @@ def history_filter() -> HistoryFilter:
     )
 
 
-def _filter_args(query: HistoryFilter) -> dict[str, t.Any]:
+def _filter_args(query: HistoryFilter) -> dict[str, object]:
     """``query`` as query-string arguments, for links that keep it."""
     args = {
         "view": query.view,
@@ -215,7 +216,7 @@ def transcript_text(conversation_id: int) -> Response:
 
 
 @operator_required
-def erase(conversation_id: int) -> t.Any:
+def erase(conversation_id: int) -> ResponseReturnValue:
     """Ask first, then erase the customer's personal data of a chat."""
     operator = signed_in_operator()
     history = get_state().history
@@ -241,7 +242,7 @@ def erase(conversation_id: int) -> t.Any:
 
 
 @operator_required
-def actions() -> t.Any:
+def actions() -> ResponseReturnValue:
     """Delete or transfer the chats ticked in a list."""
     operator = signed_in_operator()
     ids = _selected()

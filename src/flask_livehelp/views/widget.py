@@ -36,6 +36,7 @@ from ..services.visitors import Beat
 from ..sockets.reader import releasing
 from ..sockets.visitor import visitor_socket
 from ..state import get_state
+from ..state import LiveHelpState
 from ..text import plain
 from .assets import asset_url
 from .handshake import check_handshake
@@ -257,8 +258,8 @@ def status() -> Response:
 
 
 def _status_payload(
-    state: t.Any, lang: str, department: int | None
-) -> dict[str, t.Any]:
+    state: LiveHelpState, lang: str, department: int | None
+) -> dict[str, object]:
     widget = state.presence.widget_state(department)
     with in_language(lang):
         label = widget_text(widget.state)
@@ -271,7 +272,7 @@ def _status_payload(
     }
 
 
-def _invitation(invitation: dict[str, t.Any], lang: str) -> dict[str, t.Any]:
+def _invitation(invitation: dict[str, t.Any], lang: str) -> dict[str, object]:
     with in_language(lang):
         title = fill(widget_text("invitation"), name=invitation["operator"] or "")
     return {
@@ -299,7 +300,7 @@ def decline() -> tuple[Response, int]:
     return jsonify(ok=True), 200
 
 
-def _note_beat(state: t.Any, pid: str, lang: str) -> None:
+def _note_beat(state: LiveHelpState, pid: str, lang: str) -> None:
     state.visitors.beat(
         pid,
         Beat(
@@ -334,7 +335,7 @@ def suggest() -> Response:
     return response
 
 
-def _article(article: t.Any) -> dict[str, t.Any]:
+def _article(article: t.Any) -> dict[str, object]:
     """An article as the widget shows it, from a model row or a host's dict."""
 
     def get(key: str) -> t.Any:

@@ -113,7 +113,7 @@ class MailSending(MailClaims):
         return False
 
     def _send(self, ids: list[int]) -> int:
-        mails = [self.session.get(self.models.mail, mail_id) for mail_id in ids]
+        mails = [self.session.get_one(self.models.mail, mail_id) for mail_id in ids]
         state = current_app.extensions["mail"]
         sent = 0
         waiting = [mail for mail in mails if not self._given_up_after_crash(mail)]
@@ -171,14 +171,14 @@ class MailSending(MailClaims):
                 RESENT_HEADER: "after a crash; may be a copy",
             }
         model = self.models.mail
-        taken = self.session.execute(
+        taken = self.changed(
             sa.update(model)
             .where(model.id == mail.id, model.claimed_by == holder())
             .values(status="sending", resent=model.resent | resent)
             .execution_options(synchronize_session=False)
         )
         self.session.commit()
-        return t.cast(int, taken.rowcount) == 1
+        return taken == 1
 
     def _message(self, mail: MailMixin) -> Message:
         headers = dict(mail.headers or {})

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import typing as t
-
 from flask import render_template
 from flask import request
 from flask import url_for
+from flask.typing import ResponseReturnValue
 
 from ...auth import role_required
 from ...auth import signed_in_operator
@@ -34,7 +33,7 @@ def audit_log() -> str:
 
 
 @role_required("admin")
-def erase_customer() -> t.Any:
+def erase_customer() -> ResponseReturnValue:
     """Erase every chat's personal data of a customer who asks, by their e-mail."""
     return saved_form(
         "livehelp/admin/erase.html",

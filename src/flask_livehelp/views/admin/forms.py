@@ -9,6 +9,7 @@ from flask import flash
 from flask import redirect
 from flask import render_template
 from flask import request
+from flask.typing import ResponseReturnValue
 
 from ...errors import Refused
 from ...i18n import _lh
@@ -22,7 +23,7 @@ def saved_form(
     done: c.Callable[[t.Any], str],
     message: str | c.Callable[[t.Any], str],
     **context: t.Any,
-) -> t.Any:
+) -> ResponseReturnValue:
     """Show a form, or save it: redirect on success, else the form again.
 
     The form comes back with what was typed and the reason, and a 400;

@@ -7,6 +7,7 @@ import typing as t
 from flask import flash
 from flask import redirect
 from flask import url_for
+from flask.typing import ResponseReturnValue
 
 from ...auth import current_operator
 from ...auth import role_required
@@ -27,7 +28,7 @@ def _canned_fields() -> dict[str, t.Any]:
 
 
 @role_required("manager")
-def canned(canned_id: int | None = None) -> t.Any:
+def canned(canned_id: int | None = None) -> ResponseReturnValue:
     """The canned responses, with a form for a new one or the one chosen."""
     knowledge = get_state().knowledge
     return saved_form(
@@ -44,7 +45,7 @@ def canned(canned_id: int | None = None) -> t.Any:
 
 
 @role_required("manager")
-def delete_canned(canned_id: int) -> t.Any:
+def delete_canned(canned_id: int) -> ResponseReturnValue:
     get_state().knowledge.delete_canned(canned_id, by=current_operator())
     flash(_lh("The canned response is deleted."), "livehelp-info")
     return redirect(url_for("livehelp.admin.canned"))
@@ -62,7 +63,7 @@ def _article_fields() -> dict[str, t.Any]:
 
 
 @role_required("admin")
-def articles(article_id: int | None = None) -> t.Any:
+def articles(article_id: int | None = None) -> ResponseReturnValue:
     """The help articles, with a form for a new one or the one chosen."""
     knowledge = get_state().knowledge
     return saved_form(
@@ -79,7 +80,7 @@ def articles(article_id: int | None = None) -> t.Any:
 
 
 @role_required("admin")
-def delete_article(article_id: int) -> t.Any:
+def delete_article(article_id: int) -> ResponseReturnValue:
     get_state().knowledge.delete_article(article_id, by=current_operator())
     flash(_lh("The help article is deleted."), "livehelp-info")
     return redirect(url_for("livehelp.admin.articles"))

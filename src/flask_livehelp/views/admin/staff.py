@@ -12,6 +12,7 @@ from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
+from flask.typing import ResponseReturnValue
 
 from ...auth import role_required
 from ...auth import signed_in_operator
@@ -35,7 +36,7 @@ def operators() -> str:
     )
 
 
-def _operator_choices() -> dict[str, t.Any]:
+def _operator_choices() -> dict[str, object]:
     state = get_state()
     return {
         "roles": ROLES,
@@ -63,7 +64,7 @@ def _operator_fields() -> dict[str, t.Any]:
 
 
 @role_required("admin")
-def new_operator() -> t.Any:
+def new_operator() -> ResponseReturnValue:
     def save() -> t.Any:
         return get_state().operators.create_operator(
             password=request.form.get("password", ""),
@@ -82,7 +83,7 @@ def new_operator() -> t.Any:
 
 
 @role_required("admin")
-def edit_operator(operator_id: int) -> t.Any:
+def edit_operator(operator_id: int) -> ResponseReturnValue:
     service = get_state().operators
     subject = service.get(operator_id)
 
@@ -103,7 +104,7 @@ def edit_operator(operator_id: int) -> t.Any:
 
 def _account_action(
     operator_id: int, action: c.Callable[[], t.Any], done: str
-) -> t.Any:
+) -> ResponseReturnValue:
     try:
         action()
     except Refused as refusal:
@@ -116,7 +117,7 @@ def _account_action(
 
 
 @role_required("admin")
-def deactivate(operator_id: int) -> t.Any:
+def deactivate(operator_id: int) -> ResponseReturnValue:
     return _account_action(
         operator_id,
         lambda: _deactivate(operator_id),
@@ -134,7 +135,7 @@ def _deactivate(operator_id: int) -> None:
 
 
 @role_required("admin")
-def activate(operator_id: int) -> t.Any:
+def activate(operator_id: int) -> ResponseReturnValue:
     return _account_action(
         operator_id,
         lambda: get_state().operators.activate(operator_id, by=signed_in_operator()),
@@ -143,7 +144,7 @@ def activate(operator_id: int) -> t.Any:
 
 
 @role_required("admin")
-def reset_password(operator_id: int) -> t.Any:
+def reset_password(operator_id: int) -> ResponseReturnValue:
     return _account_action(
         operator_id,
         lambda: get_state().operators.reset_password(
@@ -165,7 +166,7 @@ def _department_fields() -> dict[str, t.Any]:
 
 
 @role_required("admin")
-def departments(department_id: int | None = None) -> t.Any:
+def departments(department_id: int | None = None) -> ResponseReturnValue:
     """The departments, with a form for a new one or the one chosen."""
     service = get_state().operators
     return saved_form(
