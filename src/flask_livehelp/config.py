@@ -184,7 +184,7 @@ def init_config(app: Flask) -> None:
     _warn_about_unknown(app)
 
 
-def _check(key: str, value: t.Any) -> None:
+def _check(key: str, value: object) -> None:
     default = DEFAULTS[key]
     if key in CHOICES:
         if value not in CHOICES[key]:
@@ -195,7 +195,7 @@ def _check(key: str, value: t.Any) -> None:
     elif isinstance(default, (int, float)):
         # None (or 0) turns a limit off.
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if value is not None and not (number and value >= 0):
+        if value is not None and (not number or t.cast(float, value) < 0):
             _refuse(key, value, "a number, 0 or more")
     elif isinstance(default, list):
         if not isinstance(value, (list, tuple)):
@@ -206,7 +206,7 @@ def _check(key: str, value: t.Any) -> None:
                     _refuse(key, origin, "origins like 'https://shop.example'")
 
 
-def _is_origin(origin: t.Any) -> bool:
+def _is_origin(origin: object) -> bool:
     if not isinstance(origin, str):
         return False
     parts = urlsplit(origin)
@@ -217,7 +217,7 @@ def _is_origin(origin: t.Any) -> bool:
     )
 
 
-def _refuse(key: str, value: t.Any, wanted: str) -> t.NoReturn:
+def _refuse(key: str, value: object, wanted: str) -> t.NoReturn:
     raise ConfigError(f"{PREFIX}{key} = {value!r}: it takes {wanted}.")
 
 

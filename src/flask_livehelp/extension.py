@@ -14,6 +14,7 @@ from flask_sqlalchemy import SQLAlchemy
 
 from . import cli
 from . import processes
+from .auth import HostStaff
 from .background import hold_lease
 from .background import Jobs
 from .config import config_value
@@ -25,6 +26,7 @@ from .hub import Hub
 from .i18n import LiveHelpDomain
 from .models import build_models
 from .models import Models
+from .models import OperatorMixin
 from .models import utcnow
 from .services import timeouts
 from .services.audit import AuditService
@@ -55,7 +57,7 @@ from .views.embed import livehelp_widget
 log = logging.getLogger(__name__)
 
 #: Returns the host's signed-in staff member as an operator, or ``None``.
-OperatorLoader = c.Callable[[], t.Any]
+OperatorLoader = c.Callable[[], "OperatorMixin | HostStaff | None"]
 #: Translates ``(text, target, source)``, for operators and customers who do not
 #: share a language.
 Translator = c.Callable[[str, str, "str | None"], str]
@@ -288,7 +290,7 @@ class LiveHelp:
         self.translate = callback
         return callback
 
-    def load_host_operator(self) -> t.Any | None:
+    def load_host_operator(self) -> OperatorMixin | HostStaff | None:
         """The operator the host's loader gives for this request, if any."""
         return self._operator_loader() if self._operator_loader else None
 

@@ -13,6 +13,7 @@ from flask import current_app
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 
+from .models import ConversationMixin
 from .state import get_state
 
 SALT = "livehelp-identity"
@@ -55,7 +56,7 @@ def context_for_visitor(signed: str | None = None) -> dict[str, t.Any] | None:
     return {**(claimed or {}), **(hooked or {})}
 
 
-def verified(conversation: t.Any) -> dict[str, bool]:
+def verified(conversation: ConversationMixin) -> dict[str, bool]:
     """Whether the shop vouches for the customer's name and e-mail in a chat.
 
     Staff see what the customer typed, else what the shop said; either is
@@ -69,7 +70,7 @@ def verified(conversation: t.Any) -> dict[str, bool]:
     }
 
 
-def _vouched(typed: str | None, known: t.Any) -> bool:
+def _vouched(typed: str | None, known: object) -> bool:
     if not isinstance(known, str) or not known.strip():
         return False
     return typed is None or typed.strip().casefold() == known.strip().casefold()

@@ -16,6 +16,7 @@ import typing as t
 
 from .errors import Refused
 from .i18n import N_
+from .models import ConversationMixin
 from .text import has_surrogates
 from .text import is_blank
 from .text import without_controls
@@ -188,6 +189,44 @@ STAFF_FRAMES: dict[str, str] = {
 }
 
 
+# The frames the server builds for a stored message, as both sides read them.
+
+
+class MessageFrame(t.TypedDict):
+    type: t.Literal["message"]
+    conversation: int
+    seq: int
+    #: The id the sending client made.
+    id: str | None
+    author: str
+    name: str | None
+    kind: str
+    body: str
+    data: c.Mapping[str, object] | None
+    via: str
+    at: str | None
+
+
+class HiddenFrame(t.TypedDict):
+    type: t.Literal["hidden"]
+    conversation: int
+    seq: int
+
+
+class TypingFrame(t.TypedDict):
+    type: t.Literal["typing"]
+    conversation: int
+    author: str
+    state: bool
+
+
+class AckFrame(t.TypedDict):
+    type: t.Literal["ack"]
+    id: str | None
+    conversation: int
+    seq: int
+
+
 @dataclasses.dataclass(frozen=True)
 class Frame:
     type: str
@@ -341,7 +380,7 @@ def isoformat(moment: dt.datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
-def message_frame(message: Said) -> dict[str, t.Any]:
+def message_frame(message: Said) -> MessageFrame:
     """The frame that carries one stored message or event."""
     return {
         "type": "message",
@@ -358,7 +397,7 @@ def message_frame(message: Said) -> dict[str, t.Any]:
     }
 
 
-def hidden_frame(message: Said) -> dict[str, t.Any]:
+def hidden_frame(message: Said) -> HiddenFrame:
     """A message only staff may read, as the visitor gets it: its number alone.
 
     So the visitor's numbers have no holes, and a hole always means a frame
@@ -371,17 +410,19 @@ def hidden_frame(message: Said) -> dict[str, t.Any]:
     }
 
 
-def numbered_frame(message: Said, *, staff: bool) -> dict[str, t.Any]:
+def numbered_frame(message: Said, *, staff: bool) -> MessageFrame | HiddenFrame:
     """A stored message as staff, or as the visitor, may get it."""
     if message.staff_only and not staff:
         return hidden_frame(message)
     return message_frame(message)
 
 
-def conversation_frame(conversation: t.Any, *, staff: bool) -> dict[str, t.Any]:
+def conversation_frame(
+    conversation: ConversationMixin, *, staff: bool
+) -> dict[str, object]:
     """A conversation's state, as the visitor or as staff may see it."""
     operator = conversation.operator
-    frame: dict[str, t.Any] = {
+    frame: dict[str, object] = {
         "type": "conversation",
         "id": conversation.id,
         "status": conversation.status,
@@ -407,7 +448,7 @@ def conversation_frame(conversation: t.Any, *, staff: bool) -> dict[str, t.Any]:
     return frame
 
 
-def typing_frame(conversation_id: int, author: str, state: bool) -> dict[str, t.Any]:
+def typing_frame(conversation_id: int, author: str, state: bool) -> TypingFrame:
     return {
         "type": "typing",
         "conversation": conversation_id,
@@ -416,7 +457,7 @@ def typing_frame(conversation_id: int, author: str, state: bool) -> dict[str, t.
     }
 
 
-def ack_frame(message: Said) -> dict[str, t.Any]:
+def ack_frame(message: Said) -> AckFrame:
     return {
         "type": "ack",
         "id": message.client_id,

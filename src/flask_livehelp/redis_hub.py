@@ -15,6 +15,7 @@ asks for what it missed by sequence number.
 
 from __future__ import annotations
 
+import collections.abc as c
 import logging
 import os
 import secrets
@@ -59,7 +60,7 @@ class RedisHub(Hub):
 
     # The public API.
 
-    def publish(self, channel: str, event: dict[str, t.Any]) -> None:
+    def publish(self, channel: str, event: c.Mapping[str, object]) -> None:
         self._start()
         text = encode(event)
         self.deliver(channel, text)

@@ -176,7 +176,7 @@ class KnowledgeService(Service):
 
     def suggest(
         self, question: str, lang: str, limit: int = 3
-    ) -> list[dict[str, t.Any]]:
+    ) -> list[dict[str, object]]:
         """Help articles that match the words of a visitor's question, best first.
 
         Each is a dict with ``title``, ``url`` and ``excerpt``. The host's
@@ -209,7 +209,7 @@ class KnowledgeService(Service):
     @staticmethod
     def _host_suggestions(
         search: ArticleSearch, question: str, lang: str, limit: int
-    ) -> list[dict[str, t.Any]]:
+    ) -> list[dict[str, object]]:
         try:
             found = list(search(question, lang, limit))[:limit]
         except Exception:
@@ -282,7 +282,7 @@ def _score(article: HelpArticleMixin, words: set[str]) -> int:
 
 def _suggestion(
     title: str, url: str | None, body: str, article_id: t.Any
-) -> dict[str, t.Any]:
+) -> dict[str, object]:
     excerpt = " ".join(body.split())
     if len(excerpt) > EXCERPT:
         excerpt = excerpt[: EXCERPT - 1].rsplit(" ", 1)[0] + "…"

@@ -52,7 +52,7 @@ class OperatorPresence:
     def busy(self) -> bool:
         return self.status == "online" and self.active_chats >= self.max_chats
 
-    def public(self) -> dict[str, t.Any]:
+    def public(self) -> dict[str, object]:
         """As the panels' presence list shows them."""
         return {
             "id": self.id,

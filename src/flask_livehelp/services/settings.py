@@ -58,7 +58,7 @@ class SettingsService(Service):
             return values[lang]
         return values.get("", default)
 
-    def _values(self, key: str) -> dict[str, t.Any]:
+    def _values(self, key: str) -> dict[str, object]:
         with self._lock:
             cached = self._cache.get((key, ""))
         if cached is not None and cached[0] > time.monotonic():
@@ -113,7 +113,7 @@ class SettingsService(Service):
             self.session.commit()
         return changed
 
-    def for_panel(self) -> dict[str, t.Any]:
+    def for_panel(self) -> dict[str, object]:
         """The settings the operator panel goes by, as it gets them."""
         values = {name: self.get(key) for key, name in PANEL.items()}
         values["require_tag"] = bool(values["require_tag"])

@@ -204,7 +204,7 @@ class TransferService(Service):
         ).scalars()
         return [offer for offer in offers if access.may_take(operator, offer)]
 
-    def departments(self) -> list[dict[str, t.Any]]:
+    def departments(self) -> list[dict[str, object]]:
         """The departments a chat can be transferred to."""
         model = self.models.department
         rows = self.session.execute(
@@ -212,7 +212,7 @@ class TransferService(Service):
         ).scalars()
         return [{"id": d.id, "name": d.name} for d in rows]
 
-    def frame(self, transfer: TransferMixin) -> dict[str, t.Any]:
+    def frame(self, transfer: TransferMixin) -> dict[str, object]:
         conversation = self.conversations.get(transfer.conversation_id)
         sender = self.session.get(self.models.operator, transfer.from_operator_id)
         return {

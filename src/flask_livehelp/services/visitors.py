@@ -241,7 +241,7 @@ class VisitorService(Service):
 
     def on_site(
         self, operator: OperatorMixin, now: dt.datetime | None = None
-    ) -> list[dict[str, t.Any]]:
+    ) -> list[dict[str, object]]:
         """Who is on the site: those here now first, then the most recent.
 
         A visitor in a chat ``operator`` does not hear of (another
@@ -279,7 +279,7 @@ class VisitorService(Service):
     @staticmethod
     def _listed(
         visitor: VisitorMixin, conversation_id: int | None, on_site: bool
-    ) -> dict[str, t.Any]:
+    ) -> dict[str, object]:
         identity = visitor.shop_identity or {}
         return {
             "id": visitor.id,
@@ -333,7 +333,7 @@ class VisitorService(Service):
             if v.presence_id
         }
 
-    def invitation_for(self, presence_id: str | None) -> dict[str, t.Any] | None:
+    def invitation_for(self, presence_id: str | None) -> dict[str, object] | None:
         """The open invitation of a browser tab, from memory (no query)."""
         return self._invitations.get(presence_id) if presence_id else None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc as c
 import datetime as dt
 import json
 import logging
@@ -89,7 +90,7 @@ class Connection:
 
     # Sending.
 
-    def send(self, frame: dict[str, t.Any]) -> None:
+    def send(self, frame: c.Mapping[str, object]) -> None:
         self.send_text(json.dumps(frame, separators=(",", ":")))
 
     def send_text(self, text: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc as c
 import dataclasses
 import json
 import logging
@@ -178,7 +179,7 @@ class OperatorConnection(Connection):
         self.subscription.discard(staff_conversation_channel(conversation_id))
         self.sequencer.forget(conversation_id)
 
-    def send(self, frame: dict[str, t.Any]) -> None:
+    def send(self, frame: c.Mapping[str, object]) -> None:
         # What the panel is sent directly is listed with what the hub brings.
         if frame.get("type") not in STAFF_FRAMES:
             log.error("A %r frame is not in protocol.STAFF_FRAMES.", frame.get("type"))

@@ -22,13 +22,13 @@ class Announcer(QueueWatch):
 
     def staff_frame(
         self, conversation: ConversationMixin, kind: str = "conversation"
-    ) -> dict[str, t.Any]:
+    ) -> dict[str, object]:
         """The conversation as staff see it, as an event of type ``kind``."""
         return self.staff_frames([conversation], kind)[0]
 
     def staff_frames(
         self, conversations: list[ConversationMixin], kind: str = "conversation"
-    ) -> list[dict[str, t.Any]]:
+    ) -> list[dict[str, object]]:
         """:meth:`staff_frame` of each; a panel's whole queue costs one query."""
         previews = self.previews([c.id for c in conversations])
         frames = []
@@ -47,7 +47,7 @@ class Announcer(QueueWatch):
             frames.append(frame)
         return frames
 
-    def visitor_frame(self, conversation: ConversationMixin) -> dict[str, t.Any]:
+    def visitor_frame(self, conversation: ConversationMixin) -> dict[str, object]:
         """The conversation as its visitor sees it, with their place in the queue."""
         frame = conversation_frame(conversation, staff=False)
         if conversation.status == "queued":

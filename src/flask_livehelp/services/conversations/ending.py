@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections.abc as c
-import typing as t
 
 import sqlalchemy as sa
 
@@ -80,7 +79,10 @@ class Ending(Starting):
         return conversation, True
 
     def release_chats(
-        self, operator_id: int, *, keep: c.Callable[[t.Any], bool] | None = None
+        self,
+        operator_id: int,
+        *,
+        keep: c.Callable[[ConversationMixin], bool] | None = None,
     ) -> list[int]:
         """Put an operator's active chats back in the queue, the customers told.
 

@@ -16,7 +16,7 @@ from .reading import ConversationStore
 class QueueWatch(ConversationStore):
     """Where waiting chats stand, told to their visitors as the queue moves."""
 
-    def queue_place(self, conversation: ConversationMixin) -> dict[str, t.Any]:
+    def queue_place(self, conversation: ConversationMixin) -> dict[str, object]:
         """Where a waiting chat is in the queue, and about how long it will wait."""
         model = self.models.conversation
         ahead = self.session.execute(

@@ -7,6 +7,7 @@ finds the stored message instead of writing a second one.
 
 from __future__ import annotations
 
+import datetime as dt
 import typing as t
 
 import sqlalchemy as sa
@@ -83,7 +84,7 @@ class TranscriptWriter(Announcer):
 
     @staticmethod
     def _note_activity(
-        conversation: ConversationMixin, author: str, now: t.Any
+        conversation: ConversationMixin, author: str, now: dt.datetime
     ) -> None:
         if author == "visitor":
             conversation.last_visitor_message_at = now

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import collections.abc as c
 import datetime as dt
-import typing as t
 
 from ...formatting import format_moment
 from ...formatting import time_zone
 from ...i18n import _lh
 from ...i18n import N_
 from ...models import ConversationMixin
+from ...models import DepartmentMixin
 from ...models import MessageMixin
+from ...models import OperatorMixin
 
 
 def customer_name(conversation: ConversationMixin) -> str:
@@ -72,8 +73,8 @@ def event_text(message: MessageMixin) -> str:
     return name
 
 
-def name_of(thing: t.Any | None) -> str:
-    return t.cast(str, thing.name) if thing is not None else ""
+def name_of(thing: OperatorMixin | DepartmentMixin | None) -> str:
+    return thing.name if thing is not None else ""
 
 
 def moments_in(timezone: str | None, *, iso: bool = False) -> c.Callable[..., str]:

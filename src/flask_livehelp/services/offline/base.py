@@ -35,7 +35,7 @@ class OfflineBase(Service):
         self.mail = mail
         self.limits = limits
 
-    def clean_body(self, body: t.Any) -> str:
+    def clean_body(self, body: object) -> str:
         """The visitor's text, without control characters, within the limit."""
         if not isinstance(body, str) or is_blank(without_controls(body)):
             raise Refused("bad-field", N_("Write a message first."))
@@ -47,4 +47,4 @@ class OfflineBase(Service):
                 N_("The message is longer than %(max)d characters."),
                 max=limit,
             )
-        return t.cast(str, body)
+        return body

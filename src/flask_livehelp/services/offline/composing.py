@@ -136,7 +136,7 @@ class MailComposing(Addressing, RateChecks):
         *,
         customer: bool,
         **extra: t.Any,
-    ) -> dict[str, t.Any]:
+    ) -> dict[str, object]:
         """What a mail's templates get; ``customer``: a mail to the customer.
 
         ``moment(dt)`` gives a time in the reader's zone (the customer's own,
@@ -158,7 +158,7 @@ class MailComposing(Addressing, RateChecks):
             **extra,
         }
 
-    def _brand(self, conversation: ConversationMixin) -> dict[str, t.Any]:
+    def _brand(self, conversation: ConversationMixin) -> dict[str, object]:
         """The shop's name, logo and colour, as the customer's widget shows it."""
         colour = self.settings.get("WIDGET_COLOR", conversation.locale)
         logo = self.setting("MAIL_LOGO_URL")

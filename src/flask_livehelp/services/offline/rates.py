@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from ...errors import Refused
 from ...i18n import N_
 from ...models import ConversationMixin
+from ...models import OperatorMixin
 from ...models import utcnow
 from ...models import VisitorMixin
 from .base import OfflineBase
@@ -53,7 +54,9 @@ class RateChecks(OfflineBase):
                 raise Refused("too-many", TOO_MANY, status=429)
 
     def _check_transcript_rate(
-        self, conversation: ConversationMixin, requested_by: t.Any
+        self,
+        conversation: ConversationMixin,
+        requested_by: OperatorMixin | t.Literal["visitor"],
     ) -> None:
         mail, c, v = self.models.mail, self.models.conversation, self.models.visitor
         checks = [mail.conversation_id == conversation.id]
