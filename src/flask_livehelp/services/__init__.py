@@ -21,6 +21,8 @@ from ..models import Models
 from ..models import rows_changed
 
 _Row = t.TypeVar("_Row")
+#: What every service is made with: the host's db, our models and the hub.
+Basics: t.TypeAlias = tuple[SQLAlchemy, Models, Hub]
 
 
 class Service:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import typing as t
-
 import sqlalchemy as sa
 
 from ..models import AuditMixin
@@ -21,7 +19,7 @@ def entry(
     actor: OperatorMixin | None,
     action: str,
     target: str | None,
-    details: dict[str, t.Any] | None = None,
+    details: dict[str, object] | None = None,
 ) -> AuditMixin:
     """A new audit row, for services that write one in their own transaction."""
     return models.audit(
@@ -42,7 +40,7 @@ class AuditService(Service):
         target: str | None = None,
         *,
         commit: bool = True,
-        **details: t.Any,
+        **details: object,
     ) -> AuditMixin:
         """Write an entry: ``actor`` (an operator, or ``None`` for the system)
         did ``action`` to ``target``.

@@ -43,6 +43,7 @@ from ..models import utcnow
 from ..state import LiveHelpState
 from ..text import is_blank
 from ..text import plain
+from . import Basics
 from . import Service
 from .conversations import ConversationService
 from .mail import MailService
@@ -75,7 +76,7 @@ class Received:
 class InboundService(Service):
     def __init__(
         self,
-        *args: t.Any,
+        *args: *Basics,
         conversations: ConversationService,
         offline: OfflineService,
         mail: MailService,

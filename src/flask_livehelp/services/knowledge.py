@@ -281,7 +281,7 @@ def _score(article: HelpArticleMixin, words: set[str]) -> int:
 
 
 def _suggestion(
-    title: str, url: str | None, body: str, article_id: t.Any
+    title: str, url: str | None, body: str, article_id: object
 ) -> dict[str, object]:
     excerpt = " ".join(body.split())
     if len(excerpt) > EXCERPT:

@@ -22,6 +22,7 @@ from ..hub import STAFF_CHANNEL
 from ..models import OperatorMixin
 from ..models import utcnow
 from . import access
+from . import Basics
 from . import Service
 
 #: How long a computed widget state is reused within one process.
@@ -65,7 +66,7 @@ class OperatorPresence:
 
 
 class PresenceService(Service):
-    def __init__(self, *args: t.Any) -> None:
+    def __init__(self, *args: *Basics) -> None:
         super().__init__(*args)
         self._cache: dict[t.Hashable, tuple[float, t.Any]] = {}
         self._cache_lock = threading.Lock()

@@ -17,6 +17,7 @@ from ..hub import STAFF_CHANNEL
 from ..i18n import N_
 from ..models import OperatorMixin
 from . import audit
+from . import Basics
 from . import Service
 
 #: The settings the panel may change, and the type each must have.
@@ -45,7 +46,7 @@ PANEL: dict[str, str] = {
 
 
 class SettingsService(Service):
-    def __init__(self, *args: t.Any) -> None:
+    def __init__(self, *args: *Basics) -> None:
         super().__init__(*args)
         self._cache: dict[tuple[str, str], tuple[float, t.Any]] = {}
         self._lock = threading.Lock()
@@ -106,7 +107,9 @@ class SettingsService(Service):
         for key in changed:
             self.set(key, values[key], lang)
         if changed:
-            details = {"keys": changed, **({"lang": lang} if lang else {})}
+            details: dict[str, object] = {"keys": changed}
+            if lang:
+                details["lang"] = lang
             self.session.add(
                 audit.entry(self.models, by, "settings-changed", None, details)
             )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import typing as t
-
 import sqlalchemy as sa
 
 from ..errors import NotAllowed
@@ -17,6 +15,7 @@ from ..models import OperatorMixin
 from ..models import TransferMixin
 from ..models import utcnow
 from . import access
+from . import Basics
 from . import load
 from . import Service
 from .conversations import ConversationService
@@ -25,7 +24,7 @@ MAX_NOTE = 1000
 
 
 class TransferService(Service):
-    def __init__(self, *args: t.Any, conversations: ConversationService) -> None:
+    def __init__(self, *args: *Basics, conversations: ConversationService) -> None:
         super().__init__(*args)
         self.conversations = conversations
 

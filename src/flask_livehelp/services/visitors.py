@@ -26,6 +26,7 @@ from ..models import OperatorMixin
 from ..models import utcnow
 from ..models import VisitorMixin
 from . import access
+from . import Basics
 from . import load
 from . import Service
 
@@ -54,7 +55,7 @@ class Beat:
 
 
 class VisitorService(Service):
-    def __init__(self, *args: t.Any) -> None:
+    def __init__(self, *args: *Basics) -> None:
         super().__init__(*args)
         #: Per browser tab: its latest beat, and each page it showed since the
         #: last flush (a quick visitor sees several between two flushes).

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import typing as t
-
 from ... import identity
 from ...hub import conversation_channel
 from ...hub import STAFF_CHANNEL
@@ -70,7 +68,7 @@ class Announcer(QueueWatch):
             self.hub.publish(public, message_frame(message))
 
     def announce_change(
-        self, conversation: ConversationMixin, change: str, event: t.Any
+        self, conversation: ConversationMixin, change: str, event: Said
     ) -> None:
         """Publish a changed conversation and the event message it wrote."""
         self.publish(event)

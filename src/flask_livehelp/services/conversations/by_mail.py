@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import typing as t
-
 from sqlalchemy.exc import IntegrityError
 
 from ... import signals
@@ -78,7 +76,7 @@ class MailTranscript(TranscriptWriter):
         client_id: str | None = None,
         operator: OperatorMixin | None = None,
         author_name: str | None = None,
-        data: dict[str, t.Any] | None = None,
+        data: dict[str, object] | None = None,
     ) -> MessageMixin:
         """Add a message that came or went by mail, whatever the chat's status."""
         message = self._append(

@@ -7,7 +7,6 @@ it holds the collaborators every part of the service uses.
 from __future__ import annotations
 
 import collections.abc as c
-import typing as t
 
 import sqlalchemy as sa
 import sqlalchemy.orm as sa_orm
@@ -19,6 +18,7 @@ from ...models import ConversationMixin
 from ...models import MessageMixin
 from ...models import OperatorMixin
 from .. import access
+from .. import Basics
 from .. import Service
 from ..access import OPEN
 from ..presence import PresenceService
@@ -32,7 +32,7 @@ class ConversationStore(Service):
     """Finding conversations and messages, for whoever may see them."""
 
     def __init__(
-        self, *args: t.Any, presence: PresenceService, settings: SettingsService
+        self, *args: *Basics, presence: PresenceService, settings: SettingsService
     ) -> None:
         super().__init__(*args)
         # Taking and ending chats changes operators' load, so who is busy.

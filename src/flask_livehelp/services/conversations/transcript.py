@@ -8,7 +8,6 @@ finds the stored message instead of writing a second one.
 from __future__ import annotations
 
 import datetime as dt
-import typing as t
 
 import sqlalchemy as sa
 
@@ -28,13 +27,13 @@ class TranscriptWriter(Announcer):
         name: str,
         *,
         staff_only: bool = False,
-        **data: t.Any,
+        operator: OperatorMixin | None = None,
+        **data: object,
     ) -> MessageMixin:
         """Write an event (``accepted``, ``pushed``...) into the transcript.
 
         The caller commits, then publishes it with :meth:`publish`.
         """
-        operator = data.pop("operator", None)
         if operator is not None:
             data["operator"] = operator.name
         return self._append(
@@ -50,7 +49,7 @@ class TranscriptWriter(Announcer):
         kind: str = "text",
         client_id: str | None = None,
         operator: OperatorMixin | None = None,
-        data: dict[str, t.Any] | None = None,
+        data: dict[str, object] | None = None,
         staff_only: bool = False,
     ) -> MessageMixin:
         now = utcnow()

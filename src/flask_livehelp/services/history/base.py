@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import typing as t
-
 import sqlalchemy as sa
 
+from .. import Basics
 from .. import Service
 from ..settings import SettingsService
 
@@ -13,7 +12,7 @@ from ..settings import SettingsService
 class HistoryBase(Service):
     """What every part of the history service works with."""
 
-    def __init__(self, *args: t.Any, settings: SettingsService) -> None:
+    def __init__(self, *args: *Basics, settings: SettingsService) -> None:
         super().__init__(*args)
         self.settings = settings
 

@@ -15,6 +15,7 @@ from flask_mail import Message
 from ...addresses import mail_address
 from ...models import MailMixin
 from ...models import utcnow
+from .. import Basics
 from ..mailer import Mailer
 from .claims import holder
 from .claims import MailClaims
@@ -35,7 +36,7 @@ BATCH = 50
 class MailSending(MailClaims):
     """Each mail sent once, as far as SMTP allows (see the package's docstring)."""
 
-    def __init__(self, *args: t.Any) -> None:
+    def __init__(self, *args: *Basics) -> None:
         super().__init__(*args)
         self._mailer = Mailer(self._send_in_context)
         self._warned = False

@@ -57,7 +57,7 @@ class MailWriting(Service):
                 pass
         return self.default_locale(staff)
 
-    def render(self, template: str, lang: str, **context: t.Any) -> Rendered:
+    def render(self, template: str, lang: str, **context: object) -> Rendered:
         """Render ``livehelp/email/<template>`` (``.subject.txt``, ``.txt``, ``.html``).
 
         The host overrides any of them with its own file of the same name.

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import typing as t
-
 from ...errors import Refused
 from ...i18n import N_
 from ...text import is_blank
 from ...text import without_controls
+from .. import Basics
 from .. import Service
 from ..conversations import ConversationService
 from ..limits import Limits
@@ -21,7 +20,7 @@ class OfflineBase(Service):
 
     def __init__(
         self,
-        *args: t.Any,
+        *args: *Basics,
         conversations: ConversationService,
         visitors: VisitorService,
         settings: SettingsService,

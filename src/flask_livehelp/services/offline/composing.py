@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import typing as t
 
 from flask import url_for
 from werkzeug.routing import BuildError
@@ -55,7 +54,7 @@ class MailComposing(Addressing, RateChecks):
         template: str,
         kind: str,
         messages: list[MessageMixin],
-        **extra: t.Any,
+        **extra: object,
     ) -> list[MailMixin]:
         return [
             self._queue_one(
@@ -79,7 +78,7 @@ class MailComposing(Addressing, RateChecks):
         template: str,
         kind: str,
         messages: list[MessageMixin],
-        **extra: t.Any,
+        **extra: object,
     ) -> list[MailMixin]:
         if not conversation.visitor_email:
             return []
@@ -110,7 +109,7 @@ class MailComposing(Addressing, RateChecks):
         reply_to: str | None,
         automatic: bool,
         customer: bool,
-        **extra: t.Any,
+        **extra: object,
     ) -> MailMixin:
         """Render one mail of the conversation in ``lang`` and put it in the outbox."""
         rendered = self.mail.render(
@@ -135,7 +134,7 @@ class MailComposing(Addressing, RateChecks):
         messages: list[MessageMixin],
         *,
         customer: bool,
-        **extra: t.Any,
+        **extra: object,
     ) -> dict[str, object]:
         """What a mail's templates get; ``customer``: a mail to the customer.
 
@@ -177,11 +176,11 @@ def author_label(message: MessageMixin) -> str:
     return _lh("Customer") if message.author == "visitor" else _lh("Shop")
 
 
-def _display_name(sender: t.Any) -> str | None:
+def _display_name(sender: str | tuple[str, str] | None) -> str | None:
     """The name part of a sender ("Nordlys Butik <shop@...>"), if it has one."""
     if isinstance(sender, (tuple, list)) and sender:
         return str(sender[0]) or None
-    name, _ = email.utils.parseaddr(sender or "")
+    name, _ = email.utils.parseaddr(sender if isinstance(sender, str) else "")
     return name or None
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import typing as t
-
 import sqlalchemy as sa
 
 from ...errors import NotFound
 from ...i18n import N_
 from ...models import OperatorMixin
 from .. import audit
+from .. import Basics
 from .. import Service
 from ..conversations import ConversationService
 
@@ -17,7 +16,7 @@ from ..conversations import ConversationService
 class OperatorBase(Service):
     """What every part of the operator service works with."""
 
-    def __init__(self, *args: t.Any, conversations: ConversationService) -> None:
+    def __init__(self, *args: *Basics, conversations: ConversationService) -> None:
         super().__init__(*args)
         self.conversations = conversations
 
@@ -44,7 +43,7 @@ class OperatorBase(Service):
         actor: OperatorMixin | None,
         action: str,
         operator: OperatorMixin,
-        **details: t.Any,
+        **details: object,
     ) -> None:
         target = f"operator:{operator.id} {operator.email}"
         self.session.add(audit.entry(self.models, actor, action, target, details))
