@@ -30,6 +30,7 @@ from flask import Response
 from flask import url_for
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
+from werkzeug.wrappers import Response as BaseResponse
 
 from .config import config_value
 from .errors import NotAllowed
@@ -46,7 +47,8 @@ COOKIE_SALT = "livehelp-panel"
 CSRF_FIELD = "_lh_csrf"
 CSRF_HEADER = "X-LiveHelp-CSRF"
 
-F = t.TypeVar("F", bound=c.Callable[..., t.Any])
+P = t.ParamSpec("P")
+R = t.TypeVar("R")
 
 
 class HostStaff(t.TypedDict, total=False):
@@ -172,34 +174,36 @@ def _host_operator() -> OperatorMixin | None:
     )
 
 
-def operator_required(view: F) -> F:
+def operator_required(view: c.Callable[P, R]) -> c.Callable[P, R | BaseResponse]:
     """Send a visitor without a panel session to the login page.
 
     The page is then shown in the operator's own language, when they set one.
     """
 
     @functools.wraps(view)
-    def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | BaseResponse:
         operator = current_operator()
         if operator is None:
             return redirect(url_for("livehelp.panel.login", next=request.full_path))
         with in_language(operator.locale):
             return view(*args, **kwargs)
 
-    return t.cast(F, wrapper)
+    return wrapper
 
 
-def role_required(role: str) -> c.Callable[[F], F]:
+def role_required(
+    role: str,
+) -> c.Callable[[c.Callable[P, R]], c.Callable[P, R | BaseResponse]]:
     """Like :func:`operator_required`, and refuse (403) operators below ``role``."""
 
-    def decorator(view: F) -> F:
+    def decorator(view: c.Callable[P, R]) -> c.Callable[P, R | BaseResponse]:
         @functools.wraps(view)
-        def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             if not access.has_role(signed_in_operator(), role):
                 raise NotAllowed("not-allowed", N_("Your role may not open this page."))
             return view(*args, **kwargs)
 
-        return operator_required(t.cast(F, wrapper))
+        return operator_required(wrapper)
 
     return decorator
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import typing as t
 
 from flask import Blueprint
 from flask import Flask
 from flask import render_template
 from flask import request
 from flask import Response
+from flask.typing import ResponseValue
 
 from .. import identity
 from .. import processes
@@ -60,7 +60,7 @@ def create_blueprint(app: Flask) -> Blueprint:
     return parent
 
 
-def _refused(refusal: Refused) -> tuple[t.Any, int]:
+def _refused(refusal: Refused) -> tuple[ResponseValue, int]:
     """A refusal as JSON for scripts, as a page for people."""
     if request.accept_mimetypes.best == "application/json":
         return responses.refusal_json(refusal)

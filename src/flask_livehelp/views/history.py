@@ -8,7 +8,6 @@ colleague, who sees what their own role allows.
 from __future__ import annotations
 
 import datetime as dt
-import typing as t
 
 from flask import Blueprint
 from flask import flash
@@ -29,6 +28,8 @@ from ..errors import Refused
 from ..i18n import _lh
 from ..i18n import _lhn
 from ..i18n import N_
+from ..models import DepartmentMixin
+from ..models import OperatorMixin
 from ..models import utcnow
 from ..services import access
 from ..services.history.filters import HistoryFilter
@@ -155,7 +156,7 @@ def index() -> str:
     )
 
 
-def _colleagues(operator: t.Any) -> list[t.Any]:
+def _colleagues(operator: OperatorMixin) -> list[OperatorMixin]:
     """The operators a viewer may filter by."""
     if not access.has_role(operator, "manager"):
         return [operator]
@@ -163,7 +164,7 @@ def _colleagues(operator: t.Any) -> list[t.Any]:
     return [o for o in everyone if access.sees_colleague(operator, o)]
 
 
-def _departments(operator: t.Any) -> list[t.Any]:
+def _departments(operator: OperatorMixin) -> list[DepartmentMixin]:
     return [
         d
         for d in get_state().operators.departments()
@@ -273,7 +274,7 @@ def _selected() -> list[int]:
     return [int(value) for value in values]
 
 
-def _transfer(operator: t.Any, ids: list[int]) -> None:
+def _transfer(operator: OperatorMixin, ids: list[int]) -> None:
     """Offer each chat to the colleague or department chosen.
 
     A chat the operator may not see or move refuses the whole action (403);

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import typing as t
 
+import sqlalchemy as sa
 from flask import abort
 from flask import Blueprint
 from flask import current_app
@@ -31,6 +32,7 @@ from ..errors import Refused
 from ..i18n import _lh
 from ..i18n import current_language
 from ..i18n import N_
+from ..models import OperatorMixin
 from ..protocol import CLIENT_ID
 from ..protocol import NOT_TEXT
 from ..services import access
@@ -85,7 +87,10 @@ def _exempt_webhook_from_host_csrf(setup: BlueprintSetupState) -> None:
 # The widget's offline form.
 
 
-def _field(data: dict[str, object], name: str, kind: type) -> t.Any:
+Value = t.TypeVar("Value")
+
+
+def _field(data: dict[str, object], name: str, kind: type[Value]) -> Value | None:
     value = data.get(name)
     # bool is an int in Python, not in our JSON.
     if value is not None and (
@@ -208,16 +213,16 @@ def index() -> str:
     )
 
 
-def _sees_outbox(operator: t.Any) -> bool:
+def _sees_outbox(operator: OperatorMixin) -> bool:
     return access.has_role(operator, "manager")
 
 
-def _mails_of(operator: t.Any) -> t.Any:
+def _mails_of(operator: OperatorMixin) -> sa.ColumnElement[bool]:
     """Which mails of the outbox the operator sees (an access rule)."""
     return access.mail_clause(operator, get_state().models)
 
 
-def _outbox_summary(operator: t.Any) -> dict[str, object]:
+def _outbox_summary(operator: OperatorMixin) -> dict[str, object]:
     counts = get_state().mail.counts(_mails_of(operator))
     return {
         "failed": counts.get("failed", 0),

@@ -196,20 +196,21 @@ def _check_socket_handshake() -> None:
         check_handshake()
 
 
-F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+P = t.ParamSpec("P")
+R = t.TypeVar("R")
 
 
-def in_page_language(view: F) -> F:
+def in_page_language(view: t.Callable[P, R]) -> t.Callable[P, R]:
     """Answer in the language the embedding page asked for, when we have it."""
 
     @functools.wraps(view)
-    def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         param = config_value("WIDGET_LANG_PARAM")
         lang = known_language(request.args.get(param)) if param else None
         with in_language(lang):
             return view(*args, **kwargs)
 
-    return t.cast(F, wrapper)
+    return wrapper
 
 
 def _department() -> int | None:

@@ -53,8 +53,9 @@ class OfflineSubmission(MailComposing):
     def submit(
         self,
         *,
-        client_id: str,
-        body: str,
+        # None when the form left them out: refused here, with the reason.
+        client_id: str | None,
+        body: str | None,
         name: str | None = None,
         email: str | None = None,
         consent: bool = False,

@@ -16,13 +16,15 @@ from ...i18n import _lh
 from ...i18n import N_
 from ...text import without_controls
 
+Saved = t.TypeVar("Saved")
+
 
 def saved_form(
     template: str,
-    save: c.Callable[[], t.Any],
-    done: c.Callable[[t.Any], str],
-    message: str | c.Callable[[t.Any], str],
-    **context: t.Any,
+    save: c.Callable[[], Saved],
+    done: c.Callable[[Saved], str],
+    message: str | c.Callable[[Saved], str],
+    **context: object,
 ) -> ResponseReturnValue:
     """Show a form, or save it: redirect on success, else the form again.
 

@@ -19,6 +19,7 @@ from ...auth import signed_in_operator
 from ...errors import Refused
 from ...i18n import _lh
 from ...i18n import N_
+from ...models import OperatorMixin
 from ...models import ROLES
 from ...state import get_state
 from .forms import choice_field
@@ -65,7 +66,7 @@ def _operator_fields() -> dict[str, t.Any]:
 
 @role_required("admin")
 def new_operator() -> ResponseReturnValue:
-    def save() -> t.Any:
+    def save() -> OperatorMixin:
         return get_state().operators.create_operator(
             password=request.form.get("password", ""),
             by=signed_in_operator(),
@@ -87,7 +88,7 @@ def edit_operator(operator_id: int) -> ResponseReturnValue:
     service = get_state().operators
     subject = service.get(operator_id)
 
-    def save() -> t.Any:
+    def save() -> OperatorMixin:
         return service.update(
             operator_id, by=signed_in_operator(), **_operator_fields()
         )
@@ -103,7 +104,7 @@ def edit_operator(operator_id: int) -> ResponseReturnValue:
 
 
 def _account_action(
-    operator_id: int, action: c.Callable[[], t.Any], done: str
+    operator_id: int, action: c.Callable[[], object], done: str
 ) -> ResponseReturnValue:
     try:
         action()
