@@ -11,6 +11,7 @@ import typing as t
 import sqlalchemy as sa
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from . import cli
 from . import processes
@@ -373,7 +374,7 @@ def _purge(state: LiveHelpState) -> None:
     state.operators.forget_attempts(utcnow() - dt.timedelta(days=1))
 
 
-def _tune_sqlite(connection: t.Any, record: t.Any) -> None:
+def _tune_sqlite(connection: DBAPIConnection, record: object) -> None:
     # Write-ahead logging lets readers go on while one writer commits, and the
     # busy timeout makes writers wait for each other instead of failing.
     cursor = connection.cursor()

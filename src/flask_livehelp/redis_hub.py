@@ -284,5 +284,5 @@ class RedisHub(Hub):
         self._health_changed(healthy)
 
 
-def _refuse_reconnect(*args: t.Any, **kwargs: t.Any) -> None:
+def _refuse_reconnect(*args: object, **kwargs: object) -> None:
     raise redis.ConnectionError("The hub's Redis connection was lost.")

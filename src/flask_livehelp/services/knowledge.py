@@ -75,7 +75,7 @@ class KnowledgeService(Service):
         rows = self.session.execute(
             sa.select(model).where(model.lang.in_(langs)).order_by(model.name)
         ).scalars()
-        chosen: dict[str, t.Any] = {}
+        chosen: dict[str, CannedResponseMixin] = {}
         for row in rows:
             if row.name not in chosen or row.lang:
                 chosen[row.name] = row

@@ -29,6 +29,10 @@ from . import Service
 STATE_CACHE_SECONDS = 1.0
 
 
+#: Whatever :meth:`PresenceService.remember` keeps.
+Built = t.TypeVar("Built")
+
+
 @dataclasses.dataclass(frozen=True)
 class WidgetState:
     """What the widget shows: ``online``, ``busy``, ``away`` or ``offline``."""
@@ -68,7 +72,7 @@ class OperatorPresence:
 class PresenceService(Service):
     def __init__(self, *args: *Basics) -> None:
         super().__init__(*args)
-        self._cache: dict[t.Hashable, tuple[float, t.Any]] = {}
+        self._cache: dict[t.Hashable, tuple[float, object]] = {}
         self._cache_lock = threading.Lock()
         #: The effective statuses this process last told the panels about.
         self._told: dict[int, str] = {}
@@ -290,14 +294,11 @@ class PresenceService(Service):
 
     def widget_state(self, department_id: int | None = None) -> WidgetState:
         """What the widget should show, reused for a second within a process."""
-        return t.cast(
-            WidgetState,
-            self.remember(
-                ("state", department_id), lambda: self._compute_state(department_id)
-            ),
+        return self.remember(
+            ("state", department_id), lambda: self._compute_state(department_id)
         )
 
-    def remember(self, key: t.Hashable, build: t.Callable[[], t.Any]) -> t.Any:
+    def remember(self, key: t.Hashable, build: t.Callable[[], Built]) -> Built:
         """Something made from the widget state, kept as long as the state is.
 
         Every presence change in this process forgets it at once; changes in
@@ -306,7 +307,8 @@ class PresenceService(Service):
         with self._cache_lock:
             cached = self._cache.get(key)
         if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+            # Each key is built by one caller, so it holds what it built.
+            return t.cast(Built, cached[1])
         value = build()
         with self._cache_lock:
             self._cache[key] = (time.monotonic() + STATE_CACHE_SECONDS, value)

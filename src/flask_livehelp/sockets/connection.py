@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 SEND_WAIT = 5.0
 
 
-def unpatched_poll() -> t.Callable[[], t.Any]:
+def unpatched_poll() -> t.Callable[[], select.poll]:
     """``select.poll`` as the system has it, also where gevent patched it.
 
     Asking whether a socket takes data right now needs no waiting, and the
@@ -49,7 +49,9 @@ def unpatched_poll() -> t.Callable[[], t.Any]:
     """
     monkey = sys.modules.get("gevent.monkey")
     if monkey is not None and monkey.is_module_patched("select"):
-        return t.cast(t.Callable[[], t.Any], monkey.get_original("select", "poll"))
+        return t.cast(
+            "t.Callable[[], select.poll]", monkey.get_original("select", "poll")
+        )
     return select.poll
 
 
@@ -145,7 +147,7 @@ class Connection:
             )
 
     def refuse(self, refusal: Refused) -> None:
-        frame: dict[str, t.Any] = {
+        frame: dict[str, object] = {
             "type": "error",
             "code": refusal.code,
             "message": _lh(refusal.message, **refusal.variables),
@@ -257,7 +259,7 @@ class Connection:
             return receive_inline(self.ws, timeout)
         return t.cast("str | bytes | None", self.ws.receive(timeout=timeout))
 
-    def guarded(self, work: t.Callable[..., None], *args: t.Any) -> None:
+    def guarded(self, work: t.Callable[..., None], *args: object) -> None:
         """Run ``work``, turn a refusal into an error frame, release the database."""
         session = self.state.db.session
         try:

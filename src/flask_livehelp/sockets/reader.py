@@ -121,7 +121,7 @@ def releasing(view: t.Callable[..., None]) -> t.Callable[..., None]:
     :func:`release`), as the reader thread would have."""
 
     @functools.wraps(view)
-    def socket_view(ws: Server, *args: t.Any, **kwargs: t.Any) -> None:
+    def socket_view(ws: Server, *args: object, **kwargs: object) -> None:
         try:
             view(ws, *args, **kwargs)
         finally:
