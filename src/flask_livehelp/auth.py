@@ -66,10 +66,10 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(t.cast(str, current_app.secret_key), salt=COOKIE_SALT)
 
 
-def _panel() -> dict[str, t.Any]:
+def _panel() -> dict[str, object]:
     """What the panel's cookie holds for this request (``o``, ``k``, ``c``)."""
     if "_livehelp_panel" not in g:
-        data: t.Any = {}
+        data: object = {}
         raw = request.cookies.get(config_value("COOKIE_NAME"))
         if raw and current_app.secret_key:
             days = config_value("PANEL_SESSION_DAYS")
@@ -78,10 +78,10 @@ def _panel() -> dict[str, t.Any]:
             except BadSignature:
                 data = {}
         g._livehelp_panel = data if isinstance(data, dict) else {}
-    return t.cast("dict[str, t.Any]", g._livehelp_panel)
+    return t.cast("dict[str, object]", g._livehelp_panel)
 
 
-def _change_panel(**values: t.Any) -> None:
+def _change_panel(**values: object) -> None:
     panel = _panel()
     for key, value in values.items():
         if value is None:

@@ -152,7 +152,7 @@ DEFAULTS: dict[str, t.Any] = {
 
 
 #: The settings that take one of a few values, and those values.
-CHOICES: dict[str, tuple[t.Any, ...]] = {
+CHOICES: dict[str, tuple[object, ...]] = {
     "WIDGET_POSITION": ("right", "left"),
     "WIDGET_ASK_NAME": ("optional", "required", "hidden"),
     "WIDGET_ASK_EMAIL": ("optional", "required", "hidden"),

@@ -63,7 +63,7 @@ OperatorLoader = c.Callable[[], "OperatorMixin | HostStaff | None"]
 #: share a language.
 Translator = c.Callable[[str, str, "str | None"], str]
 #: Returns what the shop knows about the visitor of this request, or ``None``.
-VisitorContext = c.Callable[[], "dict[str, t.Any] | None"]
+VisitorContext = c.Callable[[], "dict[str, object] | None"]
 
 
 class LiveHelp:
@@ -306,7 +306,7 @@ class LiveHelp:
         self._visitor_context = callback
         return callback
 
-    def load_visitor_context(self) -> dict[str, t.Any] | None:
+    def load_visitor_context(self) -> dict[str, object] | None:
         context = self._visitor_context() if self._visitor_context else None
         return context if isinstance(context, dict) else None
 

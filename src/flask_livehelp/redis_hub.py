@@ -243,7 +243,7 @@ class RedisHub(Hub):
             pinged = False
             self._handle(connection.read_response(disconnect_on_error=False))
 
-    def _handle(self, reply: t.Any) -> None:
+    def _handle(self, reply: object) -> None:
         if not isinstance(reply, list) or len(reply) < 2:
             return
         kind = reply[0]

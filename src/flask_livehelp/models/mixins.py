@@ -106,7 +106,7 @@ class VisitorMixin(_Declared):
     pages_seen: sa_orm.Mapped[int] = sa_orm.mapped_column(default=0)
     #: Who the shop says this is (name, e-mail, cart...), from the host's hook
     #: or a claim the shop signed; never from the browser alone.
-    shop_identity: sa_orm.Mapped[dict[str, t.Any] | None] = sa_orm.mapped_column(
+    shop_identity: sa_orm.Mapped[dict[str, object] | None] = sa_orm.mapped_column(
         sa.JSON
     )
     #: When the visitor's personal data was erased on request.
@@ -168,7 +168,7 @@ class ConversationMixin(_Declared):
     #: For a conversation no operator took: when someone answered it by mail.
     answered_at: sa_orm.Mapped[dt.datetime | None] = sa_orm.mapped_column(UTCDateTime)
     #: What the host's context hook said about the visitor when the chat began.
-    context: sa_orm.Mapped[dict[str, t.Any] | None] = sa_orm.mapped_column(sa.JSON)
+    context: sa_orm.Mapped[dict[str, object] | None] = sa_orm.mapped_column(sa.JSON)
     #: Deleted by a manager: kept out of every list, purged with the retention.
     deleted_at: sa_orm.Mapped[dt.datetime | None] = sa_orm.mapped_column(UTCDateTime)
 
@@ -199,7 +199,7 @@ class MessageMixin(_Declared):
     kind: sa_orm.Mapped[str] = sa_orm.mapped_column(sa.String(16), default="text")
     #: For text, what was said; for an event, its name (``accepted``, ``ended``).
     body: sa_orm.Mapped[str] = sa_orm.mapped_column(sa.Text)
-    data: sa_orm.Mapped[dict[str, t.Any] | None] = sa_orm.mapped_column(sa.JSON)
+    data: sa_orm.Mapped[dict[str, object] | None] = sa_orm.mapped_column(sa.JSON)
     #: Seen by staff only (a transfer note), never sent to the visitor.
     staff_only: sa_orm.Mapped[bool] = sa_orm.mapped_column(default=False)
     #: ``chat``, or ``email`` for what arrived or went out by mail.
@@ -264,7 +264,7 @@ class SettingMixin(_Declared):
     lang: sa_orm.Mapped[str] = sa_orm.mapped_column(
         sa.String(16), primary_key=True, default=""
     )
-    value: sa_orm.Mapped[t.Any] = sa_orm.mapped_column(sa.JSON)
+    value: sa_orm.Mapped[object] = sa_orm.mapped_column(sa.JSON)
 
 
 class MailMixin(_Declared):
@@ -320,7 +320,7 @@ class AuditMixin(_Declared):
     actor_name: sa_orm.Mapped[str | None] = sa_orm.mapped_column(sa.String(120))
     action: sa_orm.Mapped[str] = sa_orm.mapped_column(sa.String(64))
     target: sa_orm.Mapped[str | None] = sa_orm.mapped_column(sa.String(120))
-    details: sa_orm.Mapped[dict[str, t.Any] | None] = sa_orm.mapped_column(sa.JSON)
+    details: sa_orm.Mapped[dict[str, object] | None] = sa_orm.mapped_column(sa.JSON)
 
     if t.TYPE_CHECKING:  # declared in .tables
         operator_id: sa_orm.Mapped[int | None]

@@ -48,10 +48,10 @@ PANEL: dict[str, str] = {
 class SettingsService(Service):
     def __init__(self, *args: *Basics) -> None:
         super().__init__(*args)
-        self._cache: dict[tuple[str, str], tuple[float, t.Any]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, dict[str, object]]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: str, lang: str | None = None) -> t.Any:
+    def get(self, key: str, lang: str | None = None) -> t.Any:  # as config_value
         """The value of ``key`` for ``lang``: the panel's, else ``LIVEHELP_<key>``."""
         default = self.setting(key)
         values = self._values(key)
@@ -63,7 +63,7 @@ class SettingsService(Service):
         with self._lock:
             cached = self._cache.get((key, ""))
         if cached is not None and cached[0] > time.monotonic():
-            return t.cast("dict[str, t.Any]", cached[1])
+            return cached[1]
         model = self.models.setting
         rows = self.session.execute(
             sa.select(model.lang, model.value).where(model.key == key)
@@ -73,7 +73,7 @@ class SettingsService(Service):
             self._cache[(key, "")] = (time.monotonic() + CACHE_SECONDS, values)
         return values
 
-    def set(self, key: str, value: t.Any, lang: str = "") -> None:
+    def set(self, key: str, value: object, lang: str = "") -> None:
         """Change a setting; ``value=None`` on a language removes that language's."""
         if key not in EDITABLE:
             raise Refused("unknown-setting", N_("Unknown setting."))
@@ -97,7 +97,7 @@ class SettingsService(Service):
             )
 
     def change(
-        self, values: dict[str, t.Any], lang: str = "", *, by: OperatorMixin | None
+        self, values: dict[str, object], lang: str = "", *, by: OperatorMixin | None
     ) -> list[str]:
         """Store the settings of ``values`` that changed, and say so in the
         audit log as done by ``by``; returns the keys that changed."""

@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import secrets
 import threading
-import typing as t
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -62,7 +61,7 @@ class VisitorService(Service):
         self._beats: dict[str, tuple[Beat, list[str]]] = {}
         self._beats_lock = threading.Lock()
         #: Invitations waiting in this process's view: presence id -> offer.
-        self._invitations: dict[str, dict[str, t.Any]] = {}
+        self._invitations: dict[str, dict[str, object]] = {}
 
     # The chat's visitor.
 
@@ -152,7 +151,7 @@ class VisitorService(Service):
         page: str | None,
         *,
         presence_id: str | None = None,
-        identity: dict[str, t.Any] | None = None,
+        identity: dict[str, object] | None = None,
         timezone: str | None = None,
     ) -> None:
         """The chat's visitor is back: note the page and who the shop says they are.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import typing as t
-
 from flask import request
 from simple_websocket import Server
 
@@ -48,7 +46,7 @@ class VisitorConnection(Connection):
         #: The loader's id for this browser tab.
         self.pid: str | None = None
         #: What the shop says about the visitor (its hook, or a signed claim).
-        self.context: dict[str, t.Any] | None = None
+        self.context: dict[str, object] | None = None
         self.ip_address = request.remote_addr
         # A socket that never says hello is let go (an attacker holds
         # sockets open for nothing); after hello, one that goes silent too.

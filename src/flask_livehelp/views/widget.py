@@ -273,9 +273,9 @@ def _status_payload(
     }
 
 
-def _invitation(invitation: dict[str, t.Any], lang: str) -> dict[str, object]:
+def _invitation(invitation: dict[str, object], lang: str) -> dict[str, object]:
     with in_language(lang):
-        title = fill(widget_text("invitation"), name=invitation["operator"] or "")
+        title = fill(widget_text("invitation"), name=str(invitation["operator"] or ""))
     return {
         "operator": invitation["operator"],
         "message": invitation["message"],

@@ -36,7 +36,7 @@ class StoredMessage:
     body: str
     created_at: dt.datetime
     kind: str = "text"
-    data: dict[str, t.Any] | None = None
+    data: dict[str, object] | None = None
     staff_only: bool = False
     via: str = "chat"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import typing as t
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -54,7 +53,7 @@ class Starting(TranscriptWriter):
         locale: str | None = None,
         department_id: int | None = None,
         requested_operator_id: int | None = None,
-        context: dict[str, t.Any] | None = None,
+        context: dict[str, object] | None = None,
     ) -> tuple[ConversationMixin, MessageMixin]:
         """Open a chat with the visitor's first message; a resend finds it again.
 
