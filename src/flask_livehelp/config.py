@@ -13,8 +13,8 @@ from flask import Flask
 
 PREFIX = "LIVEHELP_"
 
-#: Every setting, without the ``LIVEHELP_`` prefix. ``docs/configuration.md``
-#: documents each one; a test keeps the two in step.
+#: Every setting, without the ``LIVEHELP_`` prefix, each of its own type.
+#: ``docs/configuration.md`` documents each one; a test keeps the two in step.
 DEFAULTS: dict[str, t.Any] = {
     # Where the blueprints live.
     "URL_PREFIX": "/livehelp",
@@ -231,6 +231,7 @@ def _warn_about_unknown(app: Flask) -> None:
         log.warning("%s is not a Flask-LiveHelp setting.%s", name, hint)
 
 
+# Loosely typed: each setting has its own type, as in DEFAULTS.
 def config_value(key: str, app: Flask | None = None) -> t.Any:
     """Return the setting ``LIVEHELP_<key>``.
 

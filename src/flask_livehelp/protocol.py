@@ -230,8 +230,10 @@ class AckFrame(t.TypedDict):
 @dataclasses.dataclass(frozen=True)
 class Frame:
     type: str
+    #: Each value as its spec checked it (text, number, flag or list).
     fields: dict[str, t.Any]
 
+    # Loosely typed: the spec, not the type, says what a field holds.
     def __getitem__(self, name: str) -> t.Any:
         return self.fields.get(name)
 
@@ -273,6 +275,7 @@ def parse_frame(
     return Frame(kind, fields)
 
 
+# The value is JSON from the wire, not yet checked against the spec.
 def _check_field(
     name: str,
     field: Field,
@@ -328,6 +331,7 @@ def _check_field(
     return value
 
 
+# Wire JSON too: its items are checked here.
 def _check_list(
     name: str, field: Field, value: list[t.Any], ref: str | None
 ) -> list[str]:

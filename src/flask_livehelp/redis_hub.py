@@ -113,6 +113,7 @@ class RedisHub(Hub):
         self._first_attempt = threading.Event()
         #: Serialises writes on the subscriber connection and its bookkeeping.
         self._write_lock = threading.Lock()
+        #: redis-py's connection, whose reconnect methods are replaced (_connect).
         self._connection: t.Any = None
         #: Channels Redis was asked to send us on the current connection.
         self._remote: set[str] = set()

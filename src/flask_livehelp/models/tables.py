@@ -93,6 +93,7 @@ class _Row:
 
 def _declare(metadata: sa.MetaData, prefix: str) -> Models:
     # A declarative base of our own, its tables in the host's metadata.
+    # Made at runtime from the metadata, so the type checker cannot see it.
     base: t.Any = type(
         "LiveHelpBase", (_Row, sa_orm.DeclarativeBase), {"metadata": metadata}
     )

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 #: The host's search: ``(question, lang, limit)`` to a list of dicts with
 #: ``title``, ``url`` and ``excerpt`` (or ``body``).
+#: The host's dicts are read through str() and checks (see _host_suggestions).
 ArticleSearch = c.Callable[[str, str, int], "c.Iterable[t.Mapping[str, t.Any]]"]
 
 CANNED_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")

@@ -51,7 +51,7 @@ class SettingsService(Service):
         self._cache: dict[tuple[str, str], tuple[float, dict[str, object]]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: str, lang: str | None = None) -> t.Any:  # as config_value
+    def get(self, key: str, lang: str | None = None) -> t.Any:  # typed as config_value
         """The value of ``key`` for ``lang``: the panel's, else ``LIVEHELP_<key>``."""
         default = self.setting(key)
         values = self._values(key)

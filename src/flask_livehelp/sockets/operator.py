@@ -58,6 +58,7 @@ class Seat:
     def of(cls, operator: OperatorMixin) -> Seat:
         return cls(operator.id, operator.name, operator.role, access.scope(operator))
 
+    # ``event``: a frame decoded from the hub's JSON.
     def may_hear(self, channel: str, event: dict[str, t.Any]) -> bool:
         """Whether a frame of the staff channel, or of our own, is for this panel.
 

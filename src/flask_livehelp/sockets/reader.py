@@ -39,7 +39,7 @@ class InlineReader:
         pass
 
 
-def reader_thread(target: t.Callable[[], None]) -> t.Any:
+def reader_thread(target: t.Callable[[], None]) -> threading.Thread | InlineReader:
     """The ``thread_class`` our sockets are accepted with: no thread, unless
     the host asks for protocol pings, which the reader thread sends.
 

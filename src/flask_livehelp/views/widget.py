@@ -336,6 +336,7 @@ def suggest() -> Response:
     return response
 
 
+# A model row, or the dict a host's search returned.
 def _article(article: t.Any) -> dict[str, object]:
     """An article as the widget shows it, from a model row or a host's dict."""
 
@@ -415,12 +416,14 @@ def _known_visitor() -> dict[str, str]:
     }
 
 
+# For url_for(**values), whose own keywords are typed.
 def _in_lang(lang: str) -> dict[str, t.Any]:
     """The URL arguments that tell our views the language (``?lang=``)."""
     param = config_value("WIDGET_LANG_PARAM")
     return {param: lang} if param else {}
 
 
+# For url_for(**values), as _in_lang.
 def _offline_url(speak: dict[str, t.Any]) -> str | None:
     try:
         return url_for("livehelp.offline.message", **speak)

@@ -57,6 +57,7 @@ class QueueWatch(ConversationStore):
                 per_chat = statistics.median(waits)
         return lambda place: None if per_chat is None else round(place * per_chat)
 
+    # begin, end: two time columns of a chat, one of them nullable.
     def _recent_spans(self, begin: t.Any, end: t.Any, *statuses: str) -> list[float]:
         model = self.models.conversation
         rows = self.session.execute(

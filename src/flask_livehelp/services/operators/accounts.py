@@ -32,6 +32,7 @@ class _Keep:
         return "KEEP"
 
 
+#: Loosely typed, so that it can be the default of a parameter of each type.
 KEEP: t.Any = _Keep()
 
 

@@ -19,6 +19,7 @@ from .forms import saved_form
 from .forms import text_field
 
 
+# Keyword arguments of the service, each of its own type.
 def _canned_fields() -> dict[str, t.Any]:
     return {
         "name": text_field("name", 64),
@@ -51,6 +52,7 @@ def delete_canned(canned_id: int) -> ResponseReturnValue:
     return redirect(url_for("livehelp.admin.canned"))
 
 
+# Keyword arguments of the service, each of its own type.
 def _article_fields() -> dict[str, t.Any]:
     return {
         "title": text_field("title", 200),

@@ -47,6 +47,7 @@ def _operator_choices() -> dict[str, object]:
     }
 
 
+# Keyword arguments of the service, each of its own type.
 def _operator_fields() -> dict[str, t.Any]:
     addresses = re.split(r"[\s,;]+", request.form.get("forward_addresses", ""))
     department_ids = ids_field("departments")
@@ -158,6 +159,7 @@ def reset_password(operator_id: int) -> ResponseReturnValue:
 # Departments.
 
 
+# Keyword arguments of the service, each of its own type.
 def _department_fields() -> dict[str, t.Any]:
     return {
         "name": text_field("name", 120),
