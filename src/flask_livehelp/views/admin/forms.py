@@ -56,6 +56,10 @@ def text_field(name: str, maximum: int = 20000) -> str:
     return value
 
 
+@t.overload
+def number_field(name: str, low: int, high: int) -> int: ...
+@t.overload
+def number_field(name: str, low: int, high: int, *, optional: bool) -> int | None: ...
 def number_field(
     name: str, low: int, high: int, *, optional: bool = False
 ) -> int | None:

@@ -19,8 +19,13 @@ from .forms import saved_form
 from .forms import text_field
 
 
-# Keyword arguments of the service, each of its own type.
-def _canned_fields() -> dict[str, t.Any]:
+class _CannedFields(t.TypedDict):
+    name: str
+    lang: str
+    body: str
+
+
+def _canned_fields() -> _CannedFields:
     return {
         "name": text_field("name", 64),
         "lang": text_field("lang", 16),
@@ -52,8 +57,16 @@ def delete_canned(canned_id: int) -> ResponseReturnValue:
     return redirect(url_for("livehelp.admin.canned"))
 
 
-# Keyword arguments of the service, each of its own type.
-def _article_fields() -> dict[str, t.Any]:
+class _ArticleFields(t.TypedDict):
+    title: str
+    body: str
+    url: str | None
+    lang: str
+    keywords: str
+    is_active: bool
+
+
+def _article_fields() -> _ArticleFields:
     return {
         "title": text_field("title", 200),
         "body": text_field("body"),

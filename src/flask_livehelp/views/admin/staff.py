@@ -47,8 +47,21 @@ def _operator_choices() -> dict[str, object]:
     }
 
 
-# Keyword arguments of the service, each of its own type.
-def _operator_fields() -> dict[str, t.Any]:
+class _OperatorFields(t.TypedDict):
+    """The operator form, as create_operator and update take it."""
+
+    name: str
+    email: str
+    role: str
+    max_chats: int
+    receives_offline: bool
+    locale: str | None
+    timezone: str | None
+    forward_addresses: list[str]
+    department_ids: list[int]
+
+
+def _operator_fields() -> _OperatorFields:
     addresses = re.split(r"[\s,;]+", request.form.get("forward_addresses", ""))
     department_ids = ids_field("departments")
     get_state().operators.check_departments(department_ids)
@@ -159,8 +172,13 @@ def reset_password(operator_id: int) -> ResponseReturnValue:
 # Departments.
 
 
-# Keyword arguments of the service, each of its own type.
-def _department_fields() -> dict[str, t.Any]:
+class _DepartmentFields(t.TypedDict):
+    name: str
+    email: str | None
+    is_active: bool
+
+
+def _department_fields() -> _DepartmentFields:
     return {
         "name": text_field("name", 120),
         "email": text_field("email", 254) or None,
