@@ -30,12 +30,14 @@ from flask import Response
 from flask import url_for
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
+from werkzeug.wrappers import Response as BaseResponse
 
 from .config import config_value
 from .errors import NotAllowed
 from .errors import Refused
 from .i18n import in_language
 from .i18n import N_
+from .models import OperatorMixin
 from .services import access
 from .state import get_state
 
@@ -45,7 +47,8 @@ COOKIE_SALT = "livehelp-panel"
 CSRF_FIELD = "_lh_csrf"
 CSRF_HEADER = "X-LiveHelp-CSRF"
 
-F = t.TypeVar("F", bound=c.Callable[..., t.Any])
+P = t.ParamSpec("P")
+R = t.TypeVar("R")
 
 
 class HostStaff(t.TypedDict, total=False):
@@ -63,10 +66,10 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(t.cast(str, current_app.secret_key), salt=COOKIE_SALT)
 
 
-def _panel() -> dict[str, t.Any]:
+def _panel() -> dict[str, object]:
     """What the panel's cookie holds for this request (``o``, ``k``, ``c``)."""
     if "_livehelp_panel" not in g:
-        data: t.Any = {}
+        data: object = {}
         raw = request.cookies.get(config_value("COOKIE_NAME"))
         if raw and current_app.secret_key:
             days = config_value("PANEL_SESSION_DAYS")
@@ -75,10 +78,10 @@ def _panel() -> dict[str, t.Any]:
             except BadSignature:
                 data = {}
         g._livehelp_panel = data if isinstance(data, dict) else {}
-    return t.cast("dict[str, t.Any]", g._livehelp_panel)
+    return t.cast("dict[str, object]", g._livehelp_panel)
 
 
-def _change_panel(**values: t.Any) -> None:
+def _change_panel(**values: object) -> None:
     panel = _panel()
     for key, value in values.items():
         if value is None:
@@ -108,7 +111,7 @@ def write_panel_cookie(response: Response) -> Response:
     return response
 
 
-def login_operator(operator: t.Any) -> None:
+def login_operator(operator: OperatorMixin) -> None:
     """Sign ``operator`` in to the panel for this browser.
 
     The cookie is made anew, with a fresh CSRF token: one planted before the
@@ -129,14 +132,14 @@ def logout_operator() -> None:
     g._livehelp_operator = None
 
 
-def current_operator() -> t.Any | None:
+def current_operator() -> OperatorMixin | None:
     """The operator signed in to the panel, from our session or the host's loader."""
     if "_livehelp_operator" not in g:
         g._livehelp_operator = _session_operator() or _host_operator()
-    return g._livehelp_operator
+    return t.cast("OperatorMixin | None", g._livehelp_operator)
 
 
-def signed_in_operator() -> t.Any:
+def signed_in_operator() -> OperatorMixin:
     """The operator of a view behind :func:`operator_required`, never ``None``."""
     operator = current_operator()
     if operator is None:
@@ -144,14 +147,14 @@ def signed_in_operator() -> t.Any:
     return operator
 
 
-def _session_operator() -> t.Any | None:
+def _session_operator() -> OperatorMixin | None:
     operator_id, key = _panel().get("o"), _panel().get("k")
     if not isinstance(operator_id, int) or not isinstance(key, str):
         return None
     return get_state().operators.session_valid(operator_id, key)
 
 
-def _host_operator() -> t.Any | None:
+def _host_operator() -> OperatorMixin | None:
     state = get_state()
     found = state.extension.load_host_operator()
     if found is None:
@@ -171,34 +174,36 @@ def _host_operator() -> t.Any | None:
     )
 
 
-def operator_required(view: F) -> F:
+def operator_required(view: c.Callable[P, R]) -> c.Callable[P, R | BaseResponse]:
     """Send a visitor without a panel session to the login page.
 
     The page is then shown in the operator's own language, when they set one.
     """
 
     @functools.wraps(view)
-    def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | BaseResponse:
         operator = current_operator()
         if operator is None:
             return redirect(url_for("livehelp.panel.login", next=request.full_path))
         with in_language(operator.locale):
             return view(*args, **kwargs)
 
-    return t.cast(F, wrapper)
+    return wrapper
 
 
-def role_required(role: str) -> c.Callable[[F], F]:
+def role_required(
+    role: str,
+) -> c.Callable[[c.Callable[P, R]], c.Callable[P, R | BaseResponse]]:
     """Like :func:`operator_required`, and refuse (403) operators below ``role``."""
 
-    def decorator(view: F) -> F:
+    def decorator(view: c.Callable[P, R]) -> c.Callable[P, R | BaseResponse]:
         @functools.wraps(view)
-        def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-            if not access.has_role(current_operator(), role):
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            if not access.has_role(signed_in_operator(), role):
                 raise NotAllowed("not-allowed", N_("Your role may not open this page."))
             return view(*args, **kwargs)
 
-        return operator_required(t.cast(F, wrapper))
+        return operator_required(wrapper)
 
     return decorator
 

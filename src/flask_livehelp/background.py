@@ -16,20 +16,21 @@ import secrets
 import socket
 import threading
 import time
-import typing as t
 
 import sqlalchemy as sa
 from flask import current_app
 from flask import Flask
 
 from .config import config_value
+from .models import rows_changed
 from .models import utcnow
 from .state import get_state
+from .state import LiveHelpState
 
 log = logging.getLogger(__name__)
 
 #: A job gets the app's state and runs inside an app context.
-JobFunction = c.Callable[[t.Any], object]
+JobFunction = c.Callable[[LiveHelpState], object]
 
 
 @dataclasses.dataclass
@@ -125,7 +126,7 @@ def start_jobs() -> None:
         get_state(app).jobs.start(app)
 
 
-def hold_lease(state: t.Any, name: str, seconds: float, holder: str) -> bool:
+def hold_lease(state: LiveHelpState, name: str, seconds: float, holder: str) -> bool:
     """Take the lease ``name`` for ``seconds``, unless another process holds it.
 
     The lease is taken by one atomic UPDATE, so exactly one process wins.
@@ -140,11 +141,12 @@ def hold_lease(state: t.Any, name: str, seconds: float, holder: str) -> bool:
             session.commit()
         except sa.exc.IntegrityError:
             session.rollback()
-    taken = session.execute(
+    taken = rows_changed(
+        session,
         sa.update(model)
         .where(model.name == name)
         .where(sa.or_(model.expires_at <= now, model.holder == holder))
-        .values(holder=holder, expires_at=until)
+        .values(holder=holder, expires_at=until),
     )
     session.commit()
-    return bool(taken.rowcount == 1)
+    return taken == 1

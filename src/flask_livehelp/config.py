@@ -13,8 +13,8 @@ from flask import Flask
 
 PREFIX = "LIVEHELP_"
 
-#: Every setting, without the ``LIVEHELP_`` prefix. ``docs/configuration.md``
-#: documents each one; a test keeps the two in step.
+#: Every setting, without the ``LIVEHELP_`` prefix, each of its own type.
+#: ``docs/configuration.md`` documents each one; a test keeps the two in step.
 DEFAULTS: dict[str, t.Any] = {
     # Where the blueprints live.
     "URL_PREFIX": "/livehelp",
@@ -152,7 +152,7 @@ DEFAULTS: dict[str, t.Any] = {
 
 
 #: The settings that take one of a few values, and those values.
-CHOICES: dict[str, tuple[t.Any, ...]] = {
+CHOICES: dict[str, tuple[object, ...]] = {
     "WIDGET_POSITION": ("right", "left"),
     "WIDGET_ASK_NAME": ("optional", "required", "hidden"),
     "WIDGET_ASK_EMAIL": ("optional", "required", "hidden"),
@@ -184,7 +184,7 @@ def init_config(app: Flask) -> None:
     _warn_about_unknown(app)
 
 
-def _check(key: str, value: t.Any) -> None:
+def _check(key: str, value: object) -> None:
     default = DEFAULTS[key]
     if key in CHOICES:
         if value not in CHOICES[key]:
@@ -195,7 +195,7 @@ def _check(key: str, value: t.Any) -> None:
     elif isinstance(default, (int, float)):
         # None (or 0) turns a limit off.
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if value is not None and not (number and value >= 0):
+        if value is not None and (not number or t.cast(float, value) < 0):
             _refuse(key, value, "a number, 0 or more")
     elif isinstance(default, list):
         if not isinstance(value, (list, tuple)):
@@ -206,7 +206,7 @@ def _check(key: str, value: t.Any) -> None:
                     _refuse(key, origin, "origins like 'https://shop.example'")
 
 
-def _is_origin(origin: t.Any) -> bool:
+def _is_origin(origin: object) -> bool:
     if not isinstance(origin, str):
         return False
     parts = urlsplit(origin)
@@ -217,7 +217,7 @@ def _is_origin(origin: t.Any) -> bool:
     )
 
 
-def _refuse(key: str, value: t.Any, wanted: str) -> t.NoReturn:
+def _refuse(key: str, value: object, wanted: str) -> t.NoReturn:
     raise ConfigError(f"{PREFIX}{key} = {value!r}: it takes {wanted}.")
 
 
@@ -231,6 +231,7 @@ def _warn_about_unknown(app: Flask) -> None:
         log.warning("%s is not a Flask-LiveHelp setting.%s", name, hint)
 
 
+# Loosely typed: each setting has its own type, as in DEFAULTS.
 def config_value(key: str, app: Flask | None = None) -> t.Any:
     """Return the setting ``LIVEHELP_<key>``.
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import typing as t
-
 
 class Refused(Exception):
     """A request that breaks a rule, with a message for the person who made it.
@@ -23,7 +21,7 @@ class Refused(Exception):
         *,
         status: int | None = None,
         retry_after: int | None = None,
-        **variables: t.Any,
+        **variables: object,
     ) -> None:
         super().__init__(message % variables if variables else message)
         #: A short, stable name for clients, e.g. ``"taken"``.

@@ -11,9 +11,11 @@ import typing as t
 import sqlalchemy as sa
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from . import cli
 from . import processes
+from .auth import HostStaff
 from .background import hold_lease
 from .background import Jobs
 from .config import config_value
@@ -25,6 +27,7 @@ from .hub import Hub
 from .i18n import LiveHelpDomain
 from .models import build_models
 from .models import Models
+from .models import OperatorMixin
 from .models import utcnow
 from .services import timeouts
 from .services.audit import AuditService
@@ -55,12 +58,12 @@ from .views.embed import livehelp_widget
 log = logging.getLogger(__name__)
 
 #: Returns the host's signed-in staff member as an operator, or ``None``.
-OperatorLoader = c.Callable[[], t.Any]
+OperatorLoader = c.Callable[[], "OperatorMixin | HostStaff | None"]
 #: Translates ``(text, target, source)``, for operators and customers who do not
 #: share a language.
 Translator = c.Callable[[str, str, "str | None"], str]
 #: Returns what the shop knows about the visitor of this request, or ``None``.
-VisitorContext = c.Callable[[], "dict[str, t.Any] | None"]
+VisitorContext = c.Callable[[], "dict[str, object] | None"]
 
 
 class LiveHelp:
@@ -288,7 +291,7 @@ class LiveHelp:
         self.translate = callback
         return callback
 
-    def load_host_operator(self) -> t.Any | None:
+    def load_host_operator(self) -> OperatorMixin | HostStaff | None:
         """The operator the host's loader gives for this request, if any."""
         return self._operator_loader() if self._operator_loader else None
 
@@ -303,7 +306,7 @@ class LiveHelp:
         self._visitor_context = callback
         return callback
 
-    def load_visitor_context(self) -> dict[str, t.Any] | None:
+    def load_visitor_context(self) -> dict[str, object] | None:
         context = self._visitor_context() if self._visitor_context else None
         return context if isinstance(context, dict) else None
 
@@ -371,7 +374,7 @@ def _purge(state: LiveHelpState) -> None:
     state.operators.forget_attempts(utcnow() - dt.timedelta(days=1))
 
 
-def _tune_sqlite(connection: t.Any, record: t.Any) -> None:
+def _tune_sqlite(connection: DBAPIConnection, record: object) -> None:
     # Write-ahead logging lets readers go on while one writer commits, and the
     # busy timeout makes writers wait for each other instead of failing.
     cursor = connection.cursor()

@@ -25,7 +25,6 @@ import collections.abc as c
 import json
 import logging
 import threading
-import typing as t
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ HEALTH_CHANNEL = "hub"
 LOCAL_CHANNELS = frozenset({HEALTH_CHANNEL})
 
 
-def encode(event: dict[str, t.Any]) -> str:
+def encode(event: c.Mapping[str, object]) -> str:
     """An event as the JSON text subscribers get."""
     return json.dumps(event, separators=(",", ":"))
 
@@ -106,7 +105,7 @@ class Hub:
             subscription.add(channel)
         return subscription
 
-    def publish(self, channel: str, event: dict[str, t.Any]) -> None:
+    def publish(self, channel: str, event: c.Mapping[str, object]) -> None:
         self.deliver(channel, encode(event))
 
     def deliver(self, channel: str, text: str) -> None:

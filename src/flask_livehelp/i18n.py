@@ -69,12 +69,14 @@ class LiveHelpDomain(Domain):  # type: ignore[misc]
             self.cache[key] = merged
         return t.cast(support.NullTranslations, self.cache[key])
 
-    def gettext(self, string: str, **variables: t.Any) -> str:
+    def gettext(self, string: str, **variables: object) -> str:
         if not has_babel():
             return string % variables if variables else string
         return t.cast(str, super().gettext(string, **variables))
 
-    def ngettext(self, singular: str, plural: str, num: int, **variables: t.Any) -> str:
+    def ngettext(
+        self, singular: str, plural: str, num: int, **variables: object
+    ) -> str:
         if not has_babel():
             variables.setdefault("num", num)
             return (singular if num == 1 else plural) % variables
@@ -120,17 +122,17 @@ def _domain() -> LiveHelpDomain:
     return t.cast(LiveHelpDomain, current_app.extensions["livehelp"].domain)
 
 
-def _lh(string: str, **variables: t.Any) -> str:
+def _lh(string: str, **variables: object) -> str:
     """Translate ``string`` in the ``flask_livehelp`` domain."""
     return _domain().gettext(string, **variables)
 
 
-def _lhn(singular: str, plural: str, num: int, **variables: t.Any) -> str:
+def _lhn(singular: str, plural: str, num: int, **variables: object) -> str:
     """Translate a string with a plural form in the ``flask_livehelp`` domain."""
     return _domain().ngettext(singular, plural, num, **variables)
 
 
-def lazy_lh(string: str, **variables: t.Any) -> LazyString:
+def lazy_lh(string: str, **variables: object) -> LazyString:
     """Like :func:`_lh`, translated when the string is used."""
     return LazyString(_lh, string, **variables)
 

@@ -7,12 +7,11 @@ believed only when the shop signed it with its secret key, through
 
 from __future__ import annotations
 
-import typing as t
-
 from flask import current_app
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 
+from .models import ConversationMixin
 from .state import get_state
 
 SALT = "livehelp-identity"
@@ -30,12 +29,12 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key, salt=SALT)
 
 
-def sign_identity(identity: dict[str, t.Any]) -> str:
+def sign_identity(identity: dict[str, object]) -> str:
     """Sign what the shop knows about the visitor, for the widget to carry."""
     return _serializer().dumps(identity)
 
 
-def read_identity(signed: str | None) -> dict[str, t.Any] | None:
+def read_identity(signed: str | None) -> dict[str, object] | None:
     """The shop's signed claim, or ``None`` if it is missing, forged or old."""
     if not signed:
         return None
@@ -46,7 +45,7 @@ def read_identity(signed: str | None) -> dict[str, t.Any] | None:
     return identity if isinstance(identity, dict) else None
 
 
-def context_for_visitor(signed: str | None = None) -> dict[str, t.Any] | None:
+def context_for_visitor(signed: str | None = None) -> dict[str, object] | None:
     """What the shop says about the visitor now: its hook, then a signed claim."""
     hooked = get_state().extension.load_visitor_context()
     claimed = read_identity(signed)
@@ -55,7 +54,7 @@ def context_for_visitor(signed: str | None = None) -> dict[str, t.Any] | None:
     return {**(claimed or {}), **(hooked or {})}
 
 
-def verified(conversation: t.Any) -> dict[str, bool]:
+def verified(conversation: ConversationMixin) -> dict[str, bool]:
     """Whether the shop vouches for the customer's name and e-mail in a chat.
 
     Staff see what the customer typed, else what the shop said; either is
@@ -69,7 +68,7 @@ def verified(conversation: t.Any) -> dict[str, bool]:
     }
 
 
-def _vouched(typed: str | None, known: t.Any) -> bool:
+def _vouched(typed: str | None, known: object) -> bool:
     if not isinstance(known, str) or not known.strip():
         return False
     return typed is None or typed.strip().casefold() == known.strip().casefold()

@@ -13,11 +13,12 @@ import datetime as dt
 import hashlib
 import logging
 import os
-import typing as t
 
 import sqlalchemy as sa
 
+from .models import rows_changed
 from .models import utcnow
+from .state import LiveHelpState
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +28,14 @@ ALIVE = dt.timedelta(seconds=3 * HEARTBEAT_SECONDS)
 PREFIX = "process:"
 
 
-def _name(state: t.Any) -> str:
+def _name(state: LiveHelpState) -> str:
     """This process's row. By process id too: workers forked from one app
     (``--preload``) share the app's state."""
     me = f"{state.jobs.holder}:{os.getpid()}"
     return PREFIX + hashlib.sha256(me.encode()).hexdigest()[:32]
 
 
-def beat(state: t.Any, now: dt.datetime | None = None) -> None:
+def beat(state: LiveHelpState, now: dt.datetime | None = None) -> None:
     """Say that this process is alive, and forget the processes that are not.
 
     A row holds when its process stopped being heard from (``expires_at``)
@@ -46,15 +47,16 @@ def beat(state: t.Any, now: dt.datetime | None = None) -> None:
     session.execute(
         sa.delete(model).where(model.name.startswith(PREFIX), model.expires_at < now)
     )
-    renewed = session.execute(
-        sa.update(model).where(model.name == name).values(expires_at=now + ALIVE)
+    renewed = rows_changed(
+        session,
+        sa.update(model).where(model.name == name).values(expires_at=now + ALIVE),
     )
-    if not renewed.rowcount:
+    if not renewed:
         session.add(model(name=name, holder=now.isoformat(), expires_at=now + ALIVE))
     session.commit()
 
 
-def unreached(state: t.Any, now: dt.datetime | None = None) -> int:
+def unreached(state: LiveHelpState, now: dt.datetime | None = None) -> int:
     """How many other processes alive with this one its events never reach.
 
     Nought when the hub carries events between processes. A process that
@@ -78,7 +80,7 @@ def unreached(state: t.Any, now: dt.datetime | None = None) -> int:
         others = others.where(
             model.expires_at > dt.datetime.fromisoformat(started) + ALIVE
         )
-    return t.cast(int, session.execute(others).scalar_one())
+    return session.execute(others).scalar_one()
 
 
 class Heartbeat:
@@ -88,7 +90,7 @@ class Heartbeat:
         #: How many unreached processes were last logged.
         self._told = 0
 
-    def __call__(self, state: t.Any) -> None:
+    def __call__(self, state: LiveHelpState) -> None:
         beat(state)
         others = unreached(state)
         if others and others != self._told:

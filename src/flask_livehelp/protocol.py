@@ -7,13 +7,16 @@ turns into an ``error`` frame while the connection stays open.
 
 from __future__ import annotations
 
+import collections.abc as c
 import dataclasses
+import datetime as dt
 import json
 import re
 import typing as t
 
 from .errors import Refused
 from .i18n import N_
+from .models import ConversationMixin
 from .text import has_surrogates
 from .text import is_blank
 from .text import without_controls
@@ -186,11 +189,51 @@ STAFF_FRAMES: dict[str, str] = {
 }
 
 
+# The frames the server builds for a stored message, as both sides read them.
+
+
+class MessageFrame(t.TypedDict):
+    type: t.Literal["message"]
+    conversation: int
+    seq: int
+    #: The id the sending client made.
+    id: str | None
+    author: str
+    name: str | None
+    kind: str
+    body: str
+    data: c.Mapping[str, object] | None
+    via: str
+    at: str | None
+
+
+class HiddenFrame(t.TypedDict):
+    type: t.Literal["hidden"]
+    conversation: int
+    seq: int
+
+
+class TypingFrame(t.TypedDict):
+    type: t.Literal["typing"]
+    conversation: int
+    author: str
+    state: bool
+
+
+class AckFrame(t.TypedDict):
+    type: t.Literal["ack"]
+    id: str | None
+    conversation: int
+    seq: int
+
+
 @dataclasses.dataclass(frozen=True)
 class Frame:
     type: str
+    #: Each value as its spec checked it (text, number, flag or list).
     fields: dict[str, t.Any]
 
+    # Loosely typed: the spec, not the type, says what a field holds.
     def __getitem__(self, name: str) -> t.Any:
         return self.fields.get(name)
 
@@ -232,6 +275,7 @@ def parse_frame(
     return Frame(kind, fields)
 
 
+# The value is JSON from the wire, not yet checked against the spec.
 def _check_field(
     name: str,
     field: Field,
@@ -287,6 +331,7 @@ def _check_field(
     return value
 
 
+# Wire JSON too: its items are checked here.
 def _check_list(
     name: str, field: Field, value: list[t.Any], ref: str | None
 ) -> list[str]:
@@ -308,11 +353,38 @@ def _check_list(
     return [without_controls(v) for v in value]
 
 
-def isoformat(moment: t.Any) -> str | None:
+class Said(t.Protocol):
+    """A stored message: its row, or what storing it just returned."""
+
+    @property
+    def conversation_id(self) -> int: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def client_id(self) -> str | None: ...
+    @property
+    def author(self) -> str: ...
+    @property
+    def author_name(self) -> str | None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def data(self) -> c.Mapping[str, object] | None: ...
+    @property
+    def via(self) -> str: ...
+    @property
+    def staff_only(self) -> bool: ...
+    @property
+    def created_at(self) -> dt.datetime: ...
+
+
+def isoformat(moment: dt.datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
-def message_frame(message: t.Any) -> dict[str, t.Any]:
+def message_frame(message: Said) -> MessageFrame:
     """The frame that carries one stored message or event."""
     return {
         "type": "message",
@@ -329,7 +401,7 @@ def message_frame(message: t.Any) -> dict[str, t.Any]:
     }
 
 
-def hidden_frame(message: t.Any) -> dict[str, t.Any]:
+def hidden_frame(message: Said) -> HiddenFrame:
     """A message only staff may read, as the visitor gets it: its number alone.
 
     So the visitor's numbers have no holes, and a hole always means a frame
@@ -342,17 +414,19 @@ def hidden_frame(message: t.Any) -> dict[str, t.Any]:
     }
 
 
-def numbered_frame(message: t.Any, *, staff: bool) -> dict[str, t.Any]:
+def numbered_frame(message: Said, *, staff: bool) -> MessageFrame | HiddenFrame:
     """A stored message as staff, or as the visitor, may get it."""
     if message.staff_only and not staff:
         return hidden_frame(message)
     return message_frame(message)
 
 
-def conversation_frame(conversation: t.Any, *, staff: bool) -> dict[str, t.Any]:
+def conversation_frame(
+    conversation: ConversationMixin, *, staff: bool
+) -> dict[str, object]:
     """A conversation's state, as the visitor or as staff may see it."""
     operator = conversation.operator
-    frame: dict[str, t.Any] = {
+    frame: dict[str, object] = {
         "type": "conversation",
         "id": conversation.id,
         "status": conversation.status,
@@ -378,7 +452,7 @@ def conversation_frame(conversation: t.Any, *, staff: bool) -> dict[str, t.Any]:
     return frame
 
 
-def typing_frame(conversation_id: int, author: str, state: bool) -> dict[str, t.Any]:
+def typing_frame(conversation_id: int, author: str, state: bool) -> TypingFrame:
     return {
         "type": "typing",
         "conversation": conversation_id,
@@ -387,7 +461,7 @@ def typing_frame(conversation_id: int, author: str, state: bool) -> dict[str, t.
     }
 
 
-def ack_frame(message: t.Any) -> dict[str, t.Any]:
+def ack_frame(message: Said) -> AckFrame:
     return {
         "type": "ack",
         "id": message.client_id,

@@ -15,6 +15,7 @@ asks for what it missed by sequence number.
 
 from __future__ import annotations
 
+import collections.abc as c
 import logging
 import os
 import secrets
@@ -59,7 +60,7 @@ class RedisHub(Hub):
 
     # The public API.
 
-    def publish(self, channel: str, event: dict[str, t.Any]) -> None:
+    def publish(self, channel: str, event: c.Mapping[str, object]) -> None:
         self._start()
         text = encode(event)
         self.deliver(channel, text)
@@ -112,6 +113,7 @@ class RedisHub(Hub):
         self._first_attempt = threading.Event()
         #: Serialises writes on the subscriber connection and its bookkeeping.
         self._write_lock = threading.Lock()
+        #: redis-py's connection, whose reconnect methods are replaced (_connect).
         self._connection: t.Any = None
         #: Channels Redis was asked to send us on the current connection.
         self._remote: set[str] = set()
@@ -242,7 +244,7 @@ class RedisHub(Hub):
             pinged = False
             self._handle(connection.read_response(disconnect_on_error=False))
 
-    def _handle(self, reply: t.Any) -> None:
+    def _handle(self, reply: object) -> None:
         if not isinstance(reply, list) or len(reply) < 2:
             return
         kind = reply[0]
@@ -283,5 +285,5 @@ class RedisHub(Hub):
         self._health_changed(healthy)
 
 
-def _refuse_reconnect(*args: t.Any, **kwargs: t.Any) -> None:
+def _refuse_reconnect(*args: object, **kwargs: object) -> None:
     raise redis.ConnectionError("The hub's Redis connection was lost.")

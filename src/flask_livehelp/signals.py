@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import typing as t
-
 from blinker import NamedSignal
 from blinker import Namespace
 from flask import current_app
@@ -35,7 +33,7 @@ operator_status_changed = _signals.signal(
 )
 
 
-def send(signal: NamedSignal, **kwargs: t.Any) -> None:
+def send(signal: NamedSignal, **kwargs: object) -> None:
     """Send ``signal`` from the current application."""
     # Never the current_app proxy: receivers compare senders by identity.
     app = current_app._get_current_object()  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ Maintainers make the next revision from the models with one command::
 
 from __future__ import annotations
 
+import collections.abc as c
 import os
 import re
 import shutil
@@ -28,8 +29,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import __version__ as alembic_version
 from alembic import command
+from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.operations.ops import MigrationScript
 from alembic.script import ScriptDirectory
 from alembic.script import write_hooks
 from flask import current_app
@@ -100,6 +103,7 @@ def include_in(config: Config) -> Config:
     return config
 
 
+# ``options``: Flask-Migrate's configure_args, the host's callbacks in it.
 def _join(options: dict[str, t.Any], host_versions: str) -> None:
     """Flask-Migrate's ``context.configure`` options, made to know our branch."""
     if getattr(options.get("process_revision_directives"), "livehelp", False):
@@ -110,12 +114,15 @@ def _join(options: dict[str, t.Any], host_versions: str) -> None:
     host_render = options.get("render_item")
     host_directives = options.get("process_revision_directives")
 
-    def include_name(name: str | None, kind: str, parent_names: t.Any) -> bool:
+    def include_name(
+        name: str | None, kind: str, parent_names: c.Mapping[str, str | None]
+    ) -> bool:
         # Our revisions make our tables; the host's autogenerate leaves them.
         if kind == "table" and name and name.startswith(prefix):
             return False
         return host_include(name, kind, parent_names) if host_include else True
 
+    # Alembic passes schema items of several kinds.
     def include_object(
         item: t.Any, name: str | None, kind: str, reflected: bool, other: t.Any
     ) -> bool:
@@ -126,12 +133,15 @@ def _join(options: dict[str, t.Any], host_versions: str) -> None:
             return True
         return bool(host_include_object(item, name, kind, reflected, other))
 
-    def render_item(kind: str, item: t.Any, context: t.Any) -> str | t.Literal[False]:
+    def render_item(
+        kind: str, item: object, context: AutogenContext
+    ) -> str | t.Literal[False]:
         ours = _render_item(kind, item, context)
         if ours is False and host_render is not None:
             return t.cast("str | t.Literal[False]", host_render(kind, item, context))
         return ours
 
+    # Alembic's process_revision_directives, as the host may have it.
     def place(context: t.Any, revision: t.Any, directives: list[t.Any]) -> None:
         if host_directives is not None:
             host_directives(context, revision, directives)
@@ -152,7 +162,7 @@ def _join(options: dict[str, t.Any], host_versions: str) -> None:
 
 
 def _after_host_head(
-    scripts: ScriptDirectory, script: t.Any, host_versions: str
+    scripts: ScriptDirectory, script: MigrationScript, host_versions: str
 ) -> None:
     """Base a host's new revision on the host's own head, in its own folder.
 
@@ -238,13 +248,16 @@ def _refuse_unversioned(app: Flask) -> None:
         )
 
 
+# Keyword arguments of alembic's context.configure, each of its own type.
 def configure_options(app: Flask) -> dict[str, t.Any]:
     """What ``env.py`` gives ``context.configure``, plus the ``engine``."""
     state = get_state(app)
     prefix = state.extension.table_prefix
     metadata = state.models.operator.__table__.metadata
 
-    def ours(name: str | None, kind: str, parent_names: t.Any) -> bool:
+    def ours(
+        name: str | None, kind: str, parent_names: c.Mapping[str, str | None]
+    ) -> bool:
         # Our tables only: never compare or change the host's.
         return kind != "table" or bool(name and name.startswith(prefix))
 
@@ -261,7 +274,7 @@ def configure_options(app: Flask) -> dict[str, t.Any]:
 
 
 def _render_item(
-    kind: str, item: t.Any, autogen_context: t.Any
+    kind: str, item: object, autogen_context: AutogenContext
 ) -> str | t.Literal[False]:
     # A revision must not import our models, which change: a type of ours
     # is written as the plain SQLAlchemy type it stores.
@@ -275,7 +288,7 @@ _PREFIXED_LITERAL = re.compile(r"'([^'\n]*?)" + DEFAULT_PREFIX + r"([^'\n]*)'")
 
 
 @write_hooks.register("livehelp_prefix")
-def use_prefix_variable(filename: str, options: dict[str, t.Any]) -> None:
+def use_prefix_variable(filename: str, options: c.Mapping[str, object]) -> None:
     """Write our table names as ``f'{P}name'``, so any prefix migrates."""
     path = Path(filename)
     text = path.read_text()

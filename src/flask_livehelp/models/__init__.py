@@ -13,6 +13,7 @@ one ``db`` from them. What a host or another module may use is here.
 
 from __future__ import annotations
 
+from .changes import rows_changed
 from .columns import AUTHORS
 from .columns import CONVERSATION_STATUSES
 from .columns import ONE_OPEN
@@ -63,6 +64,7 @@ __all__ = [
     "UTCDateTime",
     "VisitorMixin",
     "build_models",
+    "rows_changed",
     "shared_metadata",
     "utcnow",
 ]

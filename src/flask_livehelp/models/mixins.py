@@ -16,7 +16,22 @@ from .columns import UTCDateTime
 from .columns import utcnow
 
 
-class OperatorMixin:
+class _Declared:
+    """What every concrete class of :mod:`.tables` has, told to the type checker.
+
+    The keys between tables and the relationships are declared there, on
+    classes whose names carry the table prefix; the mixins below announce
+    them under ``TYPE_CHECKING`` only, so the runtime mapping is exactly what
+    :mod:`.tables` declares.
+    """
+
+    if t.TYPE_CHECKING:
+        __table__: t.ClassVar[sa.Table]
+
+        def __init__(self, **values: object) -> None: ...
+
+
+class OperatorMixin(_Declared):
     """An operator account: who answers chats in the panel."""
 
     id: sa_orm.Mapped[int] = sa_orm.mapped_column(primary_key=True)
@@ -51,8 +66,12 @@ class OperatorMixin:
         UTCDateTime, default=utcnow
     )
 
+    if t.TYPE_CHECKING:  # declared in .tables
+        departments: sa_orm.Mapped[list[DepartmentMixin]]
+        shop_has_departments: sa_orm.Mapped[bool]
 
-class DepartmentMixin:
+
+class DepartmentMixin(_Declared):
     id: sa_orm.Mapped[int] = sa_orm.mapped_column(primary_key=True)
     name: sa_orm.Mapped[str] = sa_orm.mapped_column(sa.String(120), unique=True)
     #: Offline messages to this department also go here, if set.
@@ -60,7 +79,7 @@ class DepartmentMixin:
     is_active: sa_orm.Mapped[bool] = sa_orm.mapped_column(default=True)
 
 
-class VisitorMixin:
+class VisitorMixin(_Declared):
     """A shop visitor, anonymous unless they tell us who they are."""
 
     id: sa_orm.Mapped[int] = sa_orm.mapped_column(primary_key=True)
@@ -87,7 +106,7 @@ class VisitorMixin:
     pages_seen: sa_orm.Mapped[int] = sa_orm.mapped_column(default=0)
     #: Who the shop says this is (name, e-mail, cart...), from the host's hook
     #: or a claim the shop signed; never from the browser alone.
-    shop_identity: sa_orm.Mapped[dict[str, t.Any] | None] = sa_orm.mapped_column(
+    shop_identity: sa_orm.Mapped[dict[str, object] | None] = sa_orm.mapped_column(
         sa.JSON
     )
     #: When the visitor's personal data was erased on request.
@@ -103,8 +122,12 @@ class VisitorMixin:
         UTCDateTime, default=utcnow, index=True
     )
 
+    if t.TYPE_CHECKING:  # declared in .tables
+        invited_by_id: sa_orm.Mapped[int | None]
+        invited_by: sa_orm.Mapped[OperatorMixin | None]
 
-class ConversationMixin:
+
+class ConversationMixin(_Declared):
     """One chat, or one offline message, with everything said in it."""
 
     id: sa_orm.Mapped[int] = sa_orm.mapped_column(primary_key=True)
@@ -145,12 +168,23 @@ class ConversationMixin:
     #: For a conversation no operator took: when someone answered it by mail.
     answered_at: sa_orm.Mapped[dt.datetime | None] = sa_orm.mapped_column(UTCDateTime)
     #: What the host's context hook said about the visitor when the chat began.
-    context: sa_orm.Mapped[dict[str, t.Any] | None] = sa_orm.mapped_column(sa.JSON)
+    context: sa_orm.Mapped[dict[str, object] | None] = sa_orm.mapped_column(sa.JSON)
     #: Deleted by a manager: kept out of every list, purged with the retention.
     deleted_at: sa_orm.Mapped[dt.datetime | None] = sa_orm.mapped_column(UTCDateTime)
 
+    if t.TYPE_CHECKING:  # declared in .tables
+        visitor_id: sa_orm.Mapped[int]
+        operator_id: sa_orm.Mapped[int | None]
+        department_id: sa_orm.Mapped[int | None]
+        requested_operator_id: sa_orm.Mapped[int | None]
+        visitor: sa_orm.Mapped[VisitorMixin]
+        operator: sa_orm.Mapped[OperatorMixin | None]
+        requested_operator: sa_orm.Mapped[OperatorMixin | None]
+        department: sa_orm.Mapped[DepartmentMixin | None]
+        tags: sa_orm.Mapped[list[TagMixin]]
 
-class MessageMixin:
+
+class MessageMixin(_Declared):
     """One line of a transcript: something said, or something that happened."""
 
     id: sa_orm.Mapped[int] = sa_orm.mapped_column(primary_key=True)
@@ -165,7 +199,7 @@ class MessageMixin:
     kind: sa_orm.Mapped[str] = sa_orm.mapped_column(sa.String(16), default="text")
     #: For text, what was said; for an event, its name (``accepted``, ``ended``).
     body: sa_orm.Mapped[str] = sa_orm.mapped_column(sa.Text)
-    data: sa_orm.Mapped[dict[str, t.Any] | None] = sa_orm.mapped_column(sa.JSON)
+    data: sa_orm.Mapped[dict[str, object] | None] = sa_orm.mapped_column(sa.JSON)
     #: Seen by staff only (a transfer note), never sent to the visitor.
     staff_only: sa_orm.Mapped[bool] = sa_orm.mapped_column(default=False)
     #: ``chat``, or ``email`` for what arrived or went out by mail.
@@ -174,8 +208,12 @@ class MessageMixin:
         UTCDateTime, default=utcnow
     )
 
+    if t.TYPE_CHECKING:  # declared in .tables
+        conversation_id: sa_orm.Mapped[int]
+        operator_id: sa_orm.Mapped[int | None]
 
-class ConnectionMixin:
+
+class ConnectionMixin(_Declared):
     """An open operator panel, so presence survives several tabs and processes."""
 
     id: sa_orm.Mapped[str] = sa_orm.mapped_column(sa.String(32), primary_key=True)
@@ -186,13 +224,16 @@ class ConnectionMixin:
         UTCDateTime, default=utcnow, index=True
     )
 
+    if t.TYPE_CHECKING:  # declared in .tables
+        operator_id: sa_orm.Mapped[int]
 
-class TagMixin:
+
+class TagMixin(_Declared):
     id: sa_orm.Mapped[int] = sa_orm.mapped_column(primary_key=True)
     name: sa_orm.Mapped[str] = sa_orm.mapped_column(sa.String(64), unique=True)
 
 
-class CannedResponseMixin:
+class CannedResponseMixin(_Declared):
     """A ready answer an operator inserts by name, e.g. ``#generic_OneMoment``."""
 
     id: sa_orm.Mapped[int] = sa_orm.mapped_column(primary_key=True)
@@ -203,7 +244,7 @@ class CannedResponseMixin:
     body: sa_orm.Mapped[str] = sa_orm.mapped_column(sa.Text)
 
 
-class HelpArticleMixin:
+class HelpArticleMixin(_Declared):
     """A help page suggested to visitors while they type their question."""
 
     id: sa_orm.Mapped[int] = sa_orm.mapped_column(primary_key=True)
@@ -215,7 +256,7 @@ class HelpArticleMixin:
     is_active: sa_orm.Mapped[bool] = sa_orm.mapped_column(default=True)
 
 
-class SettingMixin:
+class SettingMixin(_Declared):
     """A setting an admin changed in the panel; it wins over ``LIVEHELP_*``."""
 
     key: sa_orm.Mapped[str] = sa_orm.mapped_column(sa.String(64), primary_key=True)
@@ -223,10 +264,10 @@ class SettingMixin:
     lang: sa_orm.Mapped[str] = sa_orm.mapped_column(
         sa.String(16), primary_key=True, default=""
     )
-    value: sa_orm.Mapped[t.Any] = sa_orm.mapped_column(sa.JSON)
+    value: sa_orm.Mapped[object] = sa_orm.mapped_column(sa.JSON)
 
 
-class MailMixin:
+class MailMixin(_Declared):
     """The outbox: a mail is written with what caused it, then sent with retries."""
 
     id: sa_orm.Mapped[int] = sa_orm.mapped_column(primary_key=True)
@@ -264,8 +305,11 @@ class MailMixin:
     )
     sent_at: sa_orm.Mapped[dt.datetime | None] = sa_orm.mapped_column(UTCDateTime)
 
+    if t.TYPE_CHECKING:  # declared in .tables
+        conversation_id: sa_orm.Mapped[int | None]
 
-class AuditMixin:
+
+class AuditMixin(_Declared):
     """Who did what that must be accounted for (deleting a chat, erasing data)."""
 
     id: sa_orm.Mapped[int] = sa_orm.mapped_column(primary_key=True)
@@ -276,10 +320,13 @@ class AuditMixin:
     actor_name: sa_orm.Mapped[str | None] = sa_orm.mapped_column(sa.String(120))
     action: sa_orm.Mapped[str] = sa_orm.mapped_column(sa.String(64))
     target: sa_orm.Mapped[str | None] = sa_orm.mapped_column(sa.String(120))
-    details: sa_orm.Mapped[dict[str, t.Any] | None] = sa_orm.mapped_column(sa.JSON)
+    details: sa_orm.Mapped[dict[str, object] | None] = sa_orm.mapped_column(sa.JSON)
+
+    if t.TYPE_CHECKING:  # declared in .tables
+        operator_id: sa_orm.Mapped[int | None]
 
 
-class LoginAttemptMixin:
+class LoginAttemptMixin(_Declared):
     id: sa_orm.Mapped[int] = sa_orm.mapped_column(primary_key=True)
     email: sa_orm.Mapped[str] = sa_orm.mapped_column(sa.String(254), index=True)
     ip_address: sa_orm.Mapped[str | None] = sa_orm.mapped_column(
@@ -291,7 +338,7 @@ class LoginAttemptMixin:
     )
 
 
-class TransferMixin:
+class TransferMixin(_Declared):
     """A chat offered to a colleague or a department, with a note."""
 
     id: sa_orm.Mapped[int] = sa_orm.mapped_column(primary_key=True)
@@ -303,8 +350,14 @@ class TransferMixin:
     )
     answered_at: sa_orm.Mapped[dt.datetime | None] = sa_orm.mapped_column(UTCDateTime)
 
+    if t.TYPE_CHECKING:  # declared in .tables
+        conversation_id: sa_orm.Mapped[int]
+        from_operator_id: sa_orm.Mapped[int | None]
+        to_operator_id: sa_orm.Mapped[int | None]
+        to_department_id: sa_orm.Mapped[int | None]
 
-class LeaseMixin:
+
+class LeaseMixin(_Declared):
     """A named job one process holds for a while, so it runs once at a time."""
 
     name: sa_orm.Mapped[str] = sa_orm.mapped_column(sa.String(64), primary_key=True)

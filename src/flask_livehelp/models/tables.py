@@ -37,23 +37,23 @@ from .mixins import VisitorMixin
 class Models:
     """The model classes of one ``db``."""
 
-    operator: t.Any
-    department: t.Any
+    operator: type[OperatorMixin]
+    department: type[DepartmentMixin]
     operator_departments: sa.Table
-    visitor: t.Any
-    conversation: t.Any
-    message: t.Any
-    connection: t.Any
-    tag: t.Any
+    visitor: type[VisitorMixin]
+    conversation: type[ConversationMixin]
+    message: type[MessageMixin]
+    connection: type[ConnectionMixin]
+    tag: type[TagMixin]
     conversation_tags: sa.Table
-    canned_response: t.Any
-    help_article: t.Any
-    setting: t.Any
-    mail: t.Any
-    audit: t.Any
-    login_attempt: t.Any
-    transfer: t.Any
-    lease: t.Any
+    canned_response: type[CannedResponseMixin]
+    help_article: type[HelpArticleMixin]
+    setting: type[SettingMixin]
+    mail: type[MailMixin]
+    audit: type[AuditMixin]
+    login_attempt: type[LoginAttemptMixin]
+    transfer: type[TransferMixin]
+    lease: type[LeaseMixin]
 
 
 #: The models declared into each metadata, by table prefix.
@@ -93,6 +93,7 @@ class _Row:
 
 def _declare(metadata: sa.MetaData, prefix: str) -> Models:
     # A declarative base of our own, its tables in the host's metadata.
+    # Made at runtime from the metadata, so the type checker cannot see it.
     base: t.Any = type(
         "LiveHelpBase", (_Row, sa_orm.DeclarativeBase), {"metadata": metadata}
     )

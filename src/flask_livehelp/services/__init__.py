@@ -10,12 +10,19 @@ from __future__ import annotations
 import typing as t
 
 import sqlalchemy as sa
+import sqlalchemy.orm as sa_orm
 from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session
 
 from ..config import config_value
 from ..hub import Hub
 from ..models import Models
+from ..models import rows_changed
+
+_Row = t.TypeVar("_Row")
+#: What every service is made with: the host's db, our models and the hub.
+Basics: t.TypeAlias = tuple[SQLAlchemy, Models, Hub]
 
 
 class Service:
@@ -27,12 +34,12 @@ class Service:
         self.hub = hub
 
     @property
-    def session(self) -> t.Any:
+    def session(self) -> sa_orm.scoped_session[Session]:
         return self.db.session
 
     def page_of(
-        self, query: t.Any, page: int, per_page: int
-    ) -> tuple[list[t.Any], int]:
+        self, query: sa.Select[_Row], page: int, per_page: int
+    ) -> tuple[list[_Row], int]:
         """One page of the rows ``query`` selects, and how many there are."""
         total = self.session.execute(
             sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
@@ -40,5 +47,9 @@ class Service:
         query = query.offset((max(page, 1) - 1) * per_page).limit(per_page)
         return list(self.session.execute(query).scalars()), total
 
-    def setting(self, key: str) -> t.Any:
+    def changed(self, statement: sa.Executable) -> int:
+        """Run an UPDATE or DELETE in the session; how many rows it matched."""
+        return rows_changed(self.session, statement)
+
+    def setting(self, key: str) -> t.Any:  # Any: each setting has its own type
         return config_value(key, current_app)

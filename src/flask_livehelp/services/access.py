@@ -15,26 +15,55 @@ from __future__ import annotations
 import typing as t
 
 import sqlalchemy as sa
+import sqlalchemy.orm as sa_orm
+
+from ..models import ConversationMixin
+from ..models import Models
+from ..models import OperatorMixin
+from ..models import TransferMixin
 
 RANKS = {"operator": 0, "manager": 1, "admin": 2}
 OPEN = ("queued", "active")
 
 #: The departments whose chats someone answers; ``None`` for every one.
 Scope = frozenset[int] | None
+
+
+class Scoped(t.Protocol):
+    """What carries an operator's scope already (the presence list)."""
+
+    @property
+    def department_scope(self) -> Scope: ...
+
+
+class Seated(Scoped, t.Protocol):
+    """Staff whose scope is known already: the socket's seat."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def role(self) -> str: ...
+
+
+#: Whom a rule asks about: an operator row, or what carries its scope.
+Staff = OperatorMixin | Seated
+#: A department column of a chat, or of a transfer.
+DepartmentColumn = sa_orm.InstrumentedAttribute[int | None]
+
 #: Never a scope: what :func:`scope` finds on an operator row.
 _FROM_ROW = object()
 
 
-def department_ids(operator: t.Any) -> set[int]:
+def department_ids(operator: OperatorMixin) -> set[int]:
     return {department.id for department in operator.departments}
 
 
-def has_role(operator: t.Any, role: str) -> bool:
+def has_role(operator: Staff, role: str) -> bool:
     """Whether ``operator`` has ``role`` or a higher one."""
     return RANKS.get(operator.role, -1) >= RANKS[role]
 
 
-def scope(operator: t.Any) -> Scope:
+def scope(operator: OperatorMixin | Scoped) -> Scope:
     """The departments whose chats ``operator`` answers; ``None`` for all.
 
     The one rule of departments, which every check here, the lists and the
@@ -49,8 +78,9 @@ def scope(operator: t.Any) -> Scope:
     carried = getattr(operator, "department_scope", _FROM_ROW)
     if carried is not _FROM_ROW:
         return t.cast(Scope, carried)
-    mine = frozenset(department_ids(operator))
-    if mine or operator.shop_has_departments:
+    row = t.cast(OperatorMixin, operator)
+    mine = frozenset(department_ids(row))
+    if mine or row.shop_has_departments:
         return mine
     return None
 
@@ -63,12 +93,12 @@ def in_scope(departments: Scope, department_id: int | None) -> bool:
     return department_id is None or departments is None or department_id in departments
 
 
-def serves(operator: t.Any, department_id: int | None) -> bool:
+def serves(operator: OperatorMixin | Scoped, department_id: int | None) -> bool:
     """Whether ``operator`` answers chats of this department (see :func:`scope`)."""
     return in_scope(scope(operator), department_id)
 
 
-def scope_clause(operator: t.Any, column: t.Any) -> sa.ColumnElement[bool]:
+def scope_clause(operator: Staff, column: DepartmentColumn) -> sa.ColumnElement[bool]:
     """:func:`serves` as a SQL condition on a department column."""
     departments = scope(operator)
     if departments is None:
@@ -77,7 +107,7 @@ def scope_clause(operator: t.Any, column: t.Any) -> sa.ColumnElement[bool]:
 
 
 def hears_of(
-    operator: t.Any, department_id: int | None, operator_id: int | None
+    operator: Staff, department_id: int | None, operator_id: int | None
 ) -> bool:
     """Whether ``operator`` is told of a chat's changes as they happen.
 
@@ -91,19 +121,19 @@ def hears_of(
     )
 
 
-def oversees(operator: t.Any, department_id: int | None) -> bool:
+def oversees(operator: Staff, department_id: int | None) -> bool:
     """Whether ``operator`` sees every chat of this department (managers, admins)."""
     if operator.role == "admin":
         return True
     return operator.role == "manager" and serves(operator, department_id)
 
 
-def takes_transfers(operator: t.Any, department_id: int | None) -> bool:
+def takes_transfers(operator: Staff, department_id: int | None) -> bool:
     """Whether ``operator`` may take a chat offered to this department."""
     return operator.role == "admin" or serves(operator, department_id)
 
 
-def may_take(operator: t.Any, transfer: t.Any) -> bool:
+def may_take(operator: Staff, transfer: TransferMixin) -> bool:
     """Whether a transfer offer is for ``operator`` to accept or decline: the
     colleague it names, or anyone who takes its department's transfers; never
     the one who offered it."""
@@ -114,7 +144,7 @@ def may_take(operator: t.Any, transfer: t.Any) -> bool:
     return takes_transfers(operator, transfer.to_department_id)
 
 
-def can_view(operator: t.Any, conversation: t.Any) -> bool:
+def can_view(operator: Staff, conversation: ConversationMixin) -> bool:
     if operator.role == "admin" or conversation.operator_id == operator.id:
         return True
     if operator.role == "manager":
@@ -124,20 +154,20 @@ def can_view(operator: t.Any, conversation: t.Any) -> bool:
     )
 
 
-def can_accept(operator: t.Any, conversation: t.Any) -> bool:
+def can_accept(operator: Staff, conversation: ConversationMixin) -> bool:
     return bool(
         operator.role == "admin" or serves(operator, conversation.department_id)
     )
 
 
-def can_write(operator: t.Any, conversation: t.Any) -> bool:
+def can_write(operator: Staff, conversation: ConversationMixin) -> bool:
     """Only the operator who has the chat answers in it."""
     return bool(
         conversation.status == "active" and conversation.operator_id == operator.id
     )
 
 
-def can_transfer(operator: t.Any, conversation: t.Any) -> bool:
+def can_transfer(operator: Staff, conversation: ConversationMixin) -> bool:
     """The operator who has the chat offers it on; managers and admins may
     move any active chat they see."""
     return can_write(operator, conversation) or (
@@ -147,19 +177,19 @@ def can_transfer(operator: t.Any, conversation: t.Any) -> bool:
     )
 
 
-def can_answer(operator: t.Any, conversation: t.Any) -> bool:
+def can_answer(operator: Staff, conversation: ConversationMixin) -> bool:
     """Staff who serve the conversation's department may read and answer it by mail."""
     return operator.role == "admin" or serves(operator, conversation.department_id)
 
 
-def answer_clause(operator: t.Any, column: t.Any) -> sa.ColumnElement[bool]:
+def answer_clause(operator: Staff, column: DepartmentColumn) -> sa.ColumnElement[bool]:
     """:func:`can_answer` as a SQL condition on a department column."""
     if operator.role == "admin":
         return sa.true()
     return scope_clause(operator, column)
 
 
-def sees_colleague(viewer: t.Any, other: t.Any) -> bool:
+def sees_colleague(viewer: Staff, other: OperatorMixin) -> bool:
     """Whether ``viewer`` may filter the history by ``other``'s chats.
 
     Everyone by themselves; managers by the colleagues of the departments
@@ -173,13 +203,13 @@ def sees_colleague(viewer: t.Any, other: t.Any) -> bool:
     return viewer.role == "admin" or mine is None or bool(department_ids(other) & mine)
 
 
-def can_end(operator: t.Any, conversation: t.Any) -> bool:
+def can_end(operator: Staff, conversation: ConversationMixin) -> bool:
     if conversation.operator_id == operator.id:
         return True
     return operator.role in ("manager", "admin") and can_view(operator, conversation)
 
 
-def can_delete(operator: t.Any, conversation: t.Any) -> bool:
+def can_delete(operator: Staff, conversation: ConversationMixin) -> bool:
     """Managers and admins delete finished chats they oversee."""
     return (
         has_role(operator, "manager")
@@ -188,14 +218,14 @@ def can_delete(operator: t.Any, conversation: t.Any) -> bool:
     )
 
 
-def can_erase(operator: t.Any, conversation: t.Any) -> bool:
+def can_erase(operator: Staff, conversation: ConversationMixin) -> bool:
     """Managers and admins erase the customer's data of a chat they oversee."""
     return has_role(operator, "manager") and oversees(
         operator, conversation.department_id
     )
 
 
-def can_manage(operator: t.Any, area: str) -> bool:
+def can_manage(operator: Staff, area: str) -> bool:
     """Whether ``operator`` may use an administration area.
 
     Managers keep the canned responses and read the reports; everything else
@@ -206,7 +236,9 @@ def can_manage(operator: t.Any, area: str) -> bool:
     return has_role(operator, "admin")
 
 
-def visible_clause(operator: t.Any, model: t.Any) -> sa.ColumnElement[bool]:
+def visible_clause(
+    operator: Staff, model: type[ConversationMixin]
+) -> sa.ColumnElement[bool]:
     """The chats ``operator`` may see in lists, as a SQL condition on ``model``.
 
     Deleted chats are never visible. It is :func:`can_view` for finished
@@ -221,7 +253,7 @@ def visible_clause(operator: t.Any, model: t.Any) -> sa.ColumnElement[bool]:
     return sa.and_(alive, own)
 
 
-def mail_clause(operator: t.Any, models: t.Any) -> sa.ColumnElement[bool]:
+def mail_clause(operator: OperatorMixin, models: Models) -> sa.ColumnElement[bool]:
     """The outbox's mails ``operator`` may see and send, as a SQL condition.
 
     Admins see every mail; managers the mails of chats of the departments

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import typing as t
-
 import sqlalchemy as sa
 
+from ..models import AuditMixin
+from ..models import Models
+from ..models import OperatorMixin
 from ..models import utcnow
 from . import Service
 
@@ -14,12 +15,12 @@ PAGE = 100
 
 
 def entry(
-    models: t.Any,
-    actor: t.Any | None,
+    models: Models,
+    actor: OperatorMixin | None,
     action: str,
     target: str | None,
-    details: dict[str, t.Any] | None = None,
-) -> t.Any:
+    details: dict[str, object] | None = None,
+) -> AuditMixin:
     """A new audit row, for services that write one in their own transaction."""
     return models.audit(
         at=utcnow(),
@@ -34,13 +35,13 @@ def entry(
 class AuditService(Service):
     def record(
         self,
-        actor: t.Any | None,
+        actor: OperatorMixin | None,
         action: str,
         target: str | None = None,
         *,
         commit: bool = True,
-        **details: t.Any,
-    ) -> t.Any:
+        **details: object,
+    ) -> AuditMixin:
         """Write an entry: ``actor`` (an operator, or ``None`` for the system)
         did ``action`` to ``target``.
 
@@ -56,7 +57,7 @@ class AuditService(Service):
 
     def entries(
         self, *, action: str | None = None, page: int = 1, per_page: int = PAGE
-    ) -> tuple[list[t.Any], int]:
+    ) -> tuple[list[AuditMixin], int]:
         """The newest entries first, and how many there are."""
         model = self.models.audit
         where = [model.action == action] if action else []

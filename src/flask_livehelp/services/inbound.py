@@ -37,9 +37,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from ..background import hold_lease
+from ..models import ConversationMixin
+from ..models import OperatorMixin
 from ..models import utcnow
+from ..state import LiveHelpState
 from ..text import is_blank
 from ..text import plain
+from . import Basics
 from . import Service
 from .conversations import ConversationService
 from .mail import MailService
@@ -72,7 +76,7 @@ class Received:
 class InboundService(Service):
     def __init__(
         self,
-        *args: t.Any,
+        *args: *Basics,
         conversations: ConversationService,
         offline: OfflineService,
         mail: MailService,
@@ -113,7 +117,7 @@ class InboundService(Service):
 
     def _append(
         self,
-        conversation: t.Any,
+        conversation: ConversationMixin,
         sender: str,
         sender_name: str,
         text: str,
@@ -156,7 +160,7 @@ class InboundService(Service):
         self.mail.send_soon(mails)
         return Received("appended", conversation_id=conversation.id)
 
-    def _operator(self, address: str) -> t.Any | None:
+    def _operator(self, address: str) -> OperatorMixin | None:
         model = self.models.operator
         query = sa.select(model).where(
             sa.func.lower(model.email) == address.lower(), model.is_active.is_(True)
@@ -165,7 +169,7 @@ class InboundService(Service):
 
     def _conversation_for(
         self, message: EmailMessage, recipient: str | None
-    ) -> t.Any | None:
+    ) -> ConversationMixin | None:
         model = self.models.conversation
         for token in self._tokens(message, recipient):
             conversation = self.session.execute(
@@ -241,7 +245,7 @@ class InboundService(Service):
         return result.outcome
 
 
-def fetch_mail_job(state: t.Any) -> None:
+def fetch_mail_job(state: LiveHelpState) -> None:
     """The background job: one process at a time reads the reply mailbox."""
     seconds = state.inbound.setting("FETCH_MAIL_SECONDS")
     # Held for three rounds: another process takes over only if this one died.

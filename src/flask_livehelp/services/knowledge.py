@@ -20,6 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import NotFound
 from ..errors import Refused
 from ..i18n import N_
+from ..models import CannedResponseMixin
+from ..models import HelpArticleMixin
+from ..models import OperatorMixin
 from . import audit
 from . import Service
 
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 
 #: The host's search: ``(question, lang, limit)`` to a list of dicts with
 #: ``title``, ``url`` and ``excerpt`` (or ``body``).
+#: The host's dicts are read through str() and checks (see _host_suggestions).
 ArticleSearch = c.Callable[[str, str, int], "c.Iterable[t.Mapping[str, t.Any]]"]
 
 CANNED_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -50,18 +54,18 @@ WEIGHTS = (("title", 3), ("keywords", 2), ("body", 1))
 class KnowledgeService(Service):
     # Canned responses.
 
-    def canned_responses(self) -> list[t.Any]:
+    def canned_responses(self) -> list[CannedResponseMixin]:
         model = self.models.canned_response
         query = sa.select(model).order_by(model.name, model.lang)
         return list(self.session.execute(query).scalars())
 
-    def canned(self, canned_id: int) -> t.Any:
+    def canned(self, canned_id: int) -> CannedResponseMixin:
         row = self.session.get(self.models.canned_response, canned_id)
         if row is None:
             raise NotFound("no-canned", N_("No such canned response."))
         return row
 
-    def canned_for(self, lang: str | None) -> list[t.Any]:
+    def canned_for(self, lang: str | None) -> list[CannedResponseMixin]:
         """The responses an operator writing in ``lang`` may insert, by name.
 
         A response written for ``lang`` wins over the one of the same name for
@@ -72,7 +76,7 @@ class KnowledgeService(Service):
         rows = self.session.execute(
             sa.select(model).where(model.lang.in_(langs)).order_by(model.name)
         ).scalars()
-        chosen: dict[str, t.Any] = {}
+        chosen: dict[str, CannedResponseMixin] = {}
         for row in rows:
             if row.name not in chosen or row.lang:
                 chosen[row.name] = row
@@ -85,8 +89,8 @@ class KnowledgeService(Service):
         name: str,
         lang: str,
         body: str,
-        by: t.Any | None,
-    ) -> t.Any:
+        by: OperatorMixin | None,
+    ) -> CannedResponseMixin:
         """Create (``canned_id=None``) or change a canned response."""
         name, lang, body = name.strip().lstrip("#"), _lang(lang), body.strip()
         if not CANNED_NAME.fullmatch(name):
@@ -103,7 +107,7 @@ class KnowledgeService(Service):
         self._audit(by, "canned-saved", f"canned:{row.id} {name}")
         return row
 
-    def delete_canned(self, canned_id: int, *, by: t.Any | None) -> None:
+    def delete_canned(self, canned_id: int, *, by: OperatorMixin | None) -> None:
         row = self.canned(canned_id)
         self.session.delete(row)
         self.session.add(
@@ -115,12 +119,12 @@ class KnowledgeService(Service):
 
     # Help articles.
 
-    def articles(self) -> list[t.Any]:
+    def articles(self) -> list[HelpArticleMixin]:
         model = self.models.help_article
         query = sa.select(model).order_by(model.lang, model.title)
         return list(self.session.execute(query).scalars())
 
-    def article(self, article_id: int) -> t.Any:
+    def article(self, article_id: int) -> HelpArticleMixin:
         row = self.session.get(self.models.help_article, article_id)
         if row is None:
             raise NotFound("no-article", N_("No such help article."))
@@ -136,8 +140,8 @@ class KnowledgeService(Service):
         lang: str,
         keywords: str,
         is_active: bool = True,
-        by: t.Any | None,
-    ) -> t.Any:
+        by: OperatorMixin | None,
+    ) -> HelpArticleMixin:
         """Create (``article_id=None``) or change a help article."""
         title, body = title.strip(), body.strip()
         url, keywords = (url or "").strip() or None, keywords.strip()
@@ -164,7 +168,7 @@ class KnowledgeService(Service):
         self.session.commit()
         return row
 
-    def delete_article(self, article_id: int, *, by: t.Any | None) -> None:
+    def delete_article(self, article_id: int, *, by: OperatorMixin | None) -> None:
         row = self.article(article_id)
         self.session.delete(row)
         target = f"article:{row.id} {row.title}"
@@ -173,7 +177,7 @@ class KnowledgeService(Service):
 
     def suggest(
         self, question: str, lang: str, limit: int = 3
-    ) -> list[dict[str, t.Any]]:
+    ) -> list[dict[str, object]]:
         """Help articles that match the words of a visitor's question, best first.
 
         Each is a dict with ``title``, ``url`` and ``excerpt``. The host's
@@ -197,7 +201,7 @@ class KnowledgeService(Service):
         scored.sort(key=lambda pair: (-pair[0], pair[1].title.lower()))
         return [_suggestion(a.title, a.url, a.body, a.id) for _, a in scored[:limit]]
 
-    def _articles_for(self, lang: str) -> list[t.Any]:
+    def _articles_for(self, lang: str) -> list[HelpArticleMixin]:
         model = self.models.help_article
         langs = {"", lang, lang.split("_")[0].split("-")[0]} if lang else {""}
         query = sa.select(model).where(model.is_active, model.lang.in_(langs))
@@ -206,7 +210,7 @@ class KnowledgeService(Service):
     @staticmethod
     def _host_suggestions(
         search: ArticleSearch, question: str, lang: str, limit: int
-    ) -> list[dict[str, t.Any]]:
+    ) -> list[dict[str, object]]:
         try:
             found = list(search(question, lang, limit))[:limit]
         except Exception:
@@ -231,7 +235,7 @@ class KnowledgeService(Service):
             self.session.rollback()
             raise Refused("taken", message) from None
 
-    def _audit(self, actor: t.Any | None, action: str, target: str) -> None:
+    def _audit(self, actor: OperatorMixin | None, action: str, target: str) -> None:
         self.session.add(audit.entry(self.models, actor, action, target))
         self.session.commit()
 
@@ -263,7 +267,7 @@ def _words(text: str) -> set[str]:
     return {w for w in WORD.findall(text.lower()) if w not in STOP_WORDS}
 
 
-def _score(article: t.Any, words: set[str]) -> int:
+def _score(article: HelpArticleMixin, words: set[str]) -> int:
     score = 0
     for field, weight in WEIGHTS:
         found = _words(getattr(article, field) or "")
@@ -278,8 +282,8 @@ def _score(article: t.Any, words: set[str]) -> int:
 
 
 def _suggestion(
-    title: str, url: str | None, body: str, article_id: t.Any
-) -> dict[str, t.Any]:
+    title: str, url: str | None, body: str, article_id: object
+) -> dict[str, object]:
     excerpt = " ".join(body.split())
     if len(excerpt) > EXCERPT:
         excerpt = excerpt[: EXCERPT - 1].rsplit(" ", 1)[0] + "…"

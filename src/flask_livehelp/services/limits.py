@@ -17,6 +17,9 @@ import threading
 import time
 import typing as t
 
+if t.TYPE_CHECKING:
+    import redis
+
 log = logging.getLogger(__name__)
 
 
@@ -55,13 +58,13 @@ class RedisClient:
     def __init__(self, url: str, prefix: str) -> None:
         self.url = url
         self.prefix = prefix
-        self._client: t.Any = None
+        self._client: redis.Redis | None = None
         self._pid: int | None = None
 
-    def client(self) -> t.Any:
+    def client(self) -> redis.Redis:
         import redis  # an optional extra: only with LIVEHELP_HUB_URL
 
-        if self._pid != os.getpid():
+        if self._client is None or self._pid != os.getpid():
             self._client = redis.Redis.from_url(
                 self.url, socket_connect_timeout=1, socket_timeout=1
             )

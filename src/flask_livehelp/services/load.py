@@ -12,14 +12,19 @@ import typing as t
 
 import sqlalchemy as sa
 import sqlalchemy.orm as sa_orm
+from flask_sqlalchemy.session import Session as FlaskSession
 
 from ..errors import Refused
 from ..i18n import N_
+from ..models import Models
+
+#: The request's session, as Flask-SQLAlchemy gives it.
+Session: t.TypeAlias = sa_orm.scoped_session[FlaskSession]
 
 FULL = N_("You have as many chats as you may have at once (%(max)d). End one first.")
 
 
-def active_chats(models: t.Any, operator_id: int) -> t.Any:
+def active_chats(models: Models, operator_id: int) -> sa.ScalarSelect[int]:
     """How many chats the operator has, as a SQL expression."""
     # An alias: inside an UPDATE of the chats, the count must not correlate.
     chats = sa_orm.aliased(models.conversation)
@@ -32,7 +37,7 @@ def active_chats(models: t.Any, operator_id: int) -> t.Any:
 
 
 def room_clause(
-    session: t.Any, models: t.Any, operator_id: int
+    session: Session, models: Models, operator_id: int
 ) -> tuple[sa.ColumnElement[bool], int]:
     """A condition for the UPDATE that hands a chat to the operator, and their limit.
 
@@ -46,10 +51,10 @@ def room_clause(
     limit = session.execute(
         sa.select(model.max_chats).where(model.id == operator_id).with_for_update()
     ).scalar_one()
-    return active_chats(models, operator_id) < limit, t.cast(int, limit)
+    return active_chats(models, operator_id) < limit, limit
 
 
-def has_room(session: t.Any, models: t.Any, operator_id: int) -> bool:
+def has_room(session: Session, models: Models, operator_id: int) -> bool:
     """Whether one more chat fits now (for what only routes or invites)."""
     limit = session.execute(
         sa.select(models.operator.max_chats).where(models.operator.id == operator_id)
@@ -57,7 +62,7 @@ def has_room(session: t.Any, models: t.Any, operator_id: int) -> bool:
     if limit is None:
         return False
     load = session.execute(sa.select(active_chats(models, operator_id))).scalar_one()
-    return t.cast(int, load) < t.cast(int, limit)
+    return load < limit
 
 
 def full(limit: int) -> Refused:

@@ -19,12 +19,18 @@ import sqlalchemy as sa
 from .. import signals
 from ..hub import operator_channel
 from ..hub import STAFF_CHANNEL
+from ..models import OperatorMixin
 from ..models import utcnow
 from . import access
+from . import Basics
 from . import Service
 
 #: How long a computed widget state is reused within one process.
 STATE_CACHE_SECONDS = 1.0
+
+
+#: Whatever :meth:`PresenceService.remember` keeps.
+Built = t.TypeVar("Built")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +57,7 @@ class OperatorPresence:
     def busy(self) -> bool:
         return self.status == "online" and self.active_chats >= self.max_chats
 
-    def public(self) -> dict[str, t.Any]:
+    def public(self) -> dict[str, object]:
         """As the panels' presence list shows them."""
         return {
             "id": self.id,
@@ -64,9 +70,9 @@ class OperatorPresence:
 
 
 class PresenceService(Service):
-    def __init__(self, *args: t.Any) -> None:
+    def __init__(self, *args: *Basics) -> None:
         super().__init__(*args)
-        self._cache: dict[t.Hashable, tuple[float, t.Any]] = {}
+        self._cache: dict[t.Hashable, tuple[float, object]] = {}
         self._cache_lock = threading.Lock()
         #: The effective statuses this process last told the panels about.
         self._told: dict[int, str] = {}
@@ -89,10 +95,10 @@ class PresenceService(Service):
         """The panel is still there, also after its row was taken for stale."""
         now = utcnow()
         model = self.models.connection
-        touched = self.session.execute(
+        touched = self.changed(
             sa.update(model).where(model.id == connection_id).values(seen_at=now)
         )
-        if not touched.rowcount:
+        if not touched:
             self.session.add(
                 model(
                     id=connection_id,
@@ -103,7 +109,7 @@ class PresenceService(Service):
             )
         self._seen(operator_id, now)
         self.session.commit()
-        if not touched.rowcount:
+        if not touched:
             self.announce(operator_id)
 
     def close_connection(
@@ -181,7 +187,7 @@ class PresenceService(Service):
 
     def set_status(self, operator_id: int, status: str) -> None:
         """Change what the operator chose: ``online``, ``away`` or ``offline``."""
-        operator = self.session.get(self.models.operator, operator_id)
+        operator = self.session.get_one(self.models.operator, operator_id)
         if operator.status == status:
             return
         operator.status = status
@@ -203,7 +209,7 @@ class PresenceService(Service):
             },
         )
         mine = next((o for o in operators if o.id == operator_id), None)
-        chosen = self.session.get(self.models.operator, operator_id).status
+        chosen = self.session.get_one(self.models.operator, operator_id).status
         self.hub.publish(
             operator_channel(operator_id),
             {
@@ -236,12 +242,12 @@ class PresenceService(Service):
         ]
 
     def _effective(
-        self, operator: t.Any, live_seen: dt.datetime | None, now: dt.datetime
+        self, operator: OperatorMixin, live_seen: dt.datetime | None, now: dt.datetime
     ) -> str:
         if operator.status == "offline":
             return "offline"
         if self._connected(live_seen, now):
-            return t.cast(str, operator.status)
+            return operator.status
         return "offline" if self._gone(operator, live_seen, now) else "away"
 
     def _connected(self, live_seen: dt.datetime | None, now: dt.datetime) -> bool:
@@ -250,7 +256,7 @@ class PresenceService(Service):
         return live_seen is not None and live_seen >= now - stale
 
     def _gone(
-        self, operator: t.Any, live_seen: dt.datetime | None, now: dt.datetime
+        self, operator: OperatorMixin, live_seen: dt.datetime | None, now: dt.datetime
     ) -> bool:
         """Whether the operator's panels have been gone past the grace time."""
         if self._connected(live_seen, now):
@@ -274,7 +280,7 @@ class PresenceService(Service):
         # An aggregate bypasses the column type, so SQLite hands back naive UTC.
         return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
-    def _active_chats(self) -> dict[int, int]:
+    def _active_chats(self) -> dict[int | None, int]:
         model = self.models.conversation
         query = (
             sa.select(model.operator_id, sa.func.count())
@@ -288,14 +294,11 @@ class PresenceService(Service):
 
     def widget_state(self, department_id: int | None = None) -> WidgetState:
         """What the widget should show, reused for a second within a process."""
-        return t.cast(
-            WidgetState,
-            self.remember(
-                ("state", department_id), lambda: self._compute_state(department_id)
-            ),
+        return self.remember(
+            ("state", department_id), lambda: self._compute_state(department_id)
         )
 
-    def remember(self, key: t.Hashable, build: t.Callable[[], t.Any]) -> t.Any:
+    def remember(self, key: t.Hashable, build: t.Callable[[], Built]) -> Built:
         """Something made from the widget state, kept as long as the state is.
 
         Every presence change in this process forgets it at once; changes in
@@ -304,7 +307,8 @@ class PresenceService(Service):
         with self._cache_lock:
             cached = self._cache.get(key)
         if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+            # Each key is built by one caller, so it holds what it built.
+            return t.cast(Built, cached[1])
         value = build()
         with self._cache_lock:
             self._cache[key] = (time.monotonic() + STATE_CACHE_SECONDS, value)

@@ -15,6 +15,7 @@ from ..errors import NotAllowed
 from ..errors import Refused
 from ..formatting import time_zone
 from ..i18n import N_
+from ..models import OperatorMixin
 from . import access
 from . import Service
 from .history.lists import start_of_day
@@ -30,6 +31,22 @@ COUNTS = (
     "closed_silent",
     "offline_messages",
 )
+
+
+#: One chat as the reports count it: created, accepted, first answered and
+#: ended, status, origin, ended by, reply token, operator and department.
+ChatRow: t.TypeAlias = sa.Row[
+    dt.datetime,
+    dt.datetime | None,
+    dt.datetime | None,
+    dt.datetime | None,
+    str,
+    str,
+    str | None,
+    str | None,
+    int | None,
+    int | None,
+]
 
 
 @dataclasses.dataclass
@@ -93,7 +110,7 @@ class Report:
 class ReportService(Service):
     def figures(
         self,
-        viewer: t.Any,
+        viewer: OperatorMixin,
         date_from: dt.date,
         date_to: dt.date,
         *,
@@ -134,13 +151,12 @@ class ReportService(Service):
 
     def _rows(
         self,
-        viewer: t.Any,
+        viewer: OperatorMixin,
         date_from: dt.date,
         date_to: dt.date,
         zone: dt.tzinfo,
         department_id: int | None,
-    ) -> list[t.Any]:
-
+    ) -> list[ChatRow]:
         model = self.models.conversation
         query = sa.select(
             model.created_at,
@@ -164,7 +180,7 @@ class ReportService(Service):
 
     @staticmethod
     def _days(
-        rows: list[t.Any], date_from: dt.date, date_to: dt.date, zone: dt.tzinfo
+        rows: list[ChatRow], date_from: dt.date, date_to: dt.date, zone: dt.tzinfo
     ) -> list[DayFigures]:
         days = {
             date_from + dt.timedelta(days=n): DayFigures(
@@ -192,9 +208,9 @@ class ReportService(Service):
 
     @staticmethod
     def _groups(
-        rows: list[t.Any], key: str, names: dict[int, str]
+        rows: list[ChatRow], key: str, names: dict[int, str]
     ) -> list[GroupFigures]:
-        groups: dict[int | None, list[t.Any]] = collections.defaultdict(list)
+        groups: dict[int | None, list[ChatRow]] = collections.defaultdict(list)
         for row in rows:
             if row.origin != "offline":
                 groups[getattr(row, key)].append(row)
@@ -233,7 +249,7 @@ class ReportService(Service):
         return dict(self.session.execute(sa.select(model.id, model.name)).all())
 
 
-def _closed_after_silence(row: t.Any) -> bool:
+def _closed_after_silence(row: ChatRow) -> bool:
     # Before "inactive", a quiet chat closed was ended by "timeout" too; an
     # operator had it, which a chat nobody accepted never has.
     return bool(

@@ -15,7 +15,9 @@ import sqlalchemy as sa
 from ..errors import Refused
 from ..hub import STAFF_CHANNEL
 from ..i18n import N_
+from ..models import OperatorMixin
 from . import audit
+from . import Basics
 from . import Service
 
 #: The settings the panel may change, and the type each must have.
@@ -44,12 +46,12 @@ PANEL: dict[str, str] = {
 
 
 class SettingsService(Service):
-    def __init__(self, *args: t.Any) -> None:
+    def __init__(self, *args: *Basics) -> None:
         super().__init__(*args)
-        self._cache: dict[tuple[str, str], tuple[float, t.Any]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, dict[str, object]]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: str, lang: str | None = None) -> t.Any:
+    def get(self, key: str, lang: str | None = None) -> t.Any:  # typed as config_value
         """The value of ``key`` for ``lang``: the panel's, else ``LIVEHELP_<key>``."""
         default = self.setting(key)
         values = self._values(key)
@@ -57,11 +59,11 @@ class SettingsService(Service):
             return values[lang]
         return values.get("", default)
 
-    def _values(self, key: str) -> dict[str, t.Any]:
+    def _values(self, key: str) -> dict[str, object]:
         with self._lock:
             cached = self._cache.get((key, ""))
         if cached is not None and cached[0] > time.monotonic():
-            return t.cast("dict[str, t.Any]", cached[1])
+            return cached[1]
         model = self.models.setting
         rows = self.session.execute(
             sa.select(model.lang, model.value).where(model.key == key)
@@ -71,7 +73,7 @@ class SettingsService(Service):
             self._cache[(key, "")] = (time.monotonic() + CACHE_SECONDS, values)
         return values
 
-    def set(self, key: str, value: t.Any, lang: str = "") -> None:
+    def set(self, key: str, value: object, lang: str = "") -> None:
         """Change a setting; ``value=None`` on a language removes that language's."""
         if key not in EDITABLE:
             raise Refused("unknown-setting", N_("Unknown setting."))
@@ -95,7 +97,7 @@ class SettingsService(Service):
             )
 
     def change(
-        self, values: dict[str, t.Any], lang: str = "", *, by: t.Any | None
+        self, values: dict[str, object], lang: str = "", *, by: OperatorMixin | None
     ) -> list[str]:
         """Store the settings of ``values`` that changed, and say so in the
         audit log as done by ``by``; returns the keys that changed."""
@@ -105,14 +107,16 @@ class SettingsService(Service):
         for key in changed:
             self.set(key, values[key], lang)
         if changed:
-            details = {"keys": changed, **({"lang": lang} if lang else {})}
+            details: dict[str, object] = {"keys": changed}
+            if lang:
+                details["lang"] = lang
             self.session.add(
                 audit.entry(self.models, by, "settings-changed", None, details)
             )
             self.session.commit()
         return changed
 
-    def for_panel(self) -> dict[str, t.Any]:
+    def for_panel(self) -> dict[str, object]:
         """The settings the operator panel goes by, as it gets them."""
         values = {name: self.get(key) for key, name in PANEL.items()}
         values["require_tag"] = bool(values["require_tag"])

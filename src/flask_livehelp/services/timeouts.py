@@ -13,15 +13,15 @@ is, and its time in the queue counts again from their return.
 from __future__ import annotations
 
 import datetime as dt
-import typing as t
 
 import sqlalchemy as sa
 
 from ..models import utcnow
+from ..state import LiveHelpState
 from . import access
 
 
-def time_out_queue(state: t.Any, now: dt.datetime | None = None) -> list[int]:
+def time_out_queue(state: LiveHelpState, now: dt.datetime | None = None) -> list[int]:
     """Queued chats older than ``QUEUE_TIMEOUT_SECONDS``: missed, and mailed."""
     seconds = state.settings.get("QUEUE_TIMEOUT_SECONDS")
     if not seconds:
@@ -53,7 +53,7 @@ def time_out_queue(state: t.Any, now: dt.datetime | None = None) -> list[int]:
 
 
 def _operators_expected(
-    state: t.Any, department_id: int | None, cutoff: dt.datetime
+    state: LiveHelpState, department_id: int | None, cutoff: dt.datetime
 ) -> bool:
     """Whether the chat's operators are away, or came back after ``cutoff``.
 
@@ -80,7 +80,7 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def close_inactive(state: t.Any, now: dt.datetime | None = None) -> list[int]:
+def close_inactive(state: LiveHelpState, now: dt.datetime | None = None) -> list[int]:
     """Active chats where nobody said anything for ``INACTIVE_CLOSE_SECONDS``."""
     seconds = state.settings.get("INACTIVE_CLOSE_SECONDS")
     if not seconds:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import typing as t
-
 import sqlalchemy as sa
 
 from ..errors import NotAllowed
@@ -12,8 +10,12 @@ from ..errors import Refused
 from ..hub import operator_channel
 from ..hub import STAFF_CHANNEL
 from ..i18n import N_
+from ..models import ConversationMixin
+from ..models import OperatorMixin
+from ..models import TransferMixin
 from ..models import utcnow
 from . import access
+from . import Basics
 from . import load
 from . import Service
 from .conversations import ConversationService
@@ -22,19 +24,19 @@ MAX_NOTE = 1000
 
 
 class TransferService(Service):
-    def __init__(self, *args: t.Any, conversations: ConversationService) -> None:
+    def __init__(self, *args: *Basics, conversations: ConversationService) -> None:
         super().__init__(*args)
         self.conversations = conversations
 
     def offer(
         self,
-        operator: t.Any,
+        operator: OperatorMixin,
         conversation_id: int,
         *,
         to_operator_id: int | None = None,
         to_department_id: int | None = None,
         note: str | None = None,
-    ) -> t.Any:
+    ) -> TransferMixin:
         """Offer a chat the operator has to a colleague or to a department.
 
         The chat stays with the operator until someone accepts it; the note is
@@ -74,7 +76,10 @@ class TransferService(Service):
         return transfer
 
     def _check_target(
-        self, operator: t.Any, to_operator_id: int | None, to_department_id: int | None
+        self,
+        operator: OperatorMixin,
+        to_operator_id: int | None,
+        to_department_id: int | None,
     ) -> None:
         if to_operator_id is not None:
             if to_operator_id == operator.id:
@@ -96,12 +101,8 @@ class TransferService(Service):
         self, to_operator_id: int | None, to_department_id: int | None
     ) -> str:
         if to_operator_id is not None:
-            return t.cast(
-                str, self.session.get(self.models.operator, to_operator_id).name
-            )
-        return t.cast(
-            str, self.session.get(self.models.department, to_department_id).name
-        )
+            return self.session.get_one(self.models.operator, to_operator_id).name
+        return self.session.get_one(self.models.department, to_department_id).name
 
     def _withdraw_open(self, conversation_id: int) -> None:
         """A new offer replaces one still open for the same chat."""
@@ -112,7 +113,7 @@ class TransferService(Service):
             .values(status="withdrawn", answered_at=utcnow())
         )
 
-    def accept(self, operator: t.Any, transfer_id: int) -> t.Any:
+    def accept(self, operator: OperatorMixin, transfer_id: int) -> ConversationMixin:
         """Take the chat of an offer made to this operator or their department.
 
         :raises Refused: ``taken``: the offer is no longer open; ``full``: the
@@ -122,18 +123,18 @@ class TransferService(Service):
         previous_id = self.conversations.get(transfer.conversation_id).operator_id
         model, chats = self.models.transfer, self.models.conversation
         room, limit = load.room_clause(self.session, self.models, operator.id)
-        moved = self.session.execute(
+        moved = self.changed(
             sa.update(chats)
             .where(chats.id == transfer.conversation_id, chats.status == "active")
             .where(room)
             .values(operator_id=operator.id)
         )
-        taken = self.session.execute(
+        taken = self.changed(
             sa.update(model)
             .where(model.id == transfer.id, model.status == "offered")
             .values(status="accepted", answered_at=utcnow())
         )
-        if taken.rowcount != 1 or moved.rowcount != 1:
+        if taken != 1 or moved != 1:
             self.session.rollback()
             still_open = self._offer_for(operator, transfer_id)
             if self.conversations.get(still_open.conversation_id).status == "active":
@@ -167,7 +168,7 @@ class TransferService(Service):
         self.conversations.route_waiting()
         return conversation
 
-    def decline(self, operator: t.Any, transfer_id: int) -> None:
+    def decline(self, operator: OperatorMixin, transfer_id: int) -> None:
         transfer = self._offer_for(operator, transfer_id)
         if transfer.to_department_id is not None:
             # Someone else in the department may still take it.
@@ -186,7 +187,7 @@ class TransferService(Service):
                 | {"type": "transfer-declined", "by": operator.name},
             )
 
-    def _offer_for(self, operator: t.Any, transfer_id: int) -> t.Any:
+    def _offer_for(self, operator: OperatorMixin, transfer_id: int) -> TransferMixin:
         transfer = self.session.get(self.models.transfer, transfer_id)
         if transfer is None or transfer.status != "offered":
             raise Refused("taken", N_("This transfer is no longer open."))
@@ -194,7 +195,7 @@ class TransferService(Service):
             raise NotAllowed("not-allowed", N_("This transfer is not for you."))
         return transfer
 
-    def open_for(self, operator: t.Any) -> list[t.Any]:
+    def open_for(self, operator: OperatorMixin) -> list[TransferMixin]:
         """Offers waiting for this operator's answer."""
         model = self.models.transfer
         offers = self.session.execute(
@@ -202,7 +203,7 @@ class TransferService(Service):
         ).scalars()
         return [offer for offer in offers if access.may_take(operator, offer)]
 
-    def departments(self) -> list[dict[str, t.Any]]:
+    def departments(self) -> list[dict[str, object]]:
         """The departments a chat can be transferred to."""
         model = self.models.department
         rows = self.session.execute(
@@ -210,7 +211,7 @@ class TransferService(Service):
         ).scalars()
         return [{"id": d.id, "name": d.name} for d in rows]
 
-    def frame(self, transfer: t.Any) -> dict[str, t.Any]:
+    def frame(self, transfer: TransferMixin) -> dict[str, object]:
         conversation = self.conversations.get(transfer.conversation_id)
         sender = self.session.get(self.models.operator, transfer.from_operator_id)
         return {

@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import secrets
 import threading
-import typing as t
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -22,8 +21,11 @@ from ..errors import NotFound
 from ..errors import Refused
 from ..hub import operator_channel
 from ..i18n import N_
+from ..models import OperatorMixin
 from ..models import utcnow
+from ..models import VisitorMixin
 from . import access
+from . import Basics
 from . import load
 from . import Service
 
@@ -52,14 +54,14 @@ class Beat:
 
 
 class VisitorService(Service):
-    def __init__(self, *args: t.Any) -> None:
+    def __init__(self, *args: *Basics) -> None:
         super().__init__(*args)
         #: Per browser tab: its latest beat, and each page it showed since the
         #: last flush (a quick visitor sees several between two flushes).
         self._beats: dict[str, tuple[Beat, list[str]]] = {}
         self._beats_lock = threading.Lock()
         #: Invitations waiting in this process's view: presence id -> offer.
-        self._invitations: dict[str, dict[str, t.Any]] = {}
+        self._invitations: dict[str, dict[str, object]] = {}
 
     # The chat's visitor.
 
@@ -71,7 +73,7 @@ class VisitorService(Service):
         locale: str | None,
         page: str | None = None,
         presence_id: str | None = None,
-    ) -> tuple[t.Any, str]:
+    ) -> tuple[VisitorMixin, str]:
         """The visitor who opens the chat, with the secret token that identifies them.
 
         A visitor already seen browsing (by ``presence_id``) is the same person
@@ -100,7 +102,7 @@ class VisitorService(Service):
                 break
         return visitor, token
 
-    def _row_for(self, presence_id: str | None) -> t.Any:
+    def _row_for(self, presence_id: str | None) -> VisitorMixin:
         """The row a new chat of this tab takes: its own, or a new one."""
         visitor = self._unclaimed(presence_id)
         if visitor is None:
@@ -112,7 +114,7 @@ class VisitorService(Service):
             self.session.add(visitor)
         return visitor
 
-    def _by_presence(self, presence_id: str | None) -> t.Any | None:
+    def _by_presence(self, presence_id: str | None) -> VisitorMixin | None:
         if not presence_id:
             return None
         model = self.models.visitor
@@ -120,12 +122,12 @@ class VisitorService(Service):
             sa.select(model).where(model.presence_id == presence_id)
         ).scalar_one_or_none()
 
-    def _browsing(self, presence_id: str | None) -> t.Any | None:
+    def _browsing(self, presence_id: str | None) -> VisitorMixin | None:
         """The row of a visitor seen browsing who has not opened the chat yet."""
         visitor = self._by_presence(presence_id)
         return visitor if visitor is not None and visitor.token_hash is None else None
 
-    def _unclaimed(self, presence_id: str | None) -> t.Any | None:
+    def _unclaimed(self, presence_id: str | None) -> VisitorMixin | None:
         """This tab's visitor row, if nothing was ever said with its token."""
         visitor = self._by_presence(presence_id)
         if visitor is None or visitor.token_hash is None:
@@ -136,7 +138,7 @@ class VisitorService(Service):
         ).scalar_one()
         return None if chatted else visitor
 
-    def from_token(self, token: str | None) -> t.Any | None:
+    def from_token(self, token: str | None) -> VisitorMixin | None:
         if not token:
             return None
         model = self.models.visitor
@@ -149,14 +151,14 @@ class VisitorService(Service):
         page: str | None,
         *,
         presence_id: str | None = None,
-        identity: dict[str, t.Any] | None = None,
+        identity: dict[str, object] | None = None,
         timezone: str | None = None,
     ) -> None:
         """The chat's visitor is back: note the page and who the shop says they are.
 
         :param timezone: Their browser's time zone, checked by the caller.
         """
-        visitor = self.session.get(self.models.visitor, visitor_id)
+        visitor = self.session.get_one(self.models.visitor, visitor_id)
         visitor.last_seen_at = utcnow()
         if page:
             visitor.current_page = page
@@ -168,7 +170,7 @@ class VisitorService(Service):
             self._adopt(visitor, presence_id)
         self.session.commit()
 
-    def _adopt(self, visitor: t.Any, presence_id: str) -> None:
+    def _adopt(self, visitor: VisitorMixin, presence_id: str) -> None:
         """Take over the browsing row of the same person in a new tab."""
         browsing = self._browsing(presence_id)
         if browsing is not None and browsing.id != visitor.id:
@@ -223,7 +225,7 @@ class VisitorService(Service):
         return len(beats)
 
     @staticmethod
-    def _apply(visitor: t.Any, beat: Beat, pages: list[str]) -> None:
+    def _apply(visitor: VisitorMixin, beat: Beat, pages: list[str]) -> None:
         for page in pages:
             if page != visitor.current_page:
                 visitor.current_page = page
@@ -238,8 +240,8 @@ class VisitorService(Service):
         visitor.last_seen_at = max(beat.at, visitor.last_seen_at or beat.at)
 
     def on_site(
-        self, operator: t.Any, now: dt.datetime | None = None
-    ) -> list[dict[str, t.Any]]:
+        self, operator: OperatorMixin, now: dt.datetime | None = None
+    ) -> list[dict[str, object]]:
         """Who is on the site: those here now first, then the most recent.
 
         A visitor in a chat ``operator`` does not hear of (another
@@ -276,8 +278,8 @@ class VisitorService(Service):
 
     @staticmethod
     def _listed(
-        visitor: t.Any, conversation_id: int | None, on_site: bool
-    ) -> dict[str, t.Any]:
+        visitor: VisitorMixin, conversation_id: int | None, on_site: bool
+    ) -> dict[str, object]:
         identity = visitor.shop_identity or {}
         return {
             "id": visitor.id,
@@ -296,7 +298,9 @@ class VisitorService(Service):
 
     # Invitations.
 
-    def invite(self, operator: t.Any, visitor_id: int, message: str | None) -> None:
+    def invite(
+        self, operator: OperatorMixin, visitor_id: int, message: str | None
+    ) -> None:
         """Ask a visitor on the site to chat; the widget shows it until answered."""
         visitor = self.session.get(self.models.visitor, visitor_id)
         if visitor is None or visitor.presence_id is None:
@@ -329,7 +333,7 @@ class VisitorService(Service):
             if v.presence_id
         }
 
-    def invitation_for(self, presence_id: str | None) -> dict[str, t.Any] | None:
+    def invitation_for(self, presence_id: str | None) -> dict[str, object] | None:
         """The open invitation of a browser tab, from memory (no query)."""
         return self._invitations.get(presence_id) if presence_id else None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc as c
 import datetime as dt
 import json
 import logging
@@ -13,6 +14,7 @@ import time
 import typing as t
 
 from simple_websocket import ConnectionClosed
+from simple_websocket import Server
 from wsproto.events import Ping
 from wsproto.utilities import LocalProtocolError
 
@@ -39,7 +41,7 @@ log = logging.getLogger(__name__)
 SEND_WAIT = 5.0
 
 
-def unpatched_poll() -> t.Callable[[], t.Any]:
+def unpatched_poll() -> t.Callable[[], select.poll]:
     """``select.poll`` as the system has it, also where gevent patched it.
 
     Asking whether a socket takes data right now needs no waiting, and the
@@ -47,7 +49,9 @@ def unpatched_poll() -> t.Callable[[], t.Any]:
     """
     monkey = sys.modules.get("gevent.monkey")
     if monkey is not None and monkey.is_module_patched("select"):
-        return t.cast(t.Callable[[], t.Any], monkey.get_original("select", "poll"))
+        return t.cast(
+            "t.Callable[[], select.poll]", monkey.get_original("select", "poll")
+        )
     return select.poll
 
 
@@ -63,7 +67,7 @@ class Connection:
     #: The frames this socket accepts.
     specs: dict[str, dict[str, Field]] = {}
 
-    def __init__(self, ws: t.Any, state: LiveHelpState) -> None:
+    def __init__(self, ws: Server, state: LiveHelpState) -> None:
         self.ws = ws
         self.state = state
         self.closed = False
@@ -88,7 +92,7 @@ class Connection:
 
     # Sending.
 
-    def send(self, frame: dict[str, t.Any]) -> None:
+    def send(self, frame: c.Mapping[str, object]) -> None:
         self.send_text(json.dumps(frame, separators=(",", ":")))
 
     def send_text(self, text: str) -> None:
@@ -143,7 +147,7 @@ class Connection:
             )
 
     def refuse(self, refusal: Refused) -> None:
-        frame: dict[str, t.Any] = {
+        frame: dict[str, object] = {
             "type": "error",
             "code": refusal.code,
             "message": _lh(refusal.message, **refusal.variables),
@@ -154,7 +158,7 @@ class Connection:
         self.send(frame)
 
     @staticmethod
-    def turn_away(ws: t.Any, code: str, message: str, reason: int = 4429) -> None:
+    def turn_away(ws: Server, code: str, message: str, reason: int = 4429) -> None:
         """Say why in an error frame, then close a socket we do not serve."""
         frame = {"type": "error", "code": code, "message": _lh(message)}
         try:
@@ -255,7 +259,7 @@ class Connection:
             return receive_inline(self.ws, timeout)
         return t.cast("str | bytes | None", self.ws.receive(timeout=timeout))
 
-    def guarded(self, work: t.Callable[..., None], *args: t.Any) -> None:
+    def guarded(self, work: t.Callable[..., None], *args: object) -> None:
         """Run ``work``, turn a refusal into an error frame, release the database."""
         session = self.state.db.session
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc as c
 import dataclasses
 import json
 import logging
@@ -9,6 +10,7 @@ import time
 import typing as t
 
 from flask import request
+from simple_websocket import Server
 
 from ..auth import current_operator
 from ..config import config_value
@@ -22,6 +24,7 @@ from ..i18n import _lh
 from ..i18n import current_language
 from ..i18n import in_language
 from ..i18n import N_
+from ..models import OperatorMixin
 from ..protocol import ack_frame
 from ..protocol import DEPARTMENT
 from ..protocol import EVERYONE
@@ -31,6 +34,7 @@ from ..protocol import OWN
 from ..protocol import STAFF_FRAMES
 from ..services import access
 from ..state import get_state
+from ..state import LiveHelpState
 from .connection import Connection
 
 #: Seconds a busy socket goes on trusting that its operator is still signed in.
@@ -51,9 +55,10 @@ class Seat:
     department_scope: frozenset[int] | None
 
     @classmethod
-    def of(cls, operator: t.Any) -> Seat:
+    def of(cls, operator: OperatorMixin) -> Seat:
         return cls(operator.id, operator.name, operator.role, access.scope(operator))
 
+    # ``event``: a frame decoded from the hub's JSON.
     def may_hear(self, channel: str, event: dict[str, t.Any]) -> bool:
         """Whether a frame of the staff channel, or of our own, is for this panel.
 
@@ -84,7 +89,9 @@ class Seat:
 class OperatorConnection(Connection):
     specs = OPERATOR_FRAMES
 
-    def __init__(self, ws: t.Any, state: t.Any, operator: t.Any) -> None:
+    def __init__(
+        self, ws: Server, state: LiveHelpState, operator: OperatorMixin
+    ) -> None:
         super().__init__(ws, state)
         self.seat = Seat.of(operator)
         self._checked = time.monotonic()
@@ -95,7 +102,7 @@ class OperatorConnection(Connection):
         self.tick_seconds = config_value("HEARTBEAT_SECONDS")
         self.silence_seconds = config_value("CLIENT_SILENCE_SECONDS")
 
-    def operator(self) -> t.Any:
+    def operator(self) -> OperatorMixin:
         """The operator, read again, so a deactivated one is stopped at once."""
         operator = self.state.operators.session_valid(self.seat.id, self.session_key)
         if operator is None:
@@ -157,7 +164,7 @@ class OperatorConnection(Connection):
             }
         )
 
-    def _canned(self, operator: t.Any) -> list[dict[str, str]]:
+    def _canned(self, operator: OperatorMixin) -> list[dict[str, str]]:
         """Every canned response; the panel picks each chat's language."""
         return [
             {"name": c.name, "lang": c.lang, "body": c.body}
@@ -173,7 +180,7 @@ class OperatorConnection(Connection):
         self.subscription.discard(staff_conversation_channel(conversation_id))
         self.sequencer.forget(conversation_id)
 
-    def send(self, frame: dict[str, t.Any]) -> None:
+    def send(self, frame: c.Mapping[str, object]) -> None:
         # What the panel is sent directly is listed with what the hub brings.
         if frame.get("type") not in STAFF_FRAMES:
             log.error("A %r frame is not in protocol.STAFF_FRAMES.", frame.get("type"))
@@ -379,7 +386,7 @@ class OperatorConnection(Connection):
         )
 
 
-def operator_socket(ws: t.Any) -> None:
+def operator_socket(ws: Server) -> None:
     state = get_state()
     operator = current_operator()
     if operator is None:

@@ -23,6 +23,7 @@ import time
 import typing as t
 
 from simple_websocket import ConnectionClosed
+from simple_websocket import Server
 from wsproto.utilities import LocalProtocolError
 
 #: Seconds a closing socket waits for its client to close too.
@@ -38,7 +39,7 @@ class InlineReader:
         pass
 
 
-def reader_thread(target: t.Callable[[], None]) -> t.Any:
+def reader_thread(target: t.Callable[[], None]) -> threading.Thread | InlineReader:
     """The ``thread_class`` our sockets are accepted with: no thread, unless
     the host asks for protocol pings, which the reader thread sends.
 
@@ -51,12 +52,12 @@ def reader_thread(target: t.Callable[[], None]) -> t.Any:
     return threading.Thread(target=target)
 
 
-def reads_inline(ws: t.Any) -> bool:
+def reads_inline(ws: Server) -> bool:
     """Whether ``ws`` is one of ours, read by :func:`receive_inline`."""
     return isinstance(getattr(ws, "thread", None), InlineReader)
 
 
-def receive_inline(ws: t.Any, timeout: float | None) -> str | bytes | None:
+def receive_inline(ws: Server, timeout: float | None) -> str | bytes | None:
     """The next message, as ``ws.receive(timeout)`` gives it, read right here.
 
     ``None`` when nothing complete arrives within ``timeout`` seconds; pings
@@ -97,7 +98,7 @@ def _readable(sock: socket.socket, timeout: float) -> bool:
     return bool(waiting.poll(timeout * 1000))
 
 
-def stop_reading_later(ws: t.Any) -> None:
+def stop_reading_later(ws: Server) -> None:
     """After our close frame: stop waiting for the client's answer in time.
 
     A client that never answers (gone, or not reading) would otherwise keep
@@ -120,7 +121,7 @@ def releasing(view: t.Callable[..., None]) -> t.Callable[..., None]:
     :func:`release`), as the reader thread would have."""
 
     @functools.wraps(view)
-    def socket_view(ws: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
+    def socket_view(ws: Server, *args: object, **kwargs: object) -> None:
         try:
             view(ws, *args, **kwargs)
         finally:
@@ -130,7 +131,7 @@ def releasing(view: t.Callable[..., None]) -> t.Callable[..., None]:
     return socket_view
 
 
-def release(ws: t.Any) -> None:
+def release(ws: Server) -> None:
     """Close the network socket once the client has closed its side too.
 
     Closing with the client's last bytes unread would reset the connection,

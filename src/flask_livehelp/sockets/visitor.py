@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import typing as t
-
 from flask import request
+from simple_websocket import Server
 
 from ..addresses import email_address
 from ..config import config_value
@@ -14,10 +13,12 @@ from ..hub import conversation_channel
 from ..i18n import current_language
 from ..i18n import N_
 from ..identity import context_for_visitor
+from ..models import ConversationMixin
 from ..protocol import ack_frame
 from ..protocol import Frame
 from ..protocol import VISITOR_FRAMES
 from ..state import get_state
+from ..state import LiveHelpState
 from ..text import is_blank
 from .connection import Connection
 
@@ -36,7 +37,7 @@ class VisitorConnection(Connection):
 
     specs = VISITOR_FRAMES
 
-    def __init__(self, ws: t.Any, state: t.Any) -> None:
+    def __init__(self, ws: Server, state: LiveHelpState) -> None:
         super().__init__(ws, state)
         self.visitor_id: int | None = None
         self.conversation_id: int | None = None
@@ -45,7 +46,7 @@ class VisitorConnection(Connection):
         #: The loader's id for this browser tab.
         self.pid: str | None = None
         #: What the shop says about the visitor (its hook, or a signed claim).
-        self.context: dict[str, t.Any] | None = None
+        self.context: dict[str, object] | None = None
         self.ip_address = request.remote_addr
         # A socket that never says hello is let go (an attacker holds
         # sockets open for nothing); after hello, one that goes silent too.
@@ -105,7 +106,7 @@ class VisitorConnection(Connection):
             asked = conversation.id == frame["conversation"]
             self._follow(conversation, after=(frame["after"] or 0) if asked else 0)
 
-    def _resumable(self, conversation_id: int | None) -> t.Any | None:
+    def _resumable(self, conversation_id: int | None) -> ConversationMixin | None:
         conversations = self.state.conversations
         assert self.visitor_id is not None
         if conversation_id is not None:
@@ -115,7 +116,7 @@ class VisitorConnection(Connection):
                 pass
         return conversations.open_for_visitor(self.visitor_id)
 
-    def _follow(self, conversation: t.Any, after: int) -> None:
+    def _follow(self, conversation: ConversationMixin, after: int) -> None:
         """Subscribe first, then send the backlog: nothing falls in between."""
         if self.conversation_id not in (None, conversation.id):
             self.subscription.discard(conversation_channel(self.conversation_id))
@@ -260,12 +261,12 @@ class VisitorConnection(Connection):
                 retry_after=limits.retry_after(window),
             )
 
-    def _open_conversation(self) -> t.Any | None:
+    def _open_conversation(self) -> ConversationMixin | None:
         assert self.visitor_id is not None
         return self.state.conversations.open_for_visitor(self.visitor_id)
 
 
-def visitor_socket(ws: t.Any) -> None:
+def visitor_socket(ws: Server) -> None:
     state = get_state()
     address = request.remote_addr
     if not state.sockets.enter(address, config_value("SOCKETS_PER_IP")):

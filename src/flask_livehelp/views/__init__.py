@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import typing as t
 
 from flask import Blueprint
 from flask import Flask
 from flask import render_template
 from flask import request
 from flask import Response
+from flask.typing import ResponseValue
 
 from .. import identity
 from .. import processes
@@ -60,7 +60,7 @@ def create_blueprint(app: Flask) -> Blueprint:
     return parent
 
 
-def _refused(refusal: Refused) -> tuple[t.Any, int]:
+def _refused(refusal: Refused) -> tuple[ResponseValue, int]:
     """A refusal as JSON for scripts, as a page for people."""
     if request.accept_mimetypes.best == "application/json":
         return responses.refusal_json(refusal)
@@ -103,7 +103,7 @@ def _unreached_processes() -> int:
     return processes.unreached(get_state())
 
 
-def _livehelp_context() -> dict[str, t.Any]:
+def _livehelp_context() -> dict[str, object]:
     return {
         "lh_mail_problem": _mail_problem,
         "lh_unreached_processes": _unreached_processes,

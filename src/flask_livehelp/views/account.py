@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import typing as t
-
 from flask import Blueprint
 from flask import flash
 from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
+from flask.typing import ResponseReturnValue
 
 from ..auth import check_csrf
 from ..auth import login_operator
@@ -31,7 +30,7 @@ def create_blueprint() -> Blueprint:
 
 
 @operator_required
-def password() -> t.Any:
+def password() -> ResponseReturnValue:
     """Change the password; every other session of the operator ends."""
     operator = signed_in_operator()
     template = "livehelp/account/password.html"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import typing as t
 
 from flask import url_for
 from markupsafe import escape
@@ -22,7 +21,7 @@ from .widget import widget_text
 def livehelp_widget(
     lang: str | None = None,
     department: int | None = None,
-    identity: dict[str, t.Any] | None = None,
+    identity: dict[str, object] | None = None,
 ) -> Markup:
     """The tag that puts the chat widget on a page: ``{{ livehelp_widget() }}``.
 
@@ -34,7 +33,7 @@ def livehelp_widget(
         otherwise the ``visitor_context`` hook sees the shop's login directly.
     """
     lang = lang or current_language()
-    settings: dict[str, t.Any] = {
+    settings: dict[str, object] = {
         "base": url_for("livehelp.widget.frame").rsplit("/", 1)[0],
         "lang": lang,
         "poll": config_value("STATUS_POLL_SECONDS"),

@@ -13,6 +13,10 @@ import functools
 import sys
 import typing as t
 
+if t.TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIEnvironment
+
 from flask import Blueprint
 from flask import current_app
 from flask import request
@@ -36,7 +40,7 @@ def check_handshake() -> None:
     request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
 
 
-def server_options() -> dict[str, t.Any]:
+def server_options() -> dict[str, object]:
     """How our sockets are accepted: the host's ``SOCK_SERVER_OPTIONS``, with
     our reader unless the host chose a ``thread_class`` (then ours read as
     every socket of the app does)."""
@@ -46,7 +50,7 @@ def server_options() -> dict[str, t.Any]:
     }
 
 
-def socket_route(bp: Blueprint, path: str, view: c.Callable[[t.Any], None]) -> None:
+def socket_route(bp: Blueprint, path: str, view: c.Callable[[Server], None]) -> None:
     """Serve ``view(ws)`` as the socket at ``path`` of ``bp``, as
     ``Sock.route`` would, accepted with :func:`server_options`."""
 
@@ -77,7 +81,9 @@ class SocketDone(Response):
         super().__init__()
         self.mode = mode
 
-    def __call__(self, environ: t.Any, start_response: t.Any) -> c.Iterable[bytes]:
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> c.Iterable[bytes]:
         if self.mode == "werkzeug":
             return super().__call__(environ, start_response)
         if self.mode == "gunicorn":
@@ -88,8 +94,8 @@ class SocketDone(Response):
         return []
 
 
-def _eventlet_handled(wsgi: t.Any) -> c.Iterable[bytes]:
-    local: t.Any = getattr(wsgi, "WSGI_LOCAL", None)
-    if hasattr(local, "already_handled"):
+def _eventlet_handled(wsgi: object) -> c.Iterable[bytes]:
+    local = getattr(wsgi, "WSGI_LOCAL", None)
+    if local is not None and hasattr(local, "already_handled"):
         local.already_handled = True
     return t.cast(c.Iterable[bytes], getattr(wsgi, "ALREADY_HANDLED", []))

@@ -8,7 +8,6 @@ colleague, who sees what their own role allows.
 from __future__ import annotations
 
 import datetime as dt
-import typing as t
 
 from flask import Blueprint
 from flask import flash
@@ -18,6 +17,7 @@ from flask import request
 from flask import Response
 from flask import stream_with_context
 from flask import url_for
+from flask.typing import ResponseReturnValue
 
 from ..auth import check_csrf
 from ..auth import operator_required
@@ -28,6 +28,8 @@ from ..errors import Refused
 from ..i18n import _lh
 from ..i18n import _lhn
 from ..i18n import N_
+from ..models import DepartmentMixin
+from ..models import OperatorMixin
 from ..models import utcnow
 from ..services import access
 from ..services.history.filters import HistoryFilter
@@ -59,7 +61,7 @@ def create_blueprint() -> Blueprint:
     return bp
 
 
-def _history_context() -> dict[str, t.Any]:
+def _history_context() -> dict[str, object]:
     return {
         "event_text": event_text,
         "author_name": author_name,
@@ -111,7 +113,7 @@ def history_filter() -> HistoryFilter:
     )
 
 
-def _filter_args(query: HistoryFilter) -> dict[str, t.Any]:
+def _filter_args(query: HistoryFilter) -> dict[str, object]:
     """``query`` as query-string arguments, for links that keep it."""
     args = {
         "view": query.view,
@@ -154,7 +156,7 @@ def index() -> str:
     )
 
 
-def _colleagues(operator: t.Any) -> list[t.Any]:
+def _colleagues(operator: OperatorMixin) -> list[OperatorMixin]:
     """The operators a viewer may filter by."""
     if not access.has_role(operator, "manager"):
         return [operator]
@@ -162,7 +164,7 @@ def _colleagues(operator: t.Any) -> list[t.Any]:
     return [o for o in everyone if access.sees_colleague(operator, o)]
 
 
-def _departments(operator: t.Any) -> list[t.Any]:
+def _departments(operator: OperatorMixin) -> list[DepartmentMixin]:
     return [
         d
         for d in get_state().operators.departments()
@@ -215,7 +217,7 @@ def transcript_text(conversation_id: int) -> Response:
 
 
 @operator_required
-def erase(conversation_id: int) -> t.Any:
+def erase(conversation_id: int) -> ResponseReturnValue:
     """Ask first, then erase the customer's personal data of a chat."""
     operator = signed_in_operator()
     history = get_state().history
@@ -241,7 +243,7 @@ def erase(conversation_id: int) -> t.Any:
 
 
 @operator_required
-def actions() -> t.Any:
+def actions() -> ResponseReturnValue:
     """Delete or transfer the chats ticked in a list."""
     operator = signed_in_operator()
     ids = _selected()
@@ -272,7 +274,7 @@ def _selected() -> list[int]:
     return [int(value) for value in values]
 
 
-def _transfer(operator: t.Any, ids: list[int]) -> None:
+def _transfer(operator: OperatorMixin, ids: list[int]) -> None:
     """Offer each chat to the colleague or department chosen.
 
     A chat the operator may not see or move refuses the whole action (403);

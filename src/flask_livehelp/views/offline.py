@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import typing as t
 
+import sqlalchemy as sa
 from flask import abort
 from flask import Blueprint
 from flask import current_app
@@ -18,6 +19,7 @@ from flask import request
 from flask import Response
 from flask import url_for
 from flask.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
 
 from ..auth import check_csrf
 from ..auth import operator_required
@@ -30,6 +32,7 @@ from ..errors import Refused
 from ..i18n import _lh
 from ..i18n import current_language
 from ..i18n import N_
+from ..models import OperatorMixin
 from ..protocol import CLIENT_ID
 from ..protocol import NOT_TEXT
 from ..services import access
@@ -84,7 +87,10 @@ def _exempt_webhook_from_host_csrf(setup: BlueprintSetupState) -> None:
 # The widget's offline form.
 
 
-def _field(data: dict[str, t.Any], name: str, kind: type) -> t.Any:
+Value = t.TypeVar("Value")
+
+
+def _field(data: dict[str, object], name: str, kind: type[Value]) -> Value | None:
     value = data.get(name)
     # bool is an int in Python, not in our JSON.
     if value is not None and (
@@ -135,7 +141,7 @@ def message() -> tuple[Response, int]:
         )
     except Refused as refusal:
         return refusal_json(refusal)
-    answer: dict[str, t.Any] = {
+    answer: dict[str, object] = {
         "ok": True,
         "conversation": submission.conversation_id,
         # Only an address mail really goes out to: what the widget promises.
@@ -207,16 +213,16 @@ def index() -> str:
     )
 
 
-def _sees_outbox(operator: t.Any) -> bool:
+def _sees_outbox(operator: OperatorMixin) -> bool:
     return access.has_role(operator, "manager")
 
 
-def _mails_of(operator: t.Any) -> t.Any:
+def _mails_of(operator: OperatorMixin) -> sa.ColumnElement[bool]:
     """Which mails of the outbox the operator sees (an access rule)."""
     return access.mail_clause(operator, get_state().models)
 
 
-def _outbox_summary(operator: t.Any) -> dict[str, t.Any]:
+def _outbox_summary(operator: OperatorMixin) -> dict[str, object]:
     counts = get_state().mail.counts(_mails_of(operator))
     return {
         "failed": counts.get("failed", 0),
@@ -226,7 +232,9 @@ def _outbox_summary(operator: t.Any) -> dict[str, t.Any]:
 
 
 @operator_required
-def detail(conversation_id: int, body: str = "", status: int = 200) -> t.Any:
+def detail(
+    conversation_id: int, body: str = "", status: int = 200
+) -> ResponseReturnValue:
     state = get_state()
     conversation = state.offline.for_operator(signed_in_operator(), conversation_id)
     html = render_template(
@@ -244,7 +252,7 @@ def detail(conversation_id: int, body: str = "", status: int = 200) -> t.Any:
 
 
 @operator_required
-def answer(conversation_id: int) -> t.Any:
+def answer(conversation_id: int) -> ResponseReturnValue:
     body = request.form.get("body", "")
     form_id = request.form.get("form_id", "")
     operator = signed_in_operator()
@@ -277,7 +285,7 @@ def outbox() -> str:
 
 
 @role_required("manager")
-def retry(mail_id: int) -> t.Any:
+def retry(mail_id: int) -> ResponseReturnValue:
     mail = get_state().mail
     if not mail.allows(mail_id, _mails_of(signed_in_operator())):
         raise NotAllowed("not-allowed", N_("You may not send this mail."))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import typing as t
-
 from flask import Blueprint
 from flask import flash
 from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
+from flask.typing import ResponseReturnValue
 
 from ..auth import check_csrf
 from ..auth import csrf_token
@@ -46,7 +45,7 @@ def _protect() -> None:
     check_csrf()
 
 
-def staff_context() -> dict[str, t.Any]:
+def staff_context() -> dict[str, object]:
     """What every staff page's template may use."""
     return {"livehelp_csrf_token": csrf_token, "operator": current_operator()}
 
@@ -129,7 +128,7 @@ def index() -> str:
     )
 
 
-def login() -> t.Any:
+def login() -> ResponseReturnValue:
     if request.method == "POST":
         try:
             operator = get_state().operators.sign_in(
@@ -155,6 +154,6 @@ def _safe_next(target: str | None) -> str:
     return safe_next(target, url_for("livehelp.panel.index"))
 
 
-def logout() -> t.Any:
+def logout() -> ResponseReturnValue:
     logout_operator()
     return redirect(url_for("livehelp.panel.login"))

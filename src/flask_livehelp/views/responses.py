@@ -16,6 +16,7 @@ from __future__ import annotations
 import secrets
 import typing as t
 
+from flask import Blueprint
 from flask import g
 from flask import jsonify
 from flask import request
@@ -106,7 +107,7 @@ def stream_html(response: Response) -> Response:
     return response
 
 
-def register(blueprint: t.Any) -> None:
+def register(blueprint: Blueprint) -> None:
     blueprint.before_request(leave_debug_toolbar_out)
     blueprint.after_request(stream_html)
     blueprint.after_request(protect)

@@ -36,6 +36,7 @@ from ..services.visitors import Beat
 from ..sockets.reader import releasing
 from ..sockets.visitor import visitor_socket
 from ..state import get_state
+from ..state import LiveHelpState
 from ..text import plain
 from .assets import asset_url
 from .handshake import check_handshake
@@ -195,20 +196,21 @@ def _check_socket_handshake() -> None:
         check_handshake()
 
 
-F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+P = t.ParamSpec("P")
+R = t.TypeVar("R")
 
 
-def in_page_language(view: F) -> F:
+def in_page_language(view: t.Callable[P, R]) -> t.Callable[P, R]:
     """Answer in the language the embedding page asked for, when we have it."""
 
     @functools.wraps(view)
-    def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         param = config_value("WIDGET_LANG_PARAM")
         lang = known_language(request.args.get(param)) if param else None
         with in_language(lang):
             return view(*args, **kwargs)
 
-    return t.cast(F, wrapper)
+    return wrapper
 
 
 def _department() -> int | None:
@@ -257,8 +259,8 @@ def status() -> Response:
 
 
 def _status_payload(
-    state: t.Any, lang: str, department: int | None
-) -> dict[str, t.Any]:
+    state: LiveHelpState, lang: str, department: int | None
+) -> dict[str, object]:
     widget = state.presence.widget_state(department)
     with in_language(lang):
         label = widget_text(widget.state)
@@ -271,9 +273,9 @@ def _status_payload(
     }
 
 
-def _invitation(invitation: dict[str, t.Any], lang: str) -> dict[str, t.Any]:
+def _invitation(invitation: dict[str, object], lang: str) -> dict[str, object]:
     with in_language(lang):
-        title = fill(widget_text("invitation"), name=invitation["operator"] or "")
+        title = fill(widget_text("invitation"), name=str(invitation["operator"] or ""))
     return {
         "operator": invitation["operator"],
         "message": invitation["message"],
@@ -299,7 +301,7 @@ def decline() -> tuple[Response, int]:
     return jsonify(ok=True), 200
 
 
-def _note_beat(state: t.Any, pid: str, lang: str) -> None:
+def _note_beat(state: LiveHelpState, pid: str, lang: str) -> None:
     state.visitors.beat(
         pid,
         Beat(
@@ -334,7 +336,8 @@ def suggest() -> Response:
     return response
 
 
-def _article(article: t.Any) -> dict[str, t.Any]:
+# A model row, or the dict a host's search returned.
+def _article(article: t.Any) -> dict[str, object]:
     """An article as the widget shows it, from a model row or a host's dict."""
 
     def get(key: str) -> t.Any:
@@ -413,12 +416,14 @@ def _known_visitor() -> dict[str, str]:
     }
 
 
+# For url_for(**values), whose own keywords are typed.
 def _in_lang(lang: str) -> dict[str, t.Any]:
     """The URL arguments that tell our views the language (``?lang=``)."""
     param = config_value("WIDGET_LANG_PARAM")
     return {param: lang} if param else {}
 
 
+# For url_for(**values), as _in_lang.
 def _offline_url(speak: dict[str, t.Any]) -> str | None:
     try:
         return url_for("livehelp.offline.message", **speak)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections.abc as c
-import typing as t
 
 import sqlalchemy as sa
 
@@ -12,6 +11,8 @@ from ...errors import NotAllowed
 from ...errors import Refused
 from ...hub import operator_channel
 from ...i18n import N_
+from ...models import ConversationMixin
+from ...models import OperatorMixin
 from ...models import utcnow
 from .. import access
 from .. import load
@@ -23,11 +24,11 @@ class Accepting(TranscriptWriter):
 
     def accept(
         self,
-        operator: t.Any,
+        operator: OperatorMixin,
         conversation_id: int,
         *,
         ready: c.Callable[[], None] | None = None,
-    ) -> t.Any:
+    ) -> ConversationMixin:
         """Make ``operator`` the owner; of two at once, exactly one wins.
 
         :param ready: Called once the operator may take the chat, before it is
@@ -44,12 +45,12 @@ class Accepting(TranscriptWriter):
         model = self.models.conversation
         now = utcnow()
         room, limit = load.room_clause(self.session, self.models, operator.id)
-        taken = self.session.execute(
+        taken = self.changed(
             sa.update(model)
             .where(model.id == conversation_id, model.status == "queued", room)
             .values(status="active", operator_id=operator.id, accepted_at=now)
         )
-        if taken.rowcount != 1:
+        if taken != 1:
             self.session.rollback()
             if self.get(conversation_id).status == "queued":
                 raise load.full(limit)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import typing as t
-
 from ... import identity
 from ...hub import conversation_channel
 from ...hub import STAFF_CHANNEL
 from ...hub import staff_conversation_channel
+from ...models import ConversationMixin
 from ...protocol import conversation_frame
 from ...protocol import hidden_frame
 from ...protocol import message_frame
+from ...protocol import Said
 from ...protocol import typing_frame
 from .queue import QueueWatch
 
@@ -19,14 +19,14 @@ class Announcer(QueueWatch):
     """Frames of a conversation, and publishing its messages and changes."""
 
     def staff_frame(
-        self, conversation: t.Any, kind: str = "conversation"
-    ) -> dict[str, t.Any]:
+        self, conversation: ConversationMixin, kind: str = "conversation"
+    ) -> dict[str, object]:
         """The conversation as staff see it, as an event of type ``kind``."""
         return self.staff_frames([conversation], kind)[0]
 
     def staff_frames(
-        self, conversations: list[t.Any], kind: str = "conversation"
-    ) -> list[dict[str, t.Any]]:
+        self, conversations: list[ConversationMixin], kind: str = "conversation"
+    ) -> list[dict[str, object]]:
         """:meth:`staff_frame` of each; a panel's whole queue costs one query."""
         previews = self.previews([c.id for c in conversations])
         frames = []
@@ -45,14 +45,14 @@ class Announcer(QueueWatch):
             frames.append(frame)
         return frames
 
-    def visitor_frame(self, conversation: t.Any) -> dict[str, t.Any]:
+    def visitor_frame(self, conversation: ConversationMixin) -> dict[str, object]:
         """The conversation as its visitor sees it, with their place in the queue."""
         frame = conversation_frame(conversation, staff=False)
         if conversation.status == "queued":
             frame.update(self.queue_place(conversation))
         return frame
 
-    def publish(self, message: t.Any) -> None:
+    def publish(self, message: Said) -> None:
         """Send a stored message to whoever may read it.
 
         Visitors hear of a staff-only message too, as its number alone.
@@ -67,7 +67,9 @@ class Announcer(QueueWatch):
         else:
             self.hub.publish(public, message_frame(message))
 
-    def announce_change(self, conversation: t.Any, change: str, event: t.Any) -> None:
+    def announce_change(
+        self, conversation: ConversationMixin, change: str, event: Said
+    ) -> None:
         """Publish a changed conversation and the event message it wrote."""
         self.publish(event)
         self.hub.publish(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import typing as t
-
 from sqlalchemy.exc import IntegrityError
 
 from ... import signals
@@ -11,6 +9,9 @@ from ...errors import Refused
 from ...hub import conversation_channel
 from ...hub import STAFF_CHANNEL
 from ...i18n import N_
+from ...models import ConversationMixin
+from ...models import MessageMixin
+from ...models import OperatorMixin
 from ...protocol import message_frame
 from .transcript import TranscriptWriter
 
@@ -35,7 +36,7 @@ class MailTranscript(TranscriptWriter):
         locale: str | None,
         department_id: int | None,
         reply_token: str,
-    ) -> tuple[t.Any, t.Any]:
+    ) -> tuple[ConversationMixin, MessageMixin]:
         """A conversation no operator took, with the visitor's text as message 1."""
         conversation = self.models.conversation(
             visitor_id=visitor_id,
@@ -68,15 +69,15 @@ class MailTranscript(TranscriptWriter):
 
     def append_by_mail(
         self,
-        conversation: t.Any,
+        conversation: ConversationMixin,
         author: str,
         body: str,
         *,
         client_id: str | None = None,
-        operator: t.Any | None = None,
+        operator: OperatorMixin | None = None,
         author_name: str | None = None,
-        data: dict[str, t.Any] | None = None,
-    ) -> t.Any:
+        data: dict[str, object] | None = None,
+    ) -> MessageMixin:
         """Add a message that came or went by mail, whatever the chat's status."""
         message = self._append(
             conversation,
@@ -92,7 +93,7 @@ class MailTranscript(TranscriptWriter):
         return message
 
     def announce_by_mail(
-        self, conversation: t.Any, message: t.Any, change: str
+        self, conversation: ConversationMixin, message: MessageMixin, change: str
     ) -> None:
         """After the commit: show a message that came or went by mail everywhere."""
         frame = message_frame(message)

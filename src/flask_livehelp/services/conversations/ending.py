@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections.abc as c
-import typing as t
 
 import sqlalchemy as sa
 
@@ -12,6 +11,8 @@ from ...errors import NotAllowed
 from ...errors import Refused
 from ...hub import operator_channel
 from ...i18n import N_
+from ...models import ConversationMixin
+from ...models import OperatorMixin
 from ...models import utcnow
 from .. import access
 from ..access import OPEN
@@ -22,8 +23,8 @@ class Ending(Starting):
     """Ending a chat and releasing an operator's chats route the waiting ones."""
 
     def end(
-        self, conversation_id: int, *, by: str, operator: t.Any | None = None
-    ) -> t.Any:
+        self, conversation_id: int, *, by: str, operator: OperatorMixin | None = None
+    ) -> ConversationMixin:
         """End a chat; one no operator took counts as missed.
 
         :param by: ``visitor``, ``operator``, ``timeout`` (nobody accepted it
@@ -36,9 +37,9 @@ class Ending(Starting):
         conversation_id: int,
         *,
         by: str,
-        operator: t.Any | None = None,
+        operator: OperatorMixin | None = None,
         only: str | None = None,
-    ) -> tuple[t.Any, bool]:
+    ) -> tuple[ConversationMixin, bool]:
         """End a chat, and say whether this call ended it (not another process).
 
         :param only: End it only while it has this status (``queued``).
@@ -52,7 +53,7 @@ class Ending(Starting):
         if current not in OPEN or (only is not None and current != only):
             return conversation, False
         model = self.models.conversation
-        done = self.session.execute(
+        done = self.changed(
             sa.update(model)
             .where(model.id == conversation_id, model.status == current)
             .values(
@@ -61,7 +62,7 @@ class Ending(Starting):
                 ended_by=by,
             )
         )
-        if done.rowcount != 1:
+        if done != 1:
             self.session.rollback()
             return self.get(conversation_id), False
         self.session.refresh(conversation)
@@ -78,7 +79,10 @@ class Ending(Starting):
         return conversation, True
 
     def release_chats(
-        self, operator_id: int, *, keep: c.Callable[[t.Any], bool] | None = None
+        self,
+        operator_id: int,
+        *,
+        keep: c.Callable[[ConversationMixin], bool] | None = None,
     ) -> list[int]:
         """Put an operator's active chats back in the queue, the customers told.
 
@@ -97,12 +101,12 @@ class Ending(Starting):
         leaving = [c.id for c in active if keep is None or not keep(c)]
         released = []
         for conversation_id in leaving:
-            back = self.session.execute(
+            back = self.changed(
                 sa.update(model)
                 .where(model.id == conversation_id, model.status == "active")
                 .values(status="queued", operator_id=None, requested_operator_id=None)
             )
-            if back.rowcount != 1:
+            if back != 1:
                 self.session.rollback()
                 continue
             conversation = self.get(conversation_id)
@@ -121,7 +125,7 @@ class Ending(Starting):
             self.route_waiting()
         return released
 
-    def _needs_tag(self, conversation: t.Any, by: str) -> bool:
+    def _needs_tag(self, conversation: ConversationMixin, by: str) -> bool:
         return (
             by == "operator"
             and conversation.status == "active"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import typing as t
 
@@ -13,6 +14,8 @@ from ... import signals
 from ...errors import NotAllowed
 from ...errors import Refused
 from ...i18n import N_
+from ...models import MessageMixin
+from ...models import Models
 from ...models import utcnow
 from .. import access
 from ..access import OPEN
@@ -31,11 +34,24 @@ class StoredMessage:
     author_name: str | None
     operator_id: int | None
     body: str
-    created_at: t.Any
+    created_at: dt.datetime
     kind: str = "text"
-    data: dict[str, t.Any] | None = None
+    data: dict[str, object] | None = None
     staff_only: bool = False
     via: str = "chat"
+
+
+#: A message as the hub publishes it: stored just now, or read back for a resend.
+Posted = MessageMixin | StoredMessage
+
+
+class Author(t.Protocol):
+    """Who answers: an operator row, or the socket's seat."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
 
 
 class PostStatements:
@@ -46,7 +62,7 @@ class PostStatements:
     cache-key work that rebuilding them for every message would cost.
     """
 
-    def __init__(self, models: t.Any) -> None:
+    def __init__(self, models: Models) -> None:
         chat = models.conversation.__table__
         message = models.message.__table__
         now = sa.bindparam("now", type_=chat.c.last_visitor_message_at.type)
@@ -82,7 +98,7 @@ class Posting(Announcer):
 
     def post_by_visitor(
         self, visitor_id: int, conversation_id: int, *, client_id: str, body: str
-    ) -> tuple[t.Any, bool]:
+    ) -> tuple[Posted, bool]:
         """Store the visitor's message once, however often it is sent."""
         return self._post(
             conversation_id,
@@ -94,12 +110,9 @@ class Posting(Announcer):
         )
 
     def post_by_operator(
-        self, operator: t.Any, conversation_id: int, *, client_id: str, body: str
-    ) -> tuple[t.Any, bool]:
-        """Store the answer of the operator who has the chat, once.
-
-        :param operator: Anything with the operator's ``id`` and ``name``.
-        """
+        self, operator: Author, conversation_id: int, *, client_id: str, body: str
+    ) -> tuple[Posted, bool]:
+        """Store the answer of the operator who has the chat, once."""
         return self._post(
             conversation_id,
             client_id,
@@ -123,8 +136,8 @@ class Posting(Announcer):
         author: str,
         author_id: int,
         refuse: t.Callable[[], None],
-        operator: t.Any | None = None,
-    ) -> tuple[t.Any, bool]:
+        operator: Author | None = None,
+    ) -> tuple[Posted, bool]:
         statements = self._statements
         connection = self.session.connection(
             bind_arguments={"mapper": self.models.message}
@@ -178,7 +191,7 @@ class Posting(Announcer):
             )
         return message, True
 
-    def _resent(self, message: t.Any) -> t.Any:
+    def _resent(self, message: MessageMixin) -> MessageMixin:
         """A message sent again: published again, and answered as stored.
 
         The sender resends what it saw no acknowledgement for, which is also
@@ -194,7 +207,7 @@ class Posting(Announcer):
         self.for_visitor(visitor_id, conversation_id)
 
     def _refuse_operator(self, operator_id: int, conversation_id: int) -> None:
-        operator = self.session.get(self.models.operator, operator_id)
+        operator = self.session.get_one(self.models.operator, operator_id)
         conversation = self.for_operator(operator, conversation_id)
         if not access.can_write(operator, conversation) and conversation.status in OPEN:
             raise NotAllowed("not-yours", N_("Accept the chat before you answer it."))

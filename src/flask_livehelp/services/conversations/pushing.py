@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import typing as t
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 from ...errors import NotAllowed
 from ...errors import Refused
 from ...i18n import N_
+from ...models import ConversationMixin
+from ...models import MessageMixin
+from ...models import OperatorMixin
 from .. import access
 from .transcript import TranscriptWriter
 
@@ -18,12 +20,12 @@ class PagePushing(TranscriptWriter):
 
     def push_page(
         self,
-        operator: t.Any,
+        operator: OperatorMixin,
         conversation_id: int,
         url: str,
         *,
         shop_origin: str | None = None,
-    ) -> t.Any:
+    ) -> MessageMixin:
         """Send the visitor to a page of the shop; written in the transcript.
 
         :param shop_origin: The shop app's own address, always allowed.
@@ -42,7 +44,9 @@ class PagePushing(TranscriptWriter):
         self.publish(event)
         return event
 
-    def _pushable(self, conversation: t.Any, url: str, shop_origin: str | None) -> bool:
+    def _pushable(
+        self, conversation: ConversationMixin, url: str, shop_origin: str | None
+    ) -> bool:
         allowed = {_origin(o) for o in self.setting("PUSH_ORIGINS")}
         allowed |= {_origin(o) for o in self.setting("ALLOWED_ORIGINS")}
         for page in (
@@ -56,7 +60,7 @@ class PagePushing(TranscriptWriter):
         return target is not None and target in allowed
 
 
-def _on_the_page(conversation: t.Any, url: str) -> str:
+def _on_the_page(conversation: ConversationMixin, url: str) -> str:
     """A shop path (``/cart``) as an address on the visitor's own page's site.
 
     Resolved before the origin check, so a path like ``//other.example/``

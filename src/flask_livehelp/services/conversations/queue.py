@@ -9,13 +9,14 @@ import typing as t
 import sqlalchemy as sa
 
 from ...hub import conversation_channel
+from ...models import ConversationMixin
 from .reading import ConversationStore
 
 
 class QueueWatch(ConversationStore):
     """Where waiting chats stand, told to their visitors as the queue moves."""
 
-    def queue_place(self, conversation: t.Any) -> dict[str, t.Any]:
+    def queue_place(self, conversation: ConversationMixin) -> dict[str, object]:
         """Where a waiting chat is in the queue, and about how long it will wait."""
         model = self.models.conversation
         ahead = self.session.execute(
@@ -56,6 +57,7 @@ class QueueWatch(ConversationStore):
                 per_chat = statistics.median(waits)
         return lambda place: None if per_chat is None else round(place * per_chat)
 
+    # begin, end: two time columns of a chat, one of them nullable.
     def _recent_spans(self, begin: t.Any, end: t.Any, *statuses: str) -> list[float]:
         model = self.models.conversation
         rows = self.session.execute(

@@ -7,7 +7,6 @@ it holds the collaborators every part of the service uses.
 from __future__ import annotations
 
 import collections.abc as c
-import typing as t
 
 import sqlalchemy as sa
 import sqlalchemy.orm as sa_orm
@@ -15,7 +14,11 @@ import sqlalchemy.orm as sa_orm
 from ...errors import NotAllowed
 from ...errors import NotFound
 from ...i18n import N_
+from ...models import ConversationMixin
+from ...models import MessageMixin
+from ...models import OperatorMixin
 from .. import access
+from .. import Basics
 from .. import Service
 from ..access import OPEN
 from ..presence import PresenceService
@@ -29,20 +32,20 @@ class ConversationStore(Service):
     """Finding conversations and messages, for whoever may see them."""
 
     def __init__(
-        self, *args: t.Any, presence: PresenceService, settings: SettingsService
+        self, *args: *Basics, presence: PresenceService, settings: SettingsService
     ) -> None:
         super().__init__(*args)
         # Taking and ending chats changes operators' load, so who is busy.
         self.presence = presence
         self.settings = settings
 
-    def get(self, conversation_id: int) -> t.Any:
+    def get(self, conversation_id: int) -> ConversationMixin:
         conversation = self._load(conversation_id)
         if conversation is None:
             raise NotFound("no-conversation", N_("This chat does not exist."))
         return conversation
 
-    def _load(self, conversation_id: int) -> t.Any | None:
+    def _load(self, conversation_id: int) -> ConversationMixin | None:
         # Tags only when asked for: posting a message reads none, and loading
         # them with every conversation would cost a query per message.
         model = self.models.conversation
@@ -50,7 +53,7 @@ class ConversationStore(Service):
             model, conversation_id, options=[sa_orm.lazyload(model.tags)]
         )
 
-    def for_visitor(self, visitor_id: int, conversation_id: int) -> t.Any:
+    def for_visitor(self, visitor_id: int, conversation_id: int) -> ConversationMixin:
         """The visitor's own conversation; anyone else's does not exist for them."""
         conversation = self._load(conversation_id)
         if (
@@ -61,7 +64,9 @@ class ConversationStore(Service):
             raise NotFound("no-conversation", N_("This chat does not exist."))
         return conversation
 
-    def for_operator(self, operator: t.Any, conversation_id: int) -> t.Any:
+    def for_operator(
+        self, operator: OperatorMixin, conversation_id: int
+    ) -> ConversationMixin:
         """A conversation the operator may see; a deleted one exists for nobody."""
         conversation = self.get(conversation_id)
         if conversation.deleted_at is not None:
@@ -70,7 +75,7 @@ class ConversationStore(Service):
             raise NotAllowed("not-allowed", N_("You may not open this chat."))
         return conversation
 
-    def open_for_visitor(self, visitor_id: int) -> t.Any | None:
+    def open_for_visitor(self, visitor_id: int) -> ConversationMixin | None:
         """The visitor's chat that is still waiting or going on, if any."""
         model = self.models.conversation
         query = (
@@ -88,7 +93,7 @@ class ConversationStore(Service):
         limit: int | None = PAGE,
         *,
         staff: bool = False,
-    ) -> list[t.Any]:
+    ) -> list[MessageMixin]:
         """Messages numbered after ``after``, in order.
 
         :param limit: At most this many; ``None`` for all (a whole transcript).
@@ -105,7 +110,7 @@ class ConversationStore(Service):
             query = query.where(sa.not_(model.staff_only))
         return list(self.session.execute(query).scalars())
 
-    def backlog(self, conversation_id: int, after: int) -> c.Iterator[t.Any]:
+    def backlog(self, conversation_id: int, after: int) -> c.Iterator[MessageMixin]:
         """Every message numbered after ``after``, in order, a page at a time.
 
         Staff-only messages too: a visitor's socket sends those as their
@@ -115,14 +120,16 @@ class ConversationStore(Service):
             yield from page
             after = page[-1].seq
 
-    def message_at(self, conversation_id: int, seq: int, *, staff: bool) -> t.Any:
+    def message_at(
+        self, conversation_id: int, seq: int, *, staff: bool
+    ) -> MessageMixin:
         """One message of a conversation by its number."""
         found = self.messages_after(conversation_id, seq - 1, limit=1, staff=staff)
         if not found or found[0].seq != seq:
             raise NotFound("no-message", N_("No such message."))
         return found[0]
 
-    def queue_for(self, operator: t.Any) -> list[t.Any]:
+    def queue_for(self, operator: OperatorMixin) -> list[ConversationMixin]:
         """Waiting conversations this operator may take, longest waiting first."""
         model = self.models.conversation
         query = (
@@ -137,7 +144,7 @@ class ConversationStore(Service):
             if access.can_accept(operator, c)
         ]
 
-    def active_for(self, operator: t.Any) -> list[t.Any]:
+    def active_for(self, operator: OperatorMixin) -> list[ConversationMixin]:
         model = self.models.conversation
         query = (
             sa.select(model)
@@ -152,8 +159,8 @@ class ConversationStore(Service):
         return list(self.session.execute(query).scalars())
 
     def completed_for(
-        self, operator: t.Any, *, page: int = 1, per_page: int = 50
-    ) -> tuple[list[t.Any], int]:
+        self, operator: OperatorMixin, *, page: int = 1, per_page: int = 50
+    ) -> tuple[list[ConversationMixin], int]:
         """The operator's ended chats, newest first, and how many there are."""
         model = self.models.conversation
         where = (
@@ -195,7 +202,7 @@ class ConversationStore(Service):
         found = {id_: body[:200] for id_, body in self.session.execute(query)}
         return {id_: found.get(id_) for id_ in conversation_ids}
 
-    def by_client_id(self, conversation_id: int, client_id: str) -> t.Any | None:
+    def by_client_id(self, conversation_id: int, client_id: str) -> MessageMixin | None:
         """The message a client sent with ``client_id`` in a conversation, if any."""
         model = self.models.message
         query = sa.select(model).where(
@@ -203,7 +210,9 @@ class ConversationStore(Service):
         )
         return self.session.execute(query).scalar_one_or_none()
 
-    def by_visitor_client_id(self, visitor_id: int, client_id: str) -> t.Any | None:
+    def by_visitor_client_id(
+        self, visitor_id: int, client_id: str
+    ) -> MessageMixin | None:
         """The message a visitor sent with ``client_id`` in any chat, if any."""
         message, conversation = self.models.message, self.models.conversation
         query = (

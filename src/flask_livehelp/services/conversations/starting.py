@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import typing as t
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -14,8 +13,11 @@ from ...errors import Refused
 from ...hub import operator_channel
 from ...hub import STAFF_CHANNEL
 from ...i18n import N_
+from ...models import ConversationMixin
+from ...models import MessageMixin
 from .. import access
 from .. import load
+from ..presence import OperatorPresence
 from .transcript import TranscriptWriter
 
 
@@ -24,15 +26,15 @@ class Room:
     """Who could take another chat, for auto-assignment."""
 
     #: The operators online.
-    operators: list[t.Any]
+    operators: list[OperatorPresence]
     #: Waiting chats already asked of each, by operator id.
     routed: collections.Counter[int]
 
-    def load(self, operator: t.Any) -> int:
-        return t.cast(int, operator.active_chats + self.routed[operator.id])
+    def load(self, operator: OperatorPresence) -> int:
+        return operator.active_chats + self.routed[operator.id]
 
-    def left(self, operator: t.Any) -> bool:
-        return self.load(operator) < t.cast(int, operator.max_chats)
+    def left(self, operator: OperatorPresence) -> bool:
+        return self.load(operator) < operator.max_chats
 
 
 class Starting(TranscriptWriter):
@@ -51,8 +53,8 @@ class Starting(TranscriptWriter):
         locale: str | None = None,
         department_id: int | None = None,
         requested_operator_id: int | None = None,
-        context: dict[str, t.Any] | None = None,
-    ) -> tuple[t.Any, t.Any]:
+        context: dict[str, object] | None = None,
+    ) -> tuple[ConversationMixin, MessageMixin]:
         """Open a chat with the visitor's first message; a resend finds it again.
 
         :param requested_operator_id: Route the chat to this operator (an
@@ -128,7 +130,7 @@ class Starting(TranscriptWriter):
         if not free:
             return None
         chosen = min(free, key=lambda o: (room.load(o) / o.max_chats, room.load(o)))
-        return t.cast(int, chosen.id)
+        return chosen.id
 
     def _room(self) -> Room:
         """Who is online, and the chats waiting for each of them."""
@@ -144,7 +146,9 @@ class Starting(TranscriptWriter):
         )
         return Room(
             [o for o in self.presence.operators() if o.status == "online"],
-            collections.Counter({id_: count for id_, count in routed}),
+            collections.Counter(
+                {id_: count for id_, count in routed if id_ is not None}
+            ),
         )
 
     def route_waiting(self) -> list[int]:
@@ -183,10 +187,10 @@ class Starting(TranscriptWriter):
                 routed.append(conversation.id)
         return routed
 
-    def _route(self, conversation: t.Any, operator_id: int) -> bool:
+    def _route(self, conversation: ConversationMixin, operator_id: int) -> bool:
         """Ask ``operator_id`` to take a waiting chat, unless another process did."""
         model = self.models.conversation
-        done = self.session.execute(
+        done = self.changed(
             sa.update(model)
             .where(
                 model.id == conversation.id,
@@ -195,7 +199,7 @@ class Starting(TranscriptWriter):
             )
             .values(requested_operator_id=operator_id)
         )
-        if done.rowcount != 1:
+        if done != 1:
             self.session.rollback()
             return False
         self.session.commit()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections.abc as c
-import typing as t
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -11,6 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from ...errors import NotAllowed
 from ...hub import staff_conversation_channel
 from ...i18n import N_
+from ...models import ConversationMixin
+from ...models import OperatorMixin
+from ...models import TagMixin
 from .. import access
 from .announcing import Announcer
 
@@ -19,8 +21,8 @@ class Tagging(Announcer):
     """The tags of a chat, changed by the staff who have or see it."""
 
     def set_tags(
-        self, operator: t.Any, conversation_id: int, names: list[str]
-    ) -> t.Any:
+        self, operator: OperatorMixin, conversation_id: int, names: list[str]
+    ) -> ConversationMixin:
         """Replace the tags of a chat the operator has or may see.
 
         Whatever was added meanwhile goes; :meth:`change_tags` keeps it.
@@ -39,12 +41,12 @@ class Tagging(Announcer):
 
     def change_tags(
         self,
-        operator: t.Any,
+        operator: OperatorMixin,
         conversation_id: int,
         *,
         add: c.Iterable[str] = (),
         remove: c.Iterable[str] = (),
-    ) -> t.Any:
+    ) -> ConversationMixin:
         """Add and remove some tags of a chat, keeping every other one.
 
         Each change is made on the stored rows, not on a list read before:
@@ -83,7 +85,9 @@ class Tagging(Announcer):
             )
         return self._tagged(conversation)
 
-    def _taggable(self, operator: t.Any, conversation_id: int) -> t.Any:
+    def _taggable(
+        self, operator: OperatorMixin, conversation_id: int
+    ) -> ConversationMixin:
         conversation = self.for_operator(operator, conversation_id)
         if not (
             access.can_write(operator, conversation)
@@ -92,7 +96,7 @@ class Tagging(Announcer):
             raise NotAllowed("not-yours", N_("Accept the chat before you tag it."))
         return conversation
 
-    def _tags_named(self, names: set[str]) -> dict[str, t.Any]:
+    def _tags_named(self, names: set[str]) -> dict[str, TagMixin]:
         """The tags of these names, made (not yet committed) where missing."""
         model = self.models.tag
         existing = {
@@ -107,7 +111,7 @@ class Tagging(Announcer):
         self.session.flush()
         return existing
 
-    def _tagged(self, conversation: t.Any) -> t.Any:
+    def _tagged(self, conversation: ConversationMixin) -> ConversationMixin:
         """The chat with its tags as stored now, told to the staff who see it."""
         self.session.expire(conversation, ["tags"])
         self.hub.publish(

@@ -7,10 +7,13 @@ finds the stored message instead of writing a second one.
 
 from __future__ import annotations
 
-import typing as t
+import datetime as dt
 
 import sqlalchemy as sa
 
+from ...models import ConversationMixin
+from ...models import MessageMixin
+from ...models import OperatorMixin
 from ...models import utcnow
 from .announcing import Announcer
 
@@ -19,13 +22,18 @@ class TranscriptWriter(Announcer):
     """Messages and events added to a transcript; the caller commits."""
 
     def add_event(
-        self, conversation: t.Any, name: str, *, staff_only: bool = False, **data: t.Any
-    ) -> t.Any:
+        self,
+        conversation: ConversationMixin,
+        name: str,
+        *,
+        staff_only: bool = False,
+        operator: OperatorMixin | None = None,
+        **data: object,
+    ) -> MessageMixin:
         """Write an event (``accepted``, ``pushed``...) into the transcript.
 
         The caller commits, then publishes it with :meth:`publish`.
         """
-        operator = data.pop("operator", None)
         if operator is not None:
             data["operator"] = operator.name
         return self._append(
@@ -34,16 +42,16 @@ class TranscriptWriter(Announcer):
 
     def _append(
         self,
-        conversation: t.Any,
+        conversation: ConversationMixin,
         author: str,
         body: str,
         *,
         kind: str = "text",
         client_id: str | None = None,
-        operator: t.Any | None = None,
-        data: dict[str, t.Any] | None = None,
+        operator: OperatorMixin | None = None,
+        data: dict[str, object] | None = None,
         staff_only: bool = False,
-    ) -> t.Any:
+    ) -> MessageMixin:
         now = utcnow()
         message = self.models.message(
             conversation_id=conversation.id,
@@ -65,16 +73,18 @@ class TranscriptWriter(Announcer):
 
     @staticmethod
     def _author_name(
-        conversation: t.Any, author: str, operator: t.Any | None
+        conversation: ConversationMixin, author: str, operator: OperatorMixin | None
     ) -> str | None:
         if operator is not None:
-            return t.cast(str, operator.name)
+            return operator.name
         if author == "visitor":
-            return t.cast("str | None", conversation.visitor_name)
+            return conversation.visitor_name
         return None
 
     @staticmethod
-    def _note_activity(conversation: t.Any, author: str, now: t.Any) -> None:
+    def _note_activity(
+        conversation: ConversationMixin, author: str, now: dt.datetime
+    ) -> None:
         if author == "visitor":
             conversation.last_visitor_message_at = now
         elif author == "operator":
@@ -82,7 +92,7 @@ class TranscriptWriter(Announcer):
             if conversation.first_response_at is None:
                 conversation.first_response_at = now
 
-    def _next_seq(self, conversation: t.Any) -> int:
+    def _next_seq(self, conversation: ConversationMixin) -> int:
         # An UPDATE takes the row's write lock until commit, so concurrent
         # writers to one conversation get consecutive numbers on SQLite and
         # PostgreSQL alike.
@@ -95,4 +105,4 @@ class TranscriptWriter(Announcer):
             .execution_options(synchronize_session=False)
         ).scalar_one()
         self.session.expire(conversation, ["last_seq"])
-        return t.cast(int, seq)
+        return seq

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import typing as t
-
 import sqlalchemy as sa
 
+from .. import Basics
 from .. import Service
 from ..settings import SettingsService
 
@@ -13,10 +12,10 @@ from ..settings import SettingsService
 class HistoryBase(Service):
     """What every part of the history service works with."""
 
-    def __init__(self, *args: t.Any, settings: SettingsService) -> None:
+    def __init__(self, *args: *Basics, settings: SettingsService) -> None:
         super().__init__(*args)
         self.settings = settings
 
     def _dialect(self) -> str:
         bind = self.session.get_bind(mapper=sa.inspect(self.models.conversation))
-        return t.cast(str, bind.dialect.name)
+        return bind.dialect.name

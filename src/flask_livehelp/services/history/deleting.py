@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import collections.abc as c
-import typing as t
 
 import sqlalchemy as sa
 
 from ...errors import NotAllowed
 from ...errors import Refused
 from ...i18n import N_
+from ...models import OperatorMixin
 from ...models import utcnow
 from .. import access
 from .. import audit
@@ -20,7 +20,7 @@ from .wording import name_of
 class HistoryChanges(HistoryTranscripts):
     """Deleting and erasing, by managers and admins."""
 
-    def delete(self, viewer: t.Any, conversation_ids: c.Iterable[int]) -> int:
+    def delete(self, viewer: OperatorMixin, conversation_ids: c.Iterable[int]) -> int:
         """Delete finished chats: gone from every list; the audit log keeps who.
 
         All or nothing: one chat that may not be deleted refuses them all.
@@ -61,7 +61,7 @@ class HistoryChanges(HistoryTranscripts):
         self.session.commit()
         return len(chats)
 
-    def erase_customer(self, viewer: t.Any, conversation_id: int) -> int:
+    def erase_customer(self, viewer: OperatorMixin, conversation_id: int) -> int:
         """Erase the personal data of the customer of a chat, on their request.
 
         Name, e-mail, IP address, user agent and what the shop told about
@@ -79,7 +79,7 @@ class HistoryChanges(HistoryTranscripts):
             viewer, [conversation.visitor_id], f"conversation:{conversation.id}"
         )
 
-    def erase_email(self, viewer: t.Any, email: str) -> int:
+    def erase_email(self, viewer: OperatorMixin, email: str) -> int:
         """Erase every customer who gave ``email`` (admins only).
 
         :returns: How many chats were touched.
@@ -99,7 +99,7 @@ class HistoryChanges(HistoryTranscripts):
             return 0
         return self._erase(viewer, sorted(ids), "e-mail")
 
-    def _erase(self, viewer: t.Any, visitor_ids: list[int], reason: str) -> int:
+    def _erase(self, viewer: OperatorMixin, visitor_ids: list[int], reason: str) -> int:
         visitor, model = self.models.visitor, self.models.conversation
         message = self.models.message
         now = utcnow()
@@ -117,13 +117,13 @@ class HistoryChanges(HistoryTranscripts):
             )
         )
         chats = sa.select(model.id).where(model.visitor_id.in_(visitor_ids))
-        touched = self.session.execute(
+        touched = self.changed(
             sa.update(model)
             .where(model.visitor_id.in_(visitor_ids))
             .values(
                 visitor_name=None, visitor_email=None, email_consent=False, context=None
             )
-        ).rowcount
+        )
         self.session.execute(
             sa.update(message)
             .where(message.conversation_id.in_(chats), message.author == "visitor")

@@ -7,9 +7,9 @@ import csv
 import datetime as dt
 import io
 import itertools
-import typing as t
 
 from ...i18n import _lh
+from ...models import OperatorMixin
 from .filters import HistoryFilter
 from .filters import HistoryRow
 from .lists import HistoryLists
@@ -25,7 +25,7 @@ class HistoryExport(HistoryLists):
 
     def export_csv(
         self,
-        viewer: t.Any,
+        viewer: OperatorMixin,
         query: HistoryFilter,
         *,
         timezone: str | None = None,
@@ -78,13 +78,13 @@ def _csv_row(row: HistoryRow, moment: c.Callable[..., str]) -> str:
     )
 
 
-def _csv_line(cells: list[t.Any]) -> str:
+def _csv_line(cells: list[object]) -> str:
     out = io.StringIO()
     csv.writer(out).writerow([defuse(cell) for cell in cells])
     return out.getvalue()
 
 
-def defuse(cell: t.Any) -> t.Any:
+def defuse(cell: object) -> object:
     """A cell a spreadsheet shows as text, never runs as a formula."""
     if isinstance(cell, str) and cell.startswith(FORMULA_START):
         return "'" + cell

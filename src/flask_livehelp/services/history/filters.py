@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-import typing as t
+
+from ...models import ConversationMixin
 
 VIEWS = ("active", "completed", "all")
 SORTS = (
@@ -50,7 +51,7 @@ class HistoryFilter:
 
 @dataclasses.dataclass
 class HistoryRow:
-    conversation: t.Any
+    conversation: ConversationMixin
     #: From the start to the end, or to now while it goes on.
     duration: dt.timedelta
     #: Since the last thing said, for active chats only.

@@ -14,6 +14,8 @@ from ...errors import Refused
 from ...formatting import time_zone
 from ...i18n import N_
 from ...models import CONVERSATION_STATUSES
+from ...models import ConversationMixin
+from ...models import OperatorMixin
 from ...models import utcnow
 from .. import access
 from .filters import HistoryFilter
@@ -23,12 +25,13 @@ from .filters import SORTS
 from .filters import VIEWS
 from .full_text import FullTextSearch
 from .sorting import HistorySorting
+from .sorting import Listing
 
 
 class HistoryLists(FullTextSearch, HistorySorting):
     """Pages of the chats a filter finds, within what the viewer may see."""
 
-    def check(self, viewer: t.Any, query: HistoryFilter) -> None:
+    def check(self, viewer: OperatorMixin, query: HistoryFilter) -> None:
         """Refuse a filter the viewer may not use, rather than show less.
 
         :raises NotAllowed: ``all`` for an operator, or a department or
@@ -64,7 +67,7 @@ class HistoryLists(FullTextSearch, HistorySorting):
 
     def search(
         self,
-        viewer: t.Any,
+        viewer: OperatorMixin,
         query: HistoryFilter,
         *,
         page: int = 1,
@@ -83,7 +86,7 @@ class HistoryLists(FullTextSearch, HistorySorting):
         select = select.offset((page - 1) * per_page).limit(per_page)
         results = self.session.execute(select).all()
         if counted and (results or page == 1):
-            total = results[0][1] if results else 0
+            total = (results[0][1] or 0) if results else 0
         else:
             total = self._count(viewer, query, timezone)
         rows = [self._row(result[0], now) for result in results]
@@ -91,7 +94,7 @@ class HistoryLists(FullTextSearch, HistorySorting):
 
     def each(
         self,
-        viewer: t.Any,
+        viewer: OperatorMixin,
         query: HistoryFilter,
         *,
         timezone: str | None = None,
@@ -104,7 +107,7 @@ class HistoryLists(FullTextSearch, HistorySorting):
         return self._chunks(select, now or utcnow(), chunk)
 
     def _chunks(
-        self, select: sa.Select[t.Any], now: dt.datetime, chunk: int
+        self, select: Listing, now: dt.datetime, chunk: int
     ) -> c.Iterator[HistoryRow]:
         offset = 0
         while True:
@@ -117,7 +120,9 @@ class HistoryLists(FullTextSearch, HistorySorting):
                 return
             offset += chunk
 
-    def _count(self, viewer: t.Any, query: HistoryFilter, timezone: str | None) -> int:
+    def _count(
+        self, viewer: OperatorMixin, query: HistoryFilter, timezone: str | None
+    ) -> int:
         model = self.models.conversation
         where = self._where(viewer, query, timezone)
         select = sa.select(sa.func.count()).select_from(model).where(*where)
@@ -128,11 +133,11 @@ class HistoryLists(FullTextSearch, HistorySorting):
 
     def _select(
         self,
-        viewer: t.Any,
+        viewer: OperatorMixin,
         query: HistoryFilter,
         timezone: str | None,
         now: dt.datetime,
-    ) -> tuple[sa.Select[t.Any], bool]:
+    ) -> tuple[Listing, bool]:
         """The ordered query, and whether it carries the total in column 2.
 
         A search counts its hits in the same statement (a window), so the
@@ -162,7 +167,7 @@ class HistoryLists(FullTextSearch, HistorySorting):
         return select.order_by(*order), counted
 
     def _where(
-        self, viewer: t.Any, query: HistoryFilter, timezone: str | None
+        self, viewer: OperatorMixin, query: HistoryFilter, timezone: str | None
     ) -> list[sa.ColumnElement[bool]]:
         model = self.models.conversation
         where = [self._scope(viewer, query.view)]
@@ -182,7 +187,7 @@ class HistoryLists(FullTextSearch, HistorySorting):
             where.append(model.created_at < start_of_day(next_day, zone))
         return where
 
-    def _scope(self, viewer: t.Any, view: str) -> sa.ColumnElement[bool]:
+    def _scope(self, viewer: OperatorMixin, view: str) -> sa.ColumnElement[bool]:
         model = self.models.conversation
         alive = model.deleted_at.is_(None)
         if view == "active":
@@ -200,7 +205,7 @@ class HistoryLists(FullTextSearch, HistorySorting):
             return visible
         return sa.or_(visible, sa.and_(alive, self._took_part(viewer)))
 
-    def _took_part(self, viewer: t.Any) -> sa.ColumnElement[bool]:
+    def _took_part(self, viewer: OperatorMixin) -> sa.ColumnElement[bool]:
         """Chats the viewer has, or handed to a colleague."""
         model, transfer = self.models.conversation, self.models.transfer
         handed_over = sa.select(transfer.conversation_id).where(
@@ -218,7 +223,7 @@ class HistoryLists(FullTextSearch, HistorySorting):
         )
 
     @staticmethod
-    def _row(conversation: t.Any, now: dt.datetime) -> HistoryRow:
+    def _row(conversation: ConversationMixin, now: dt.datetime) -> HistoryRow:
         end = conversation.ended_at or now
         idle = None
         if conversation.status == "active":

@@ -8,15 +8,21 @@ import typing as t
 import sqlalchemy as sa
 import sqlalchemy.orm as sa_orm
 
+from ...models import ConversationMixin
 from .base import HistoryBase
+
+#: A history list's query: the conversations, and their total when counted.
+Listing: t.TypeAlias = sa.Select[ConversationMixin, int | None]
+#: A value computed in the database: text, a number or a time, by sort key.
+Computed: t.TypeAlias = sa.ColumnElement[t.Any] | sa_orm.InstrumentedAttribute[t.Any]
 
 
 class HistorySorting(HistoryBase):
     """Sort keys computed in the database, portable between dialects."""
 
     def _sort_key(
-        self, select: sa.Select[t.Any], sort: str, now: dt.datetime
-    ) -> tuple[sa.Select[t.Any], t.Any]:
+        self, select: Listing, sort: str, now: dt.datetime
+    ) -> tuple[Listing, Computed]:
         model = self.models.conversation
         if sort == "customer":
             return select, sa.func.lower(model.visitor_name)
@@ -49,7 +55,7 @@ class HistorySorting(HistoryBase):
             return select, model.status
         return select, model.created_at
 
-    def _last_activity(self) -> t.Any:
+    def _last_activity(self) -> Computed:
         """When something last happened in a chat (said, accepted or started)."""
         model = self.models.conversation
         moments = [
@@ -65,13 +71,13 @@ class HistorySorting(HistoryBase):
         # SQLite's max() with several arguments is the largest of them.
         return sa.func.max(model.created_at, *moments)
 
-    def _idle(self, now: dt.datetime) -> t.Any:
+    def _idle(self, now: dt.datetime) -> Computed:
         model = self.models.conversation
         return self._seconds_between(
             self._last_activity(), sa.literal(now, model.created_at.type)
         )
 
-    def _seconds_between(self, earlier: t.Any, later: t.Any) -> t.Any:
+    def _seconds_between(self, earlier: Computed, later: Computed) -> Computed:
         if self._dialect() == "postgresql":
             return sa.extract("epoch", later - earlier)
         return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import typing as t
-
 import sqlalchemy as sa
 
 from ...errors import NotAllowed
 from ...errors import NotFound
 from ...i18n import _lh
 from ...i18n import N_
+from ...models import ConversationMixin
+from ...models import MessageMixin
+from ...models import OperatorMixin
 from .. import access
 from .base import HistoryBase
 from .wording import author_name
@@ -22,7 +23,7 @@ from .wording import name_of
 class HistoryTranscripts(HistoryBase):
     """One chat, for a viewer who may read it (or handed it over)."""
 
-    def get(self, viewer: t.Any, conversation_id: int) -> t.Any:
+    def get(self, viewer: OperatorMixin, conversation_id: int) -> ConversationMixin:
         """A chat the viewer may read; a deleted one does not exist.
 
         :raises NotFound: No such chat, or it was deleted.
@@ -38,7 +39,7 @@ class HistoryTranscripts(HistoryBase):
             raise NotAllowed("not-allowed", N_("You may not open this chat."))
         return conversation
 
-    def _handed_over(self, viewer: t.Any, conversation_id: int) -> bool:
+    def _handed_over(self, viewer: OperatorMixin, conversation_id: int) -> bool:
         transfer = self.models.transfer
         found = self.session.execute(
             sa.select(transfer.id)
@@ -52,8 +53,8 @@ class HistoryTranscripts(HistoryBase):
         return found is not None
 
     def transcript(
-        self, viewer: t.Any, conversation_id: int
-    ) -> tuple[t.Any, list[t.Any]]:
+        self, viewer: OperatorMixin, conversation_id: int
+    ) -> tuple[ConversationMixin, list[MessageMixin]]:
         """The chat and every message and event of it, staff notes included."""
         conversation = self.get(viewer, conversation_id)
         message = self.models.message
@@ -65,7 +66,11 @@ class HistoryTranscripts(HistoryBase):
         return conversation, list(messages)
 
     def transcript_text(
-        self, viewer: t.Any, conversation_id: int, *, timezone: str | None = None
+        self,
+        viewer: OperatorMixin,
+        conversation_id: int,
+        *,
+        timezone: str | None = None,
     ) -> str:
         """The transcript as plain text, in the viewer's language and time zone."""
         conversation, messages = self.transcript(viewer, conversation_id)

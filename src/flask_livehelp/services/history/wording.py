@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import collections.abc as c
 import datetime as dt
-import typing as t
 
 from ...formatting import format_moment
 from ...formatting import time_zone
 from ...i18n import _lh
 from ...i18n import N_
+from ...models import ConversationMixin
+from ...models import DepartmentMixin
+from ...models import MessageMixin
+from ...models import OperatorMixin
 
 
-def customer_name(conversation: t.Any) -> str:
-    return t.cast(str, conversation.visitor_name or _lh("Anonymous visitor"))
+def customer_name(conversation: ConversationMixin) -> str:
+    return conversation.visitor_name or _lh("Anonymous visitor")
 
 
-def author_name(message: t.Any) -> str:
+def author_name(message: MessageMixin) -> str:
     if message.author_name:
-        return t.cast(str, message.author_name)
+        return message.author_name
     return _lh("Visitor") if message.author == "visitor" else _lh("Operator")
 
 
@@ -31,7 +34,7 @@ ENDED = {
 }
 
 
-def event_text(message: t.Any) -> str:
+def event_text(message: MessageMixin) -> str:
     """An event of a transcript in words, e.g. "Mette accepted the chat."."""
     data = message.data or {}
     operator = data.get("operator") or _lh("An operator")
@@ -67,11 +70,11 @@ def event_text(message: t.Any) -> str:
         )
     if name == "returned":
         return _lh("The chat went back to the queue.")
-    return t.cast(str, name)
+    return name
 
 
-def name_of(thing: t.Any | None) -> str:
-    return t.cast(str, thing.name) if thing is not None else ""
+def name_of(thing: OperatorMixin | DepartmentMixin | None) -> str:
+    return thing.name if thing is not None else ""
 
 
 def moments_in(timezone: str | None, *, iso: bool = False) -> c.Callable[..., str]:

@@ -24,7 +24,7 @@ class MailClaims(MailWriting):
     def _claim(self, mail_id: int) -> bool:
         model = self.models.mail
         now = utcnow()
-        taken = self.session.execute(
+        taken = self.changed(
             sa.update(model)
             .where(model.id == mail_id, model.status.in_(("pending", "sending")))
             .where(model.next_attempt_at <= now)
@@ -37,7 +37,7 @@ class MailClaims(MailWriting):
             .execution_options(synchronize_session=False)
         )
         self.session.commit()
-        return t.cast(int, taken.rowcount) == 1
+        return taken == 1
 
     def _claim_time(self) -> dt.timedelta:
         return dt.timedelta(seconds=self.setting("MAIL_CLAIM_SECONDS"))

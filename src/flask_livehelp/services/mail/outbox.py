@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import typing as t
-
 import sqlalchemy as sa
 
 from ...errors import Refused
 from ...i18n import N_
+from ...models import MailMixin
 from ...models import utcnow
 from .. import Service
 
@@ -17,7 +16,7 @@ class MailOutbox(Service):
 
     def problems(
         self, limit: int = 100, visible: sa.ColumnElement[bool] | None = None
-    ) -> list[t.Any]:
+    ) -> list[MailMixin]:
         """Failed mails, then every mail not sent yet, the oldest first.
 
         A mail waiting for its first try is listed too: a send-now is what
@@ -52,7 +51,7 @@ class MailOutbox(Service):
         ).scalar_one_or_none()
         return found is not None
 
-    def for_conversation(self, conversation_id: int) -> list[t.Any]:
+    def for_conversation(self, conversation_id: int) -> list[MailMixin]:
         model = self.models.mail
         query = (
             sa.select(model)
@@ -61,7 +60,7 @@ class MailOutbox(Service):
         )
         return list(self.session.execute(query).scalars())
 
-    def retry(self, mail_id: int) -> t.Any:
+    def retry(self, mail_id: int) -> MailMixin:
         """Send a mail now: a failed one from the start (after an admin fixed the
         cause), a waiting one without waiting, a claimed one whatever holds it."""
         mail = self.session.get(self.models.mail, mail_id)

@@ -13,7 +13,9 @@ from flask import Flask
 from flask_mail import Message
 
 from ...addresses import mail_address
+from ...models import MailMixin
 from ...models import utcnow
+from .. import Basics
 from ..mailer import Mailer
 from .claims import holder
 from .claims import MailClaims
@@ -34,12 +36,12 @@ BATCH = 50
 class MailSending(MailClaims):
     """Each mail sent once, as far as SMTP allows (see the package's docstring)."""
 
-    def __init__(self, *args: t.Any) -> None:
+    def __init__(self, *args: *Basics) -> None:
         super().__init__(*args)
         self._mailer = Mailer(self._send_in_context)
         self._warned = False
 
-    def send_soon(self, mails: t.Iterable[t.Any]) -> None:
+    def send_soon(self, mails: t.Iterable[MailMixin]) -> None:
         """Send these just-committed mails now, as ``LIVEHELP_MAIL_SEND_NOW`` says.
 
         Whatever does not go out now, the background loop sends later.
@@ -112,7 +114,7 @@ class MailSending(MailClaims):
         return False
 
     def _send(self, ids: list[int]) -> int:
-        mails = [self.session.get(self.models.mail, mail_id) for mail_id in ids]
+        mails = [self.session.get_one(self.models.mail, mail_id) for mail_id in ids]
         state = current_app.extensions["mail"]
         sent = 0
         waiting = [mail for mail in mails if not self._given_up_after_crash(mail)]
@@ -143,7 +145,7 @@ class MailSending(MailClaims):
                 self._failed(mail, error)
         return sent
 
-    def _given_up_after_crash(self, mail: t.Any) -> bool:
+    def _given_up_after_crash(self, mail: MailMixin) -> bool:
         """A mail sent again after a crash, then left ``sending`` once more."""
         if mail.status != "sending" or not mail.resent:
             return False
@@ -156,7 +158,7 @@ class MailSending(MailClaims):
         self.session.commit()
         return True
 
-    def _sending(self, mail: t.Any, message: Message) -> bool:
+    def _sending(self, mail: MailMixin, message: Message) -> bool:
         """Committed before the server gets it: a crash then is known.
 
         Whether this process still holds the mail's claim; one it lost is
@@ -170,16 +172,16 @@ class MailSending(MailClaims):
                 RESENT_HEADER: "after a crash; may be a copy",
             }
         model = self.models.mail
-        taken = self.session.execute(
+        taken = self.changed(
             sa.update(model)
             .where(model.id == mail.id, model.claimed_by == holder())
             .values(status="sending", resent=model.resent | resent)
             .execution_options(synchronize_session=False)
         )
         self.session.commit()
-        return t.cast(int, taken.rowcount) == 1
+        return taken == 1
 
-    def _message(self, mail: t.Any) -> Message:
+    def _message(self, mail: MailMixin) -> Message:
         headers = dict(mail.headers or {})
         message_id = headers.pop("Message-ID", None)
         message = Message(
@@ -196,7 +198,7 @@ class MailSending(MailClaims):
             message.msgId = message_id
         return message
 
-    def _sent(self, mail: t.Any) -> None:
+    def _sent(self, mail: MailMixin) -> None:
         mail.status = "sent"
         mail.sent_at = utcnow()
         mail.attempts += 1
@@ -205,7 +207,7 @@ class MailSending(MailClaims):
         # One commit per mail: a crash later must not send this one again.
         self.session.commit()
 
-    def _failed(self, mail: t.Any, error: BaseException) -> None:
+    def _failed(self, mail: MailMixin, error: BaseException) -> None:
         mail.attempts += 1
         mail.claimed_until = mail.claimed_by = mail.claimed_at = None
         mail.last_error = f"{type(error).__name__}: {error}"[:2000]

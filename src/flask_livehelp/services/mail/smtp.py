@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import smtplib
-import typing as t
 
 from flask_mail import BadHeaderError
 from flask_mail import Connection
+from flask_mail import Mail
 
 
 class TimedConnection(Connection):
     """Flask-Mail's connection with a time limit, so a dead server cannot hang us."""
 
-    def __init__(self, mail: t.Any, timeout: float) -> None:
+    def __init__(self, mail: Mail, timeout: float) -> None:
         super().__init__(mail)
         self.timeout = timeout
 

@@ -16,6 +16,7 @@ from ...errors import Refused
 from ...i18n import has_babel
 from ...i18n import in_language
 from ...i18n import N_
+from ...models import MailMixin
 from ...models import utcnow
 from .. import Service
 
@@ -56,7 +57,7 @@ class MailWriting(Service):
                 pass
         return self.default_locale(staff)
 
-    def render(self, template: str, lang: str, **context: t.Any) -> Rendered:
+    def render(self, template: str, lang: str, **context: object) -> Rendered:
         """Render ``livehelp/email/<template>`` (``.subject.txt``, ``.txt``, ``.html``).
 
         The host overrides any of them with its own file of the same name.
@@ -84,7 +85,7 @@ class MailWriting(Service):
         left = f"livehelp.{token}.{unique}" if token else f"livehelp.{unique}"
         return f"<{left}@{self.domain()}>"
 
-    def thread_id(self, token: str) -> str:
+    def thread_id(self, token: str | None) -> str:
         """The Message-ID every mail of one conversation refers to, so they thread."""
         return f"<livehelp.{token}@{self.domain()}>"
 
@@ -104,7 +105,7 @@ class MailWriting(Service):
         reply_to: str | None = None,
         headers: dict[str, str] | None = None,
         conversation_id: int | None = None,
-    ) -> t.Any:
+    ) -> MailMixin:
         """Add a mail to the outbox, in the caller's transaction.
 
         Nothing is committed here: the mail is stored with what caused it, or

@@ -8,6 +8,8 @@ import typing as t
 import sqlalchemy as sa
 
 from ...addresses import valid_email
+from ...models import ConversationMixin
+from ...models import OperatorMixin
 from .. import access
 from .base import OfflineBase
 
@@ -17,7 +19,7 @@ log = logging.getLogger(__name__)
 class Addressing(OfflineBase):
     """Staff recipients, reply addresses and thread headers."""
 
-    def staff_recipients(self, conversation: t.Any) -> dict[str, list[str]]:
+    def staff_recipients(self, conversation: ConversationMixin) -> dict[str, list[str]]:
         """The staff addresses for a conversation's mails, grouped by language.
 
         Operators who receive offline messages (of its department, where
@@ -71,7 +73,7 @@ class Addressing(OfflineBase):
                 found.add(value.rpartition("<")[2].strip(" >").lower())
         return found
 
-    def _receivers(self, department_id: int | None) -> list[t.Any]:
+    def _receivers(self, department_id: int | None) -> list[OperatorMixin]:
         model = self.models.operator
         query = sa.select(model).where(
             model.receives_offline.is_(True), model.is_active.is_(True)
@@ -82,7 +84,7 @@ class Addressing(OfflineBase):
             if access.serves(operator, department_id)
         ]
 
-    def reply_address(self, conversation: t.Any) -> str | None:
+    def reply_address(self, conversation: ConversationMixin) -> str | None:
         """The conversation's own address replies come back to, if there is one."""
         pattern = self.setting("REPLY_ADDRESS")
         if not pattern or not conversation.reply_token:
@@ -93,7 +95,7 @@ class Addressing(OfflineBase):
             return None
         return address
 
-    def _shop_address(self, conversation: t.Any) -> str | None:
+    def _shop_address(self, conversation: ConversationMixin) -> str | None:
         mailbox = self.settings.get("OFFLINE_MAILBOX", conversation.locale)
         if isinstance(mailbox, str) and valid_email(mailbox.strip()):
             return mailbox.strip()
@@ -102,14 +104,14 @@ class Addressing(OfflineBase):
             return t.cast(str, department.email)
         return None
 
-    def _staff_reply_to(self, conversation: t.Any) -> str | None:
+    def _staff_reply_to(self, conversation: ConversationMixin) -> str | None:
         return self.reply_address(conversation) or conversation.visitor_email
 
-    def _customer_reply_to(self, conversation: t.Any) -> str | None:
+    def _customer_reply_to(self, conversation: ConversationMixin) -> str | None:
         return self.reply_address(conversation) or self._shop_address(conversation)
 
     def _thread_headers(
-        self, conversation: t.Any, *, automatic: bool
+        self, conversation: ConversationMixin, *, automatic: bool
     ) -> dict[str, str]:
         token = conversation.reply_token
         headers = {

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import typing as t
-
 from ...errors import NotAllowed
 from ...errors import Refused
 from ...i18n import N_
+from ...models import ConversationMixin
+from ...models import MailMixin
+from ...models import MessageMixin
+from ...models import OperatorMixin
 from ...models import utcnow
 from .. import access
 from .composing import MailComposing
@@ -18,12 +20,12 @@ class MailAnswers(MailComposing):
 
     def answer(
         self,
-        operator: t.Any,
+        operator: OperatorMixin,
         conversation_id: int,
         body: str,
         *,
         client_id: str | None = None,
-    ) -> t.Any:
+    ) -> MessageMixin:
         """An operator answers by mail from the panel; it joins the transcript.
 
         :param client_id: The form's id, so a double click mails once.
@@ -54,7 +56,9 @@ class MailAnswers(MailComposing):
         self.mail.send_soon(mails)
         return message
 
-    def queue_answer(self, conversation: t.Any, message: t.Any) -> list[t.Any]:
+    def queue_answer(
+        self, conversation: ConversationMixin, message: MessageMixin
+    ) -> list[MailMixin]:
         """Mail the staff's ``message`` to the customer, in the caller's transaction."""
         earlier = [
             m
@@ -65,6 +69,8 @@ class MailAnswers(MailComposing):
             conversation, "answer", "answer", earlier, answer=message
         )
 
-    def queue_reply_to_staff(self, conversation: t.Any, message: t.Any) -> list[t.Any]:
+    def queue_reply_to_staff(
+        self, conversation: ConversationMixin, message: MessageMixin
+    ) -> list[MailMixin]:
         """Pass the customer's mailed reply on to the staff (caller commits)."""
         return self._queue_staff(conversation, "reply", "reply", [message])

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import typing as t
-
 from ...errors import Refused
 from ...i18n import N_
 from ...text import is_blank
 from ...text import without_controls
+from .. import Basics
 from .. import Service
 from ..conversations import ConversationService
 from ..limits import Limits
@@ -21,7 +20,7 @@ class OfflineBase(Service):
 
     def __init__(
         self,
-        *args: t.Any,
+        *args: *Basics,
         conversations: ConversationService,
         visitors: VisitorService,
         settings: SettingsService,
@@ -35,7 +34,7 @@ class OfflineBase(Service):
         self.mail = mail
         self.limits = limits
 
-    def clean_body(self, body: t.Any) -> str:
+    def clean_body(self, body: object) -> str:
         """The visitor's text, without control characters, within the limit."""
         if not isinstance(body, str) or is_blank(without_controls(body)):
             raise Refused("bad-field", N_("Write a message first."))
@@ -47,4 +46,4 @@ class OfflineBase(Service):
                 N_("The message is longer than %(max)d characters."),
                 max=limit,
             )
-        return t.cast(str, body)
+        return body

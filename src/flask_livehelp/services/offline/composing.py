@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import typing as t
 
 from flask import url_for
 from werkzeug.routing import BuildError
@@ -12,6 +11,9 @@ from werkzeug.routing import BuildError
 from ...colours import ink_on
 from ...formatting import format_moment_in_zone
 from ...i18n import _lh
+from ...models import ConversationMixin
+from ...models import MailMixin
+from ...models import MessageMixin
 from ..history.wording import event_text
 from .addressing import Addressing
 from .rates import RateChecks
@@ -23,8 +25,12 @@ class MailComposing(Addressing, RateChecks):
     """Rendering each mail in its reader's language; the caller commits."""
 
     def _queue_offline(
-        self, conversation: t.Any, messages: list[t.Any], *, timed_out: bool
-    ) -> list[t.Any]:
+        self,
+        conversation: ConversationMixin,
+        messages: list[MessageMixin],
+        *,
+        timed_out: bool,
+    ) -> list[MailMixin]:
         mails = self._queue_staff(
             conversation, "offline_message", "offline", messages, timed_out=timed_out
         )
@@ -44,12 +50,12 @@ class MailComposing(Addressing, RateChecks):
 
     def _queue_staff(
         self,
-        conversation: t.Any,
+        conversation: ConversationMixin,
         template: str,
         kind: str,
-        messages: list[t.Any],
-        **extra: t.Any,
-    ) -> list[t.Any]:
+        messages: list[MessageMixin],
+        **extra: object,
+    ) -> list[MailMixin]:
         return [
             self._queue_one(
                 conversation,
@@ -68,12 +74,12 @@ class MailComposing(Addressing, RateChecks):
 
     def _queue_customer(
         self,
-        conversation: t.Any,
+        conversation: ConversationMixin,
         template: str,
         kind: str,
-        messages: list[t.Any],
-        **extra: t.Any,
-    ) -> list[t.Any]:
+        messages: list[MessageMixin],
+        **extra: object,
+    ) -> list[MailMixin]:
         if not conversation.visitor_email:
             return []
         lang = self.mail.locale(conversation.locale, staff=False)
@@ -93,18 +99,18 @@ class MailComposing(Addressing, RateChecks):
 
     def _queue_one(
         self,
-        conversation: t.Any,
+        conversation: ConversationMixin,
         template: str,
         kind: str,
-        messages: list[t.Any],
+        messages: list[MessageMixin],
         lang: str,
         addresses: list[str],
         *,
         reply_to: str | None,
         automatic: bool,
         customer: bool,
-        **extra: t.Any,
-    ) -> t.Any:
+        **extra: object,
+    ) -> MailMixin:
         """Render one mail of the conversation in ``lang`` and put it in the outbox."""
         rendered = self.mail.render(
             template,
@@ -124,12 +130,12 @@ class MailComposing(Addressing, RateChecks):
 
     def _context(
         self,
-        conversation: t.Any,
-        messages: list[t.Any],
+        conversation: ConversationMixin,
+        messages: list[MessageMixin],
         *,
         customer: bool,
-        **extra: t.Any,
-    ) -> dict[str, t.Any]:
+        **extra: object,
+    ) -> dict[str, object]:
         """What a mail's templates get; ``customer``: a mail to the customer.
 
         ``moment(dt)`` gives a time in the reader's zone (the customer's own,
@@ -151,7 +157,7 @@ class MailComposing(Addressing, RateChecks):
             **extra,
         }
 
-    def _brand(self, conversation: t.Any) -> dict[str, t.Any]:
+    def _brand(self, conversation: ConversationMixin) -> dict[str, object]:
         """The shop's name, logo and colour, as the customer's widget shows it."""
         colour = self.settings.get("WIDGET_COLOR", conversation.locale)
         logo = self.setting("MAIL_LOGO_URL")
@@ -163,18 +169,18 @@ class MailComposing(Addressing, RateChecks):
         }
 
 
-def author_label(message: t.Any) -> str:
+def author_label(message: MessageMixin) -> str:
     """Who wrote ``message``, as the mails name them (plain text; Jinja escapes it)."""
     if message.author_name:
-        return t.cast(str, message.author_name)
+        return message.author_name
     return _lh("Customer") if message.author == "visitor" else _lh("Shop")
 
 
-def _display_name(sender: t.Any) -> str | None:
+def _display_name(sender: str | tuple[str, str] | None) -> str | None:
     """The name part of a sender ("Nordlys Butik <shop@...>"), if it has one."""
     if isinstance(sender, (tuple, list)) and sender:
         return str(sender[0]) or None
-    name, _ = email.utils.parseaddr(sender or "")
+    name, _ = email.utils.parseaddr(sender if isinstance(sender, str) else "")
     return name or None
 
 

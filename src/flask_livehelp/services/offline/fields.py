@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import typing as t
 
 from ...addresses import email_address
 from ...errors import Refused
@@ -17,7 +16,7 @@ def new_token() -> str:
     return secrets.token_hex(16)
 
 
-def clean_name(name: t.Any, limit: int) -> str | None:
+def clean_name(name: object, limit: int) -> str | None:
     """The visitor's name, one line, or ``None``.
 
     :raises Refused: It has a line break or is too long.
@@ -38,7 +37,7 @@ def clean_name(name: t.Any, limit: int) -> str | None:
     return name or None
 
 
-def clean_email(email: t.Any) -> str | None:
+def clean_email(email: object) -> str | None:
     """One plain e-mail address, or ``None`` when none was given.
 
     :raises Refused: It is not one valid address (a line break in it included).

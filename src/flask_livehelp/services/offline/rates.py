@@ -10,7 +10,10 @@ import sqlalchemy as sa
 
 from ...errors import Refused
 from ...i18n import N_
+from ...models import ConversationMixin
+from ...models import OperatorMixin
 from ...models import utcnow
+from ...models import VisitorMixin
 from .base import OfflineBase
 
 log = logging.getLogger(__name__)
@@ -28,7 +31,7 @@ class RateChecks(OfflineBase):
     """Limits per visitor, IP address and e-mail address, refused with ``too-many``."""
 
     def _check_rate(
-        self, visitor: t.Any | None, ip_address: str | None, email: str | None
+        self, visitor: VisitorMixin | None, ip_address: str | None, email: str | None
     ) -> None:
         c, v = self.models.conversation, self.models.visitor
         checks = []
@@ -50,7 +53,11 @@ class RateChecks(OfflineBase):
             if count >= limit:
                 raise Refused("too-many", TOO_MANY, status=429)
 
-    def _check_transcript_rate(self, conversation: t.Any, requested_by: t.Any) -> None:
+    def _check_transcript_rate(
+        self,
+        conversation: ConversationMixin,
+        requested_by: OperatorMixin | t.Literal["visitor"],
+    ) -> None:
         mail, c, v = self.models.mail, self.models.conversation, self.models.visitor
         checks = [mail.conversation_id == conversation.id]
         if requested_by == "visitor":
@@ -75,7 +82,9 @@ class RateChecks(OfflineBase):
                     status=429,
                 )
 
-    def _within_mail_budget(self, conversation: t.Any, *, refuse: bool) -> bool:
+    def _within_mail_budget(
+        self, conversation: ConversationMixin, *, refuse: bool
+    ) -> bool:
         """Whether the customer's address may get one more mail we send unasked
         by staff (a copy, a transcript they asked for).
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import typing as t
-
 import sqlalchemy as sa
 
 from ...errors import NotAllowed
 from ...i18n import N_
+from ...models import ConversationMixin
+from ...models import OperatorMixin
 from .. import access
 from .base import OfflineBase
 
@@ -16,8 +16,13 @@ class StaffViews(OfflineBase):
     """Offline messages as the staff find them."""
 
     def listing(
-        self, operator: t.Any, *, answered: bool, page: int = 1, per_page: int = 50
-    ) -> tuple[list[t.Any], int]:
+        self,
+        operator: OperatorMixin,
+        *,
+        answered: bool,
+        page: int = 1,
+        per_page: int = 50,
+    ) -> tuple[list[ConversationMixin], int]:
         """Offline messages (and missed chats mailed so) the operator may answer."""
         model = self.models.conversation
         where = [
@@ -31,7 +36,9 @@ class StaffViews(OfflineBase):
         query = sa.select(model).where(*where).order_by(order, model.id.desc())
         return self.page_of(query, page, per_page)
 
-    def for_operator(self, operator: t.Any, conversation_id: int) -> t.Any:
+    def for_operator(
+        self, operator: OperatorMixin, conversation_id: int
+    ) -> ConversationMixin:
         conversation = self.conversations.get(conversation_id)
         if conversation.deleted_at is not None or not access.can_answer(
             operator, conversation

@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import logging
 import secrets
-import typing as t
 
 import sqlalchemy as sa
 
@@ -15,7 +14,10 @@ from ...errors import Refused
 from ...formatting import valid_timezone
 from ...hub import STAFF_CHANNEL
 from ...i18n import N_
+from ...models import ConversationMixin
+from ...models import MessageMixin
 from ...models import utcnow
+from ...models import VisitorMixin
 from ...protocol import CLIENT_ID
 from .composing import MailComposing
 from .fields import clean_email
@@ -51,8 +53,9 @@ class OfflineSubmission(MailComposing):
     def submit(
         self,
         *,
-        client_id: str,
-        body: str,
+        # None when the form left them out: refused here, with the reason.
+        client_id: str | None,
+        body: str | None,
         name: str | None = None,
         email: str | None = None,
         consent: bool = False,
@@ -138,8 +141,8 @@ class OfflineSubmission(MailComposing):
             raise Refused("bad-field", N_("There is no such department."))
 
     def _resent(
-        self, visitor: t.Any | None, client_id: str, ip_address: str | None
-    ) -> t.Any | None:
+        self, visitor: VisitorMixin | None, client_id: str, ip_address: str | None
+    ) -> ConversationMixin | None:
         """The conversation an earlier send of this very message made, if any."""
         if visitor is not None:
             message = self.conversations.by_visitor_client_id(visitor.id, client_id)
@@ -161,7 +164,7 @@ class OfflineSubmission(MailComposing):
         )
         return self.session.execute(query).scalar_one_or_none()
 
-    def _announce(self, conversation: t.Any, message: t.Any) -> None:
+    def _announce(self, conversation: ConversationMixin, message: MessageMixin) -> None:
         self.hub.publish(
             STAFF_CHANNEL, self.conversations.staff_frame(conversation, "offline")
         )

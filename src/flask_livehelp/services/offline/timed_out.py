@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import typing as t
-
 from ... import signals
 from ...hub import STAFF_CHANNEL
+from ...models import ConversationMixin
+from ...models import MailMixin
+from ...models import MessageMixin
 from .composing import MailComposing
 from .fields import clean_email
 from .fields import clean_name
@@ -15,7 +16,7 @@ from .fields import new_token
 class TimedOutChats(MailComposing):
     """Mailing a missed chat, and the customer's address given after it."""
 
-    def mail_timed_out(self, conversation_id: int) -> list[t.Any]:
+    def mail_timed_out(self, conversation_id: int) -> list[MailMixin]:
         """Mail a chat that timed out in the queue as an offline message, once.
 
         The caller has already marked it missed. Returns the mails queued.
@@ -45,7 +46,7 @@ class TimedOutChats(MailComposing):
 
     def add_contact(
         self, conversation_id: int, *, email: str, name: str | None = None
-    ) -> t.Any:
+    ) -> ConversationMixin:
         """The customer of a missed chat says where to answer; they get their copy.
 
         The copy goes once per conversation, however often this is called.
@@ -67,14 +68,14 @@ class TimedOutChats(MailComposing):
         self.mail.send_soon(mails)
         return conversation
 
-    def _visitor_texts(self, conversation_id: int) -> list[t.Any]:
+    def _visitor_texts(self, conversation_id: int) -> list[MessageMixin]:
         return [
             m
             for m in self.conversations.messages_after(conversation_id, 0, None)
             if m.kind == "text" and m.author == "visitor"
         ]
 
-    def _mails_of(self, conversation_id: int, kind: str) -> list[t.Any]:
+    def _mails_of(self, conversation_id: int, kind: str) -> list[MailMixin]:
         return [
             mail
             for mail in self.mail.for_conversation(conversation_id)

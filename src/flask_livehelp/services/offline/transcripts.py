@@ -6,6 +6,8 @@ import typing as t
 
 from ...errors import Refused
 from ...i18n import N_
+from ...models import MailMixin
+from ...models import OperatorMixin
 from .composing import MailComposing
 from .fields import clean_email
 from .fields import new_token
@@ -15,8 +17,12 @@ class Transcripts(MailComposing):
     """A transcript for the customer, in their language, or a staff copy."""
 
     def queue_transcript(
-        self, conversation_id: int, recipient: str, *, requested_by: t.Any
-    ) -> t.Any:
+        self,
+        conversation_id: int,
+        recipient: str,
+        *,
+        requested_by: OperatorMixin | t.Literal["visitor"],
+    ) -> MailMixin:
         """Mail the transcript to ``recipient``, which the caller has checked.
 
         :param recipient: The customer's address on file, or the operator's own.

@@ -13,6 +13,7 @@ from babel.dates import get_timezone
 from ...addresses import valid_email
 from ...errors import Refused
 from ...i18n import N_
+from ...models import OperatorMixin
 from ...models import ROLES
 from ...models import utcnow
 from .. import access
@@ -31,6 +32,7 @@ class _Keep:
         return "KEEP"
 
 
+#: Loosely typed, so that it can be the default of a parameter of each type.
 KEEP: t.Any = _Keep()
 
 
@@ -59,8 +61,8 @@ class Accounts(Departments, Passwords):
         external_id: str | None = None,
         forward_addresses: list[str] | None = None,
         department_ids: c.Iterable[int] = (),
-        by: t.Any | None = None,
-    ) -> t.Any:
+        by: OperatorMixin | None = None,
+    ) -> OperatorMixin:
         """Create an operator account.
 
         :param password: ``None`` for an operator who signs in through the
@@ -98,7 +100,7 @@ class Accounts(Departments, Passwords):
         self,
         operator_id: int,
         *,
-        by: t.Any,
+        by: OperatorMixin,
         name: str = KEEP,
         email: str = KEEP,
         role: str = KEEP,
@@ -108,7 +110,7 @@ class Accounts(Departments, Passwords):
         timezone: str | None = KEEP,
         forward_addresses: list[str] = KEEP,
         department_ids: c.Iterable[int] = KEEP,
-    ) -> t.Any:
+    ) -> OperatorMixin:
         """Change an operator's account; arguments left out stay as they are.
 
         :param by: The admin who changes it, for the audit log.
@@ -209,7 +211,7 @@ class Accounts(Departments, Passwords):
             )
         return list(dict.fromkeys(cleaned)) or None
 
-    def _keep_an_admin(self, leaving: t.Any) -> None:
+    def _keep_an_admin(self, leaving: OperatorMixin) -> None:
         """Refuse to take the last active admin away."""
         model = self.models.operator
         others = self.session.execute(
@@ -223,7 +225,7 @@ class Accounts(Departments, Passwords):
                 N_("The shop needs at least one active admin. Make another first."),
             )
 
-    def deactivate(self, operator_id: int, *, by: t.Any) -> t.Any:
+    def deactivate(self, operator_id: int, *, by: OperatorMixin) -> OperatorMixin:
         """Close an account at once: its sessions end and its panels close."""
         operator = self.get(operator_id)
         if by is not None and operator.id == by.id:
@@ -237,7 +239,7 @@ class Accounts(Departments, Passwords):
         self._end_sessions(operator)
         return operator
 
-    def activate(self, operator_id: int, *, by: t.Any) -> t.Any:
+    def activate(self, operator_id: int, *, by: OperatorMixin) -> OperatorMixin:
         operator = self.get(operator_id)
         operator.is_active = True
         self._audit(by, "operator-activated", operator)

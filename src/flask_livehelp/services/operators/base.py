@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import typing as t
-
 import sqlalchemy as sa
 
 from ...errors import NotFound
 from ...i18n import N_
+from ...models import OperatorMixin
 from .. import audit
+from .. import Basics
 from .. import Service
 from ..conversations import ConversationService
 
@@ -16,22 +16,22 @@ from ..conversations import ConversationService
 class OperatorBase(Service):
     """What every part of the operator service works with."""
 
-    def __init__(self, *args: t.Any, conversations: ConversationService) -> None:
+    def __init__(self, *args: *Basics, conversations: ConversationService) -> None:
         super().__init__(*args)
         self.conversations = conversations
 
-    def get(self, operator_id: int) -> t.Any:
+    def get(self, operator_id: int) -> OperatorMixin:
         operator = self.session.get(self.models.operator, operator_id)
         if operator is None:
             raise NotFound("no-operator", N_("No such operator."))
         return operator
 
-    def find_by_email(self, email: str) -> t.Any | None:
+    def find_by_email(self, email: str) -> OperatorMixin | None:
         model = self.models.operator
         query = sa.select(model).where(model.email == email.strip().lower())
         return self.session.execute(query).scalar_one_or_none()
 
-    def all(self, *, active_only: bool = False) -> list[t.Any]:
+    def all(self, *, active_only: bool = False) -> list[OperatorMixin]:
         model = self.models.operator
         query = sa.select(model).order_by(model.name, model.id)
         if active_only:
@@ -39,7 +39,11 @@ class OperatorBase(Service):
         return list(self.session.execute(query).scalars())
 
     def _audit(
-        self, actor: t.Any | None, action: str, operator: t.Any, **details: t.Any
+        self,
+        actor: OperatorMixin | None,
+        action: str,
+        operator: OperatorMixin,
+        **details: object,
     ) -> None:
         target = f"operator:{operator.id} {operator.email}"
         self.session.add(audit.entry(self.models, actor, action, target, details))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections.abc as c
-import typing as t
 
 import sqlalchemy as sa
 
@@ -11,6 +10,8 @@ from ...addresses import valid_email
 from ...errors import NotFound
 from ...errors import Refused
 from ...i18n import N_
+from ...models import DepartmentMixin
+from ...models import OperatorMixin
 from .. import audit
 from .base import OperatorBase
 
@@ -18,14 +19,14 @@ from .base import OperatorBase
 class Departments(OperatorBase):
     """The shop's departments, and the operators' choice of them."""
 
-    def departments(self, *, active_only: bool = False) -> list[t.Any]:
+    def departments(self, *, active_only: bool = False) -> list[DepartmentMixin]:
         model = self.models.department
         query = sa.select(model).order_by(model.name)
         if active_only:
             query = query.where(model.is_active)
         return list(self.session.execute(query).scalars())
 
-    def department(self, department_id: int) -> t.Any:
+    def department(self, department_id: int) -> DepartmentMixin:
         department = self.session.get(self.models.department, department_id)
         if department is None:
             raise NotFound("no-department", N_("No such department."))
@@ -38,8 +39,8 @@ class Departments(OperatorBase):
         name: str,
         email: str | None,
         is_active: bool = True,
-        by: t.Any,
-    ) -> t.Any:
+        by: OperatorMixin,
+    ) -> DepartmentMixin:
         """Create a department (``department_id=None``) or change one."""
         name, email = name.strip(), (email or "").strip().lower() or None
         if not name or len(name) > 120:
@@ -76,7 +77,7 @@ class Departments(OperatorBase):
         if not department_ids and self.departments():
             raise Refused("department-required", N_("Choose at least one department."))
 
-    def _departments(self, department_ids: c.Iterable[int]) -> list[t.Any]:
+    def _departments(self, department_ids: c.Iterable[int]) -> list[DepartmentMixin]:
         wanted = {int(i) for i in department_ids}
         if not wanted:
             return []

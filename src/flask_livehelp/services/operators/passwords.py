@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import typing as t
 
 from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
@@ -11,6 +10,7 @@ from werkzeug.security import generate_password_hash
 from ...errors import Refused
 from ...hub import operator_channel
 from ...i18n import N_
+from ...models import OperatorMixin
 from .base import OperatorBase
 
 MIN_PASSWORD_LENGTH = 8
@@ -19,7 +19,9 @@ MIN_PASSWORD_LENGTH = 8
 class Passwords(OperatorBase):
     """Setting passwords; a change ends every session and closes every panel."""
 
-    def reset_password(self, operator_id: int, password: str, *, by: t.Any) -> t.Any:
+    def reset_password(
+        self, operator_id: int, password: str, *, by: OperatorMixin
+    ) -> OperatorMixin:
         """An admin sets a new password; the operator is signed out everywhere."""
         check_password(password)
         operator = self.get(operator_id)
@@ -28,7 +30,9 @@ class Passwords(OperatorBase):
         self._end_sessions(operator)
         return operator
 
-    def change_password(self, operator_id: int, current: str, new: str) -> t.Any:
+    def change_password(
+        self, operator_id: int, current: str, new: str
+    ) -> OperatorMixin:
         """The operator changes their own password.
 
         Every other session of theirs ends; the caller signs the current one
@@ -54,7 +58,7 @@ class Passwords(OperatorBase):
         """End every panel sign-in of the operator and close their panels."""
         self._end_sessions(self.get(operator_id))
 
-    def _end_sessions(self, operator: t.Any) -> None:
+    def _end_sessions(self, operator: OperatorMixin) -> None:
         """End every session and close every panel of ``operator``."""
         operator.session_key = secrets.token_hex(16)
         self.session.commit()

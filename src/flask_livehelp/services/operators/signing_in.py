@@ -6,7 +6,6 @@ import datetime as dt
 import functools
 import logging
 import secrets
-import typing as t
 
 import sqlalchemy as sa
 from werkzeug.security import check_password_hash
@@ -16,6 +15,7 @@ from ...addresses import valid_email
 from ...errors import Refused
 from ...formatting import format_duration
 from ...i18n import N_
+from ...models import OperatorMixin
 from ...models import ROLES
 from ...models import utcnow
 from .accounts import Accounts
@@ -36,7 +36,7 @@ def _dummy_hash(method: str) -> str:
 class SigningIn(Accounts):
     """Credentials, lockouts after failures, sessions and host staff."""
 
-    def authenticate(self, email: str, password: str) -> t.Any | None:
+    def authenticate(self, email: str, password: str) -> OperatorMixin | None:
         """The active operator with these credentials, or ``None``."""
         operator = self.find_by_email(email)
         stored = operator.password_hash if operator is not None else None
@@ -49,7 +49,7 @@ class SigningIn(Accounts):
 
     def sign_in(
         self, email: str, password: str, ip_address: str | None = None
-    ) -> t.Any | None:
+    ) -> OperatorMixin | None:
         """:meth:`authenticate`, with too many failures refused for a while.
 
         Failures count per e-mail address (until a success) and per IP
@@ -111,11 +111,11 @@ class SigningIn(Accounts):
 
     def forget_attempts(self, older_than: dt.datetime) -> int:
         model = self.models.login_attempt
-        done = self.session.execute(sa.delete(model).where(model.at < older_than))
+        done = self.changed(sa.delete(model).where(model.at < older_than))
         self.session.commit()
-        return int(done.rowcount or 0)
+        return done
 
-    def session_valid(self, operator_id: int, session_key: str) -> t.Any | None:
+    def session_valid(self, operator_id: int, session_key: str) -> OperatorMixin | None:
         """The operator a panel session belongs to, if it is still valid."""
         operator = self.session.get(self.models.operator, operator_id)
         if operator is None or not operator.is_active:
@@ -131,7 +131,7 @@ class SigningIn(Accounts):
         name: str,
         email: str,
         role: str | None = None,
-    ) -> t.Any | None:
+    ) -> OperatorMixin | None:
         """The operator row of a staff member the host app signed in.
 
         Found by the host's id; the first time, an operator with the same
@@ -157,7 +157,7 @@ class SigningIn(Accounts):
 
     def _link_host(
         self, external_id: str, name: str, email: str, role: str | None
-    ) -> t.Any | None:
+    ) -> OperatorMixin | None:
         existing = self.find_by_email(email)
         if existing is None:
             return self.create_operator(
@@ -180,7 +180,7 @@ class SigningIn(Accounts):
         return existing
 
     def _sync_host(
-        self, operator: t.Any, name: str, email: str, role: str | None
+        self, operator: OperatorMixin, name: str, email: str, role: str | None
     ) -> None:
         name, email = name.strip()[:120], email.strip().lower()
         if name and operator.name != name:

@@ -12,10 +12,10 @@ request); :mod:`.forms` reads and shows their forms.
 from __future__ import annotations
 
 import collections.abc as c
-import typing as t
 
 from flask import Blueprint
 from flask import render_template
+from flask.typing import ResponseReturnValue
 
 from ...auth import check_csrf
 from ...auth import role_required
@@ -40,7 +40,7 @@ from .staff import reset_password
 
 def create_blueprint() -> Blueprint:
     bp = Blueprint("admin", __name__, url_prefix="/admin")
-    rules: list[tuple[str, c.Callable[..., t.Any], list[str]]] = [
+    rules: list[tuple[str, c.Callable[..., ResponseReturnValue], list[str]]] = [
         ("/", index, ["GET"]),
         ("/operators", operators, ["GET"]),
         ("/operators/new", new_operator, ["GET", "POST"]),

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import typing as t
-
 from flask import render_template
 from flask import request
 from flask import url_for
+from flask.typing import ResponseReturnValue
 
-from ...auth import current_operator
 from ...auth import role_required
+from ...auth import signed_in_operator
 from ...i18n import _lh
 from ...state import get_state
 from .forms import saved_form
@@ -34,12 +33,12 @@ def audit_log() -> str:
 
 
 @role_required("admin")
-def erase_customer() -> t.Any:
+def erase_customer() -> ResponseReturnValue:
     """Erase every chat's personal data of a customer who asks, by their e-mail."""
     return saved_form(
         "livehelp/admin/erase.html",
         lambda: get_state().history.erase_email(
-            current_operator(), text_field("email", 254)
+            signed_in_operator(), text_field("email", 254)
         ),
         lambda _: url_for("livehelp.admin.erase_customer"),
         lambda chats: _lh("Chats with personal data erased: %(num)d.", num=chats),

@@ -9,20 +9,23 @@ from flask import flash
 from flask import redirect
 from flask import render_template
 from flask import request
+from flask.typing import ResponseReturnValue
 
 from ...errors import Refused
 from ...i18n import _lh
 from ...i18n import N_
 from ...text import without_controls
 
+Saved = t.TypeVar("Saved")
+
 
 def saved_form(
     template: str,
-    save: c.Callable[[], t.Any],
-    done: c.Callable[[t.Any], str],
-    message: str | c.Callable[[t.Any], str],
-    **context: t.Any,
-) -> t.Any:
+    save: c.Callable[[], Saved],
+    done: c.Callable[[Saved], str],
+    message: str | c.Callable[[Saved], str],
+    **context: object,
+) -> ResponseReturnValue:
     """Show a form, or save it: redirect on success, else the form again.
 
     The form comes back with what was typed and the reason, and a 400;
@@ -53,6 +56,10 @@ def text_field(name: str, maximum: int = 20000) -> str:
     return value
 
 
+@t.overload
+def number_field(name: str, low: int, high: int) -> int: ...
+@t.overload
+def number_field(name: str, low: int, high: int, *, optional: bool) -> int | None: ...
 def number_field(
     name: str, low: int, high: int, *, optional: bool = False
 ) -> int | None:

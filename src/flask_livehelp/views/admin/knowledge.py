@@ -7,6 +7,7 @@ import typing as t
 from flask import flash
 from flask import redirect
 from flask import url_for
+from flask.typing import ResponseReturnValue
 
 from ...auth import current_operator
 from ...auth import role_required
@@ -18,7 +19,13 @@ from .forms import saved_form
 from .forms import text_field
 
 
-def _canned_fields() -> dict[str, t.Any]:
+class _CannedFields(t.TypedDict):
+    name: str
+    lang: str
+    body: str
+
+
+def _canned_fields() -> _CannedFields:
     return {
         "name": text_field("name", 64),
         "lang": text_field("lang", 16),
@@ -27,7 +34,7 @@ def _canned_fields() -> dict[str, t.Any]:
 
 
 @role_required("manager")
-def canned(canned_id: int | None = None) -> t.Any:
+def canned(canned_id: int | None = None) -> ResponseReturnValue:
     """The canned responses, with a form for a new one or the one chosen."""
     knowledge = get_state().knowledge
     return saved_form(
@@ -44,13 +51,22 @@ def canned(canned_id: int | None = None) -> t.Any:
 
 
 @role_required("manager")
-def delete_canned(canned_id: int) -> t.Any:
+def delete_canned(canned_id: int) -> ResponseReturnValue:
     get_state().knowledge.delete_canned(canned_id, by=current_operator())
     flash(_lh("The canned response is deleted."), "livehelp-info")
     return redirect(url_for("livehelp.admin.canned"))
 
 
-def _article_fields() -> dict[str, t.Any]:
+class _ArticleFields(t.TypedDict):
+    title: str
+    body: str
+    url: str | None
+    lang: str
+    keywords: str
+    is_active: bool
+
+
+def _article_fields() -> _ArticleFields:
     return {
         "title": text_field("title", 200),
         "body": text_field("body"),
@@ -62,7 +78,7 @@ def _article_fields() -> dict[str, t.Any]:
 
 
 @role_required("admin")
-def articles(article_id: int | None = None) -> t.Any:
+def articles(article_id: int | None = None) -> ResponseReturnValue:
     """The help articles, with a form for a new one or the one chosen."""
     knowledge = get_state().knowledge
     return saved_form(
@@ -79,7 +95,7 @@ def articles(article_id: int | None = None) -> t.Any:
 
 
 @role_required("admin")
-def delete_article(article_id: int) -> t.Any:
+def delete_article(article_id: int) -> ResponseReturnValue:
     get_state().knowledge.delete_article(article_id, by=current_operator())
     flash(_lh("The help article is deleted."), "livehelp-info")
     return redirect(url_for("livehelp.admin.articles"))

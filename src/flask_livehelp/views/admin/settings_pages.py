@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import typing as t
 
 import sqlalchemy as sa
 from babel import Locale
@@ -11,6 +10,7 @@ from babel import UnknownLocaleError
 from flask import current_app
 from flask import request
 from flask import url_for
+from flask.typing import ResponseReturnValue
 
 from ...addresses import valid_email
 from ...auth import current_operator
@@ -58,7 +58,7 @@ FLAGS = ("REQUIRE_TAG", "AUTO_ASSIGN")
 
 
 @role_required("admin")
-def widget() -> t.Any:
+def widget() -> ResponseReturnValue:
     """The fields asked, and the colour, position and texts of one language."""
     state = get_state()
     languages = _widget_languages()
@@ -150,12 +150,12 @@ _WIDGET_KEYS = (
 )
 
 
-def _save_settings(values: dict[str, t.Any], lang: str = "") -> None:
+def _save_settings(values: dict[str, object], lang: str = "") -> None:
     get_state().settings.change(values, lang, by=current_operator())
 
 
 @role_required("admin")
-def settings() -> t.Any:
+def settings() -> ResponseReturnValue:
     """The central mailbox, the time-outs, the chat rules and the retention."""
     state = get_state()
     keys = ("OFFLINE_MAILBOX", *NUMBERS, *FLAGS, "HISTORY_RETENTION_DAYS")
@@ -164,7 +164,7 @@ def settings() -> t.Any:
         mailbox = text_field("OFFLINE_MAILBOX", 254).lower() or None
         if mailbox is not None and not valid_email(mailbox):
             raise Refused("bad-email", N_("This is not a valid e-mail address."))
-        values: dict[str, t.Any] = {"OFFLINE_MAILBOX": mailbox}
+        values: dict[str, object] = {"OFFLINE_MAILBOX": mailbox}
         for key, (low, high) in NUMBERS.items():
             values[key] = number_field(key, low, high)
         for key in FLAGS:

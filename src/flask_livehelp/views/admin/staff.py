@@ -12,12 +12,14 @@ from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
+from flask.typing import ResponseReturnValue
 
-from ...auth import current_operator
 from ...auth import role_required
+from ...auth import signed_in_operator
 from ...errors import Refused
 from ...i18n import _lh
 from ...i18n import N_
+from ...models import OperatorMixin
 from ...models import ROLES
 from ...state import get_state
 from .forms import choice_field
@@ -35,7 +37,7 @@ def operators() -> str:
     )
 
 
-def _operator_choices() -> dict[str, t.Any]:
+def _operator_choices() -> dict[str, object]:
     state = get_state()
     return {
         "roles": ROLES,
@@ -45,7 +47,21 @@ def _operator_choices() -> dict[str, t.Any]:
     }
 
 
-def _operator_fields() -> dict[str, t.Any]:
+class _OperatorFields(t.TypedDict):
+    """The operator form, as create_operator and update take it."""
+
+    name: str
+    email: str
+    role: str
+    max_chats: int
+    receives_offline: bool
+    locale: str | None
+    timezone: str | None
+    forward_addresses: list[str]
+    department_ids: list[int]
+
+
+def _operator_fields() -> _OperatorFields:
     addresses = re.split(r"[\s,;]+", request.form.get("forward_addresses", ""))
     department_ids = ids_field("departments")
     get_state().operators.check_departments(department_ids)
@@ -63,11 +79,11 @@ def _operator_fields() -> dict[str, t.Any]:
 
 
 @role_required("admin")
-def new_operator() -> t.Any:
-    def save() -> t.Any:
+def new_operator() -> ResponseReturnValue:
+    def save() -> OperatorMixin:
         return get_state().operators.create_operator(
             password=request.form.get("password", ""),
-            by=current_operator(),
+            by=signed_in_operator(),
             **_operator_fields(),
         )
 
@@ -82,12 +98,14 @@ def new_operator() -> t.Any:
 
 
 @role_required("admin")
-def edit_operator(operator_id: int) -> t.Any:
+def edit_operator(operator_id: int) -> ResponseReturnValue:
     service = get_state().operators
     subject = service.get(operator_id)
 
-    def save() -> t.Any:
-        return service.update(operator_id, by=current_operator(), **_operator_fields())
+    def save() -> OperatorMixin:
+        return service.update(
+            operator_id, by=signed_in_operator(), **_operator_fields()
+        )
 
     return saved_form(
         "livehelp/admin/operator.html",
@@ -100,8 +118,8 @@ def edit_operator(operator_id: int) -> t.Any:
 
 
 def _account_action(
-    operator_id: int, action: c.Callable[[], t.Any], done: str
-) -> t.Any:
+    operator_id: int, action: c.Callable[[], object], done: str
+) -> ResponseReturnValue:
     try:
         action()
     except Refused as refusal:
@@ -114,7 +132,7 @@ def _account_action(
 
 
 @role_required("admin")
-def deactivate(operator_id: int) -> t.Any:
+def deactivate(operator_id: int) -> ResponseReturnValue:
     return _account_action(
         operator_id,
         lambda: _deactivate(operator_id),
@@ -127,25 +145,25 @@ def deactivate(operator_id: int) -> t.Any:
 
 def _deactivate(operator_id: int) -> None:
     state = get_state()
-    state.operators.deactivate(operator_id, by=current_operator())
+    state.operators.deactivate(operator_id, by=signed_in_operator())
     state.conversations.release_chats(operator_id)
 
 
 @role_required("admin")
-def activate(operator_id: int) -> t.Any:
+def activate(operator_id: int) -> ResponseReturnValue:
     return _account_action(
         operator_id,
-        lambda: get_state().operators.activate(operator_id, by=current_operator()),
+        lambda: get_state().operators.activate(operator_id, by=signed_in_operator()),
         N_("The operator can sign in again."),
     )
 
 
 @role_required("admin")
-def reset_password(operator_id: int) -> t.Any:
+def reset_password(operator_id: int) -> ResponseReturnValue:
     return _account_action(
         operator_id,
         lambda: get_state().operators.reset_password(
-            operator_id, request.form.get("password", ""), by=current_operator()
+            operator_id, request.form.get("password", ""), by=signed_in_operator()
         ),
         N_("The new password is set. The operator is signed out everywhere."),
     )
@@ -154,7 +172,13 @@ def reset_password(operator_id: int) -> t.Any:
 # Departments.
 
 
-def _department_fields() -> dict[str, t.Any]:
+class _DepartmentFields(t.TypedDict):
+    name: str
+    email: str | None
+    is_active: bool
+
+
+def _department_fields() -> _DepartmentFields:
     return {
         "name": text_field("name", 120),
         "email": text_field("email", 254) or None,
@@ -163,13 +187,13 @@ def _department_fields() -> dict[str, t.Any]:
 
 
 @role_required("admin")
-def departments(department_id: int | None = None) -> t.Any:
+def departments(department_id: int | None = None) -> ResponseReturnValue:
     """The departments, with a form for a new one or the one chosen."""
     service = get_state().operators
     return saved_form(
         "livehelp/admin/departments.html",
         lambda: service.save_department(
-            department_id, by=current_operator(), **_department_fields()
+            department_id, by=signed_in_operator(), **_department_fields()
         ),
         lambda _: url_for("livehelp.admin.departments"),
         N_("The department is created.")
