@@ -374,7 +374,8 @@ def test_sockets_opened_at_once_on_a_fresh_process_all_start_up(
             socket = Socket(shop_a.server.ws_url("/livehelp/widget/ws"))
             opened.append(socket)
             socket.send(type="hello")
-            assert socket.receive()["type"] == "welcome"
+            frame = socket.receive()
+            assert frame["type"] == "welcome", frame
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
 
