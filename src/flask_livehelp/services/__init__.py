@@ -47,6 +47,16 @@ class Service:
         query = query.offset((max(page, 1) - 1) * per_page).limit(per_page)
         return list(self.session.execute(query).scalars()), total
 
+    def row(self, model: type[_Row], key: object) -> _Row:
+        """The row ``key`` of ``model``, which the caller knows is there.
+
+        ``Session.get_one`` only from SQLAlchemy 2.0.22; we allow 2.0.16.
+        """
+        found = self.session.get(model, key)
+        if found is None:
+            raise LookupError(f"No {model.__name__} with the key {key}.")
+        return found
+
     def changed(self, statement: sa.Executable) -> int:
         """Run an UPDATE or DELETE in the session; how many rows it matched."""
         return rows_changed(self.session, statement)

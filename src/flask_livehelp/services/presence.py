@@ -187,7 +187,7 @@ class PresenceService(Service):
 
     def set_status(self, operator_id: int, status: str) -> None:
         """Change what the operator chose: ``online``, ``away`` or ``offline``."""
-        operator = self.session.get_one(self.models.operator, operator_id)
+        operator = self.row(self.models.operator, operator_id)
         if operator.status == status:
             return
         operator.status = status
@@ -209,7 +209,7 @@ class PresenceService(Service):
             },
         )
         mine = next((o for o in operators if o.id == operator_id), None)
-        chosen = self.session.get_one(self.models.operator, operator_id).status
+        chosen = self.row(self.models.operator, operator_id).status
         self.hub.publish(
             operator_channel(operator_id),
             {

@@ -101,8 +101,8 @@ class TransferService(Service):
         self, to_operator_id: int | None, to_department_id: int | None
     ) -> str:
         if to_operator_id is not None:
-            return self.session.get_one(self.models.operator, to_operator_id).name
-        return self.session.get_one(self.models.department, to_department_id).name
+            return self.row(self.models.operator, to_operator_id).name
+        return self.row(self.models.department, to_department_id).name
 
     def _withdraw_open(self, conversation_id: int) -> None:
         """A new offer replaces one still open for the same chat."""

@@ -158,7 +158,7 @@ class VisitorService(Service):
 
         :param timezone: Their browser's time zone, checked by the caller.
         """
-        visitor = self.session.get_one(self.models.visitor, visitor_id)
+        visitor = self.row(self.models.visitor, visitor_id)
         visitor.last_seen_at = utcnow()
         if page:
             visitor.current_page = page

@@ -207,7 +207,7 @@ class Posting(Announcer):
         self.for_visitor(visitor_id, conversation_id)
 
     def _refuse_operator(self, operator_id: int, conversation_id: int) -> None:
-        operator = self.session.get_one(self.models.operator, operator_id)
+        operator = self.row(self.models.operator, operator_id)
         conversation = self.for_operator(operator, conversation_id)
         if not access.can_write(operator, conversation) and conversation.status in OPEN:
             raise NotAllowed("not-yours", N_("Accept the chat before you answer it."))

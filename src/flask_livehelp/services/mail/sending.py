@@ -114,7 +114,7 @@ class MailSending(MailClaims):
         return False
 
     def _send(self, ids: list[int]) -> int:
-        mails = [self.session.get_one(self.models.mail, mail_id) for mail_id in ids]
+        mails = [self.row(self.models.mail, mail_id) for mail_id in ids]
         state = current_app.extensions["mail"]
         sent = 0
         waiting = [mail for mail in mails if not self._given_up_after_crash(mail)]
