@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
-
 from ... import signals
-from ...errors import Refused
 from ...hub import conversation_channel
 from ...hub import STAFF_CHANNEL
-from ...i18n import N_
 from ...models import ConversationMixin
 from ...models import MessageMixin
 from ...models import OperatorMixin
@@ -51,20 +47,7 @@ class MailTranscript(TranscriptWriter):
             reply_token=reply_token,
             last_seq=0,
         )
-        self.session.add(conversation)
-        try:
-            self.session.flush()
-        except IntegrityError:
-            # Another tab of the visitor started one a moment ago.
-            self.session.rollback()
-            raise Refused(
-                "already-open", N_("You already have a chat going on.")
-            ) from None
-        visitor = conversation.visitor
-        # What they tell us here is also who they are in the visitor list.
-        visitor.name = name or visitor.name
-        visitor.email = email or visitor.email
-        message = self._append(conversation, "visitor", body, client_id=client_id)
+        message = self._open_with(conversation, body, client_id)
         return conversation, message
 
     def append_by_mail(

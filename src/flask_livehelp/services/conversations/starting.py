@@ -6,7 +6,6 @@ import collections
 import dataclasses
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from ... import signals
 from ...errors import Refused
@@ -90,20 +89,7 @@ class Starting(TranscriptWriter):
             or self._least_busy(department_id),
             context=context,
         )
-        self.session.add(conversation)
-        try:
-            self.session.flush()
-        except IntegrityError:
-            # Another tab of the visitor started one a moment ago.
-            self.session.rollback()
-            raise Refused(
-                "already-open", N_("You already have a chat going on.")
-            ) from None
-        visitor = conversation.visitor
-        # What they tell us here is also who they are in the visitor list.
-        visitor.name = name or visitor.name
-        visitor.email = email or visitor.email
-        message = self._append(conversation, "visitor", body, client_id=client_id)
+        message = self._open_with(conversation, body, client_id)
         self.session.commit()
         self.hub.publish(STAFF_CHANNEL, self.staff_frame(conversation, "queued"))
         if conversation.requested_operator_id is not None:

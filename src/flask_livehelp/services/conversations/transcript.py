@@ -10,7 +10,10 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
+from ...errors import Refused
+from ...i18n import N_
 from ...models import ConversationMixin
 from ...models import MessageMixin
 from ...models import OperatorMixin
@@ -39,6 +42,29 @@ class TranscriptWriter(Announcer):
         return self._append(
             conversation, "system", name, kind="event", data=data, staff_only=staff_only
         )
+
+    def _open_with(
+        self, conversation: ConversationMixin, body: str, client_id: str
+    ) -> MessageMixin:
+        """Store a new conversation with the visitor's first words as message 1.
+
+        :raises Refused: The visitor has an open chat already (one open chat
+            per visitor is a unique index).
+        """
+        self.session.add(conversation)
+        try:
+            self.session.flush()
+        except IntegrityError:
+            # Another tab of the visitor started one a moment ago.
+            self.session.rollback()
+            raise Refused(
+                "already-open", N_("You already have a chat going on.")
+            ) from None
+        visitor = conversation.visitor
+        # What they tell us here is also who they are in the visitor list.
+        visitor.name = conversation.visitor_name or visitor.name
+        visitor.email = conversation.visitor_email or visitor.email
+        return self._append(conversation, "visitor", body, client_id=client_id)
 
     def _append(
         self,
