@@ -62,6 +62,18 @@ def write(customer: Page, text: str) -> None:
     box.press("Enter")
 
 
+def held_requests(page: Page, pattern: str) -> list[t.Any]:
+    """Hold every request of ``page`` to ``pattern``, as a slow line would;
+    the test lets each go on (``continue_``, ``fulfill``) when it wants."""
+    held: list[t.Any] = []
+
+    def hold(route: t.Any) -> None:
+        held.append(route)
+
+    page.route(pattern, hold)
+    return held
+
+
 def accept_first(operator: Page) -> None:
     operator.locator("#lh-queue .lh-item").first.click()
     operator.click("#lh-accept")

@@ -16,6 +16,7 @@ from browser import ask
 from browser import chat
 from browser import customer_on_site
 from browser import go_online
+from browser import held_requests
 from browser import launcher
 from browser import online_operator
 from browser import reply
@@ -132,12 +133,7 @@ def test_a_window_whose_script_comes_as_the_line_goes_says_it_is_offline(
 ) -> None:
     online_operator(new_page, shop_server.url)
     customer = customer_on_site(new_page, shop_server.url)
-    held: list[t.Any] = []
-
-    def hold(route: t.Any) -> None:
-        held.append(route)
-
-    customer.route("**/livehelp/static/livehelp/chat.js*", hold)
+    held = held_requests(customer, "**/livehelp/static/livehelp/chat.js*")
     launcher(customer).click()
     expect(chat(customer).locator("#lh-question")).to_be_visible()
     assert len(held) == 1
@@ -272,9 +268,7 @@ def test_the_shop_s_own_link_works_before_the_loader_ran(
     early_page: Flask, live_server: t.Any, new_page: t.Any
 ) -> None:
     page = new_page()
-    held: list[t.Any] = []
-    loader = "**/livehelp/static/livehelp/loader.js*"
-    page.route(loader, lambda route: held.append(route))
+    held = held_requests(page, "**/livehelp/static/livehelp/loader.js*")
     page.goto(live_server.url + "/early", wait_until="domcontentloaded")
     page.click("#chat-link")  # the loader has not run: the stub keeps the call
     assert page.evaluate("window.LiveHelp.q") == ["open"]

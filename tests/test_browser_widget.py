@@ -17,6 +17,7 @@ from browser import ask
 from browser import chat
 from browser import customer_on_site
 from browser import go_online
+from browser import held_requests
 from browser import launcher
 from browser import online_operator
 from browser import QUESTION
@@ -112,13 +113,8 @@ def test_the_question_waits_for_the_chat_window_s_script_not_the_other_way(
 ) -> None:
     operator = online_operator(new_page, shop_server.url)
     customer = customer_on_site(new_page, shop_server.url)
-    held: list[t.Any] = []
-
-    def hold(route: t.Any) -> None:
-        held.append(route)
-
     # A slow line: the window shows before its script has come.
-    customer.route("**/livehelp/static/livehelp/chat.js*", hold)
+    held = held_requests(customer, "**/livehelp/static/livehelp/chat.js*")
     launcher(customer).click()
     window = chat(customer)
     window.locator("#lh-question").fill(QUESTION)
