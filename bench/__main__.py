@@ -24,6 +24,7 @@ import flask_livehelp
 from bench import load
 from bench import procstat
 from bench import targets
+from bench.profile import Profiler
 from bench.report import kb
 from bench.report import ms
 from bench.report import percentile
@@ -48,6 +49,7 @@ class Settings:
     warmup: float
     databases: list[str]
     throughput_chats: int
+    profiler: Profiler = dataclasses.field(default_factory=lambda: Profiler(None))
 
 
 def settings_from(arguments: argparse.Namespace) -> Settings:
@@ -56,10 +58,11 @@ def settings_from(arguments: argparse.Namespace) -> Settings:
         databases.append("postgresql")
     elif "postgresql" in arguments.db:
         print(f"NOTE: no PostgreSQL at {targets.PG_SERVER}; SQLite only.\n")
+    profiler = Profiler(arguments.profile)
     if arguments.quick:
-        return Settings([50, 500], arguments.rate, 4, 1, databases, 20)
+        return Settings([50, 500], arguments.rate, 4, 1, databases, 20, profiler)
     return Settings(
-        arguments.sizes, arguments.rate, arguments.duration, 2, databases, 50
+        arguments.sizes, arguments.rate, arguments.duration, 2, databases, 50, profiler
     )
 
 
@@ -84,6 +87,24 @@ class Sample:
         )
 
 
+def measured_window(
+    running: targets.Running, settings: Settings, label: str | None
+) -> tuple[list[Sample], t.Callable[[], None], t.Callable[[], None]]:
+    """Samples at a window's start and end; the window profiled if asked."""
+    samples: list[Sample] = []
+
+    def started() -> None:
+        samples.append(Sample.take(running))
+        if label is not None:
+            settings.profiler.start(label, running.pids())
+
+    def ended() -> None:
+        samples.append(Sample.take(running))
+        settings.profiler.stop()
+
+    return samples, started, ended
+
+
 @dataclasses.dataclass
 class ChatFigures:
     result: load.ChatResult
@@ -93,20 +114,16 @@ class ChatFigures:
 
 
 async def measure_chats(
-    running: targets.Running, chats: int, settings: Settings
+    running: targets.Running, chats: int, settings: Settings, label: str | None = None
 ) -> ChatFigures:
     chat_load = load.ChatLoad(running.target, chats, min(OPERATORS, chats))
     before = procstat.rss_bytes(running.pids())
     connect_seconds = await chat_load.open()
     await asyncio.sleep(1)
     after = procstat.rss_bytes(running.pids())
-    samples: list[Sample] = []
+    samples, started, ended = measured_window(running, settings, label)
     result = await chat_load.run(
-        settings.rate,
-        settings.duration,
-        settings.warmup,
-        lambda: samples.append(Sample.take(running)),
-        lambda: samples.append(Sample.take(running)),
+        settings.rate, settings.duration, settings.warmup, started, ended
     )
     result.connect_seconds = connect_seconds
     await chat_load.close()
@@ -200,8 +217,9 @@ async def latency(settings: Settings, memory: list[list[str]]) -> str:
     for chats in settings.sizes:
         echo: ChatFigures | None = None
         for name, start in chat_servers(settings, chats):
+            label = f"{name} {chats}" if "livehelp" in name else None
             with start() as running:
-                figures = await measure_chats(running, chats, settings)
+                figures = await measure_chats(running, chats, settings, label)
             result = figures.result
             if name == "websockets echo":
                 echo = figures
@@ -309,19 +327,17 @@ async def throughput(settings: Settings) -> str:
         runs.append((settings.databases[-1], 2))
     chats = settings.throughput_chats
     for kind, processes in runs:
-        samples: list[Sample] = []
         with targets.livehelp(
             kind, chats, min(OPERATORS, chats), processes, split_customers=True
         ) as running:
             # Operators are there, as in a shop, but only customers write.
             chat_load = load.ChatLoad(running.target, chats, min(OPERATORS, chats))
             await chat_load.open(readers=False)
+            samples, started, ended = measured_window(
+                running, settings, f"throughput {kind} {processes}"
+            )
             rate = await load.stored_per_second(
-                running.target,
-                chat_load.customers,
-                settings.duration,
-                lambda: samples.append(Sample.take(running)),  # noqa: B023
-                lambda: samples.append(Sample.take(running)),  # noqa: B023
+                running.target, chat_load.customers, settings.duration, started, ended
             )
             await chat_load.close()
         stored = rate * settings.duration
@@ -363,7 +379,8 @@ async def scale(settings: Settings) -> str:
     rows = []
     for processes in (1, 2):
         with targets.livehelp(kind, chats, min(OPERATORS, chats), processes) as running:
-            figures = await measure_chats(running, chats, settings)
+            label = f"scale {kind} {processes} processes"
+            figures = await measure_chats(running, chats, settings, label)
         result = figures.result
         helpers = ", ".join(
             f"{name} {us(cost)}"
@@ -493,6 +510,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--output", type=Path, help="also write the tables to this file"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="record Flask-LiveHelp's processes with py-spy into this directory",
     )
     arguments = parser.parse_args()
     unknown = set(arguments.only) - set(SECTIONS)

@@ -30,6 +30,9 @@ def create_app(database_uri: str, hub_url: str | None = None, **config: t.Any) -
         LIVEHELP_HUB_URL=hub_url,
         # The load sends each chat a message a second or more.
         LIVEHELP_VISITOR_MESSAGES_PER_MINUTE=100_000,
+        # Every customer of the load comes from 127.0.0.1.
+        LIVEHELP_SOCKETS_PER_IP=100_000,
+        LIVEHELP_MESSAGES_PER_MINUTE_PER_IP=10_000_000,
         # Long-lived chats: the queue time-out must not end them.
         LIVEHELP_QUEUE_TIMEOUT_SECONDS=3600,
         LIVEHELP_INACTIVE_CLOSE_SECONDS=3600,

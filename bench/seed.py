@@ -40,12 +40,14 @@ def seed(database_uri: str, chats: int, operators: int) -> Seeded:
         now = utcnow()
         session = state.db.session
         visitor_ids = session.scalars(
-            sa.insert(state.models.visitor).returning(state.models.visitor.id),
+            sa.insert(state.models.visitor).returning(
+                state.models.visitor.id, sort_by_parameter_order=True
+            ),
             [{"token_hash": hash_token(token), "locale": "en"} for token in tokens],
         ).all()
         conversation_ids = session.scalars(
             sa.insert(state.models.conversation).returning(
-                state.models.conversation.id
+                state.models.conversation.id, sort_by_parameter_order=True
             ),
             [
                 {
@@ -83,9 +85,13 @@ def _operators(state: t.Any, count: int) -> tuple[list[str], list[int]]:
         emails.append(operator.email)
         ids.append(operator.id)
     model = state.models.operator
-    # Any number of chats each, and online, so nothing is refused as busy.
+    # Any number of chats each, and online, so nothing is refused as busy;
+    # seen just now, as if their panels had reloaded, or the first presence
+    # job would count them gone and send every chat back to the queue.
     state.db.session.execute(
-        sa.update(model).values(max_chats=100_000, status="online")
+        sa.update(model).values(
+            max_chats=100_000, status="online", last_seen_at=utcnow()
+        )
     )
     state.db.session.commit()
     return emails, ids
