@@ -138,6 +138,11 @@ DEFAULTS: dict[str, t.Any] = {
     # server pings a quiet one every HEARTBEAT_SECONDS).
     "CLIENT_SILENCE_SECONDS": 30,
     "PRESENCE_GRACE_SECONDS": 60,
+    # Group commit: messages posted at about the same time are stored in one
+    # transaction of at most this many (1 stores each alone), and the first
+    # of them waits this long for more before storing.
+    "GROUP_COMMIT_MESSAGES": 100,
+    "GROUP_COMMIT_SECONDS": 0.0,
     # Languages.
     "TRANSLATION_DIRECTORIES": ["builtin"],
     "WIDGET_LANG_PARAM": "lang",

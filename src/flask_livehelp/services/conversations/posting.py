@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import os
+import threading
 import typing as t
 
 import sqlalchemy as sa
@@ -20,6 +22,8 @@ from ...models import utcnow
 from .. import access
 from ..access import OPEN
 from .announcing import Announcer
+from .group_commit import Draft
+from .group_commit import GroupCommit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,41 +59,142 @@ class Author(t.Protocol):
 
 
 class PostStatements:
-    """The statements that store a message, built once per set of models.
+    """The statements that store messages, built once per set of models.
 
-    Storing a message is the hot path: prepared Core statements with bound
-    parameters skip the ORM's bulk machinery and the statement building and
-    cache-key work that rebuilding them for every message would cost.
+    Storing messages is the hot path: Core statements with bound parameters
+    skip the ORM's bulk machinery, and their compiled forms are cached.
     """
 
     def __init__(self, models: Models) -> None:
-        chat = models.conversation.__table__
+        self.chat = chat = models.conversation.__table__
         message = models.message.__table__
-        now = sa.bindparam("now", type_=chat.c.last_visitor_message_at.type)
-        mine = (chat.c.id == sa.bindparam("chat"), chat.c.deleted_at.is_(None))
-        # One UPDATE takes the next number and proves the sender may write:
-        # the row matches only for the visitor's own open chat, or the
-        # operator's own active one. It also holds the row's lock to commit.
-        claim = sa.update(chat).returning(chat.c.last_seq, chat.c.visitor_name)
-        self.visitor_claim = claim.where(
-            *mine,
-            chat.c.visitor_id == sa.bindparam("author"),
-            chat.c.status.in_(OPEN),
-        ).values(last_seq=chat.c.last_seq + 1, last_visitor_message_at=now)
-        self.operator_claim = claim.where(
-            *mine,
-            chat.c.operator_id == sa.bindparam("author"),
-            chat.c.status == "active",
-        ).values(
-            last_seq=chat.c.last_seq + 1,
-            last_operator_message_at=now,
-            first_response_at=sa.func.coalesce(chat.c.first_response_at, now),
+        self.now = sa.bindparam("now", type_=chat.c.last_visitor_message_at.type)
+        #: The claim of so many chats, built once: building a statement and
+        #: its cache key for each batch would cost more than running it.
+        self._claims: dict[int, sa.Update] = {}
+        #: Many rows in one statement, their ids in the rows' order.
+        self.insert = sa.insert(message).returning(
+            message.c.id, sort_by_parameter_order=True
         )
-        self.insert = sa.insert(message).returning(message.c.id)
+
+    def claim(self, groups: list[Group]) -> tuple[sa.Update, dict[str, object]]:
+        """One UPDATE that takes the next numbers of several chats at once,
+        and its parameters.
+
+        It also proves each sender may write: a chat matches only for the
+        visitor's own open chat, or the operator's own active one. And it
+        holds the chats' rows locked until the commit. Each chat may be in
+        ``groups`` once (an UPDATE changes a row once).
+        """
+        parameters: dict[str, object] = {}
+        for number, group in enumerate(groups):
+            parameters.update(
+                {
+                    f"chat_{number}": group.chat,
+                    f"taken_{number}": len(group.drafts),
+                    f"author_{number}": group.author_id,
+                    f"by_visitor_{number}": group.by_visitor,
+                }
+            )
+        size = len(groups)
+        if size not in self._claims:
+            self._claims[size] = self._claim_of(size)
+        return self._claims[size], parameters
+
+    def _claim_of(self, size: int) -> sa.Update:
+        chat, now = self.chat, self.now
+        claims = sa.union_all(
+            *(
+                sa.select(
+                    sa.bindparam(f"chat_{n}", type_=sa.Integer).label("chat"),
+                    sa.bindparam(f"taken_{n}", type_=sa.Integer).label("taken"),
+                    sa.bindparam(f"author_{n}", type_=sa.Integer).label("author"),
+                    sa.bindparam(f"by_visitor_{n}", type_=sa.Boolean).label(
+                        "by_visitor"
+                    ),
+                )
+                for n in range(size)
+            )
+        ).subquery("claims")
+        by_visitor = claims.c.by_visitor
+        return (
+            sa.update(chat)
+            .where(
+                chat.c.id == claims.c.chat,
+                chat.c.deleted_at.is_(None),
+                sa.or_(
+                    sa.and_(
+                        by_visitor,
+                        chat.c.visitor_id == claims.c.author,
+                        chat.c.status.in_(OPEN),
+                    ),
+                    sa.and_(
+                        sa.not_(by_visitor),
+                        chat.c.operator_id == claims.c.author,
+                        chat.c.status == "active",
+                    ),
+                ),
+            )
+            .values(
+                last_seq=chat.c.last_seq + claims.c.taken,
+                last_visitor_message_at=sa.case(
+                    (by_visitor, now), else_=chat.c.last_visitor_message_at
+                ),
+                last_operator_message_at=sa.case(
+                    (by_visitor, chat.c.last_operator_message_at), else_=now
+                ),
+                first_response_at=sa.case(
+                    (by_visitor, chat.c.first_response_at),
+                    else_=sa.func.coalesce(chat.c.first_response_at, now),
+                ),
+            )
+            .returning(chat.c.id, chat.c.last_seq, chat.c.visitor_name)
+        )
+
+
+@dataclasses.dataclass
+class Group:
+    """The drafts of one author in one chat, numbered by one claim."""
+
+    chat: int
+    by_visitor: bool
+    author_id: int
+    drafts: list[Draft]
+
+
+def claim_rounds(drafts: list[Draft]) -> list[list[Group]]:
+    """``drafts`` in rounds of one claim each, every chat at most once a round.
+
+    Nearly always one round; a chat where both sides (or a stranger) wrote
+    in the same batch needs one more for each other author.
+    """
+    rounds: list[dict[int, Group]] = []
+    for draft in drafts:
+        author = (draft.author == "visitor", draft.author_id)
+        for groups in rounds:
+            group = groups.get(draft.conversation_id)
+            if group is None or (group.by_visitor, group.author_id) == author:
+                break
+        else:
+            groups, group = {}, None
+            rounds.append(groups)
+        if group is None:
+            group = groups[draft.conversation_id] = Group(
+                draft.conversation_id, *author, []
+            )
+        group.drafts.append(draft)
+    return [list(groups.values()) for groups in rounds]
+
+
+#: Held while a process makes its group commit.
+_group_lock = threading.Lock()
 
 
 class Posting(Announcer):
     """Storing each message once, however often it is sent."""
+
+    #: Made on the first post in each process (a forked worker makes its own).
+    _group: GroupCommit | None = None
 
     # Posting is the hot path of the chat: every message goes through it. It
     # is written in a few plain statements (look for a resend, take the next
@@ -138,58 +243,138 @@ class Posting(Announcer):
         refuse: t.Callable[[], None],
         operator: Author | None = None,
     ) -> tuple[Posted, bool]:
-        statements = self._statements
-        connection = self.session.connection(
-            bind_arguments={"mapper": self.models.message}
+        draft = Draft(
+            conversation_id,
+            client_id,
+            body,
+            author,
+            author_id,
+            operator.name if operator is not None else None,
         )
-        now = utcnow()
-        claim = (
-            statements.visitor_claim if operator is None else statements.operator_claim
-        )
-        taken = connection.execute(
-            claim, {"chat": conversation_id, "author": author_id, "now": now}
-        ).first()
-        if taken is None:
-            self.session.rollback()
-            # A resend of a message stored before the chat ended is answered
-            # as stored; anything else is refused with the reason.
-            existing = self.by_client_id(conversation_id, client_id)
-            if existing is not None:
-                return self._resent(existing), False
-            refuse()
-            raise Refused("ended", N_("This chat has ended."))
-        seq, visitor_name = taken
-        fields = dict(
-            conversation_id=conversation_id,
-            seq=seq,
-            client_id=client_id,
-            author=author,
-            author_name=operator.name if operator is not None else visitor_name,
-            operator_id=operator.id if operator is not None else None,
-            body=body,
-            created_at=now,
-        )
-        try:
-            # No look-up first: a resend is rare, and the unique client id
-            # turns it away here (the number taken above is rolled back).
-            message_id = connection.execute(statements.insert, fields).scalar_one()
+        group = self._group_commit()
+        if group is not None and not self._has_writes():
+            # Whatever the caller read is done with: its transaction must not
+            # hold the database while the batch is stored.
             self.session.commit()
-        except IntegrityError:
+            stored = group.submit(draft, self._store_together)
+            if stored is not None:
+                self._announce_posted(stored)
+                return stored, True
+        return self._post_alone(draft, refuse)
+
+    def _group_commit(self) -> GroupCommit | None:
+        """This process's group commit, or ``None`` when each message goes alone."""
+        limit = self.setting("GROUP_COMMIT_MESSAGES")
+        if not limit or limit <= 1:
+            return None
+        group = self._group
+        if group is None or group.pid != os.getpid():
+            with _group_lock:
+                if self._group is None or self._group.pid != os.getpid():
+                    window = self.setting("GROUP_COMMIT_SECONDS") or 0.0
+                    self._group = GroupCommit(window, limit)
+                group = self._group
+        return group
+
+    def _has_writes(self) -> bool:
+        """Whether the caller's session holds changes of its own, to be
+        committed with the message as before."""
+        session = self.session
+        return bool(session.new or session.dirty or session.deleted)
+
+    def _store_together(self, drafts: list[Draft]) -> None:
+        """Store ``drafts`` in one transaction, then publish each in order.
+
+        A draft whose chat refuses it (ended, or not the author's) is left
+        unstored; its poster posts it alone to learn why.
+        """
+        claimed = []
+        try:
+            connection = self.session.connection(
+                bind_arguments={"mapper": self.models.message}
+            )
+            claimed = self._claim(connection, drafts, utcnow())
+            if claimed:
+                ids = connection.execute(
+                    self._statements.insert, [fields for _, fields in claimed]
+                ).scalars()
+                for (draft, fields), message_id in zip(claimed, ids, strict=True):
+                    draft.stored = StoredMessage(id=message_id, **fields)
+            self.session.commit()
+        except BaseException:
             self.session.rollback()
-            existing = self.by_client_id(conversation_id, client_id)
+            for draft, _ in claimed:
+                draft.stored = None
+            raise
+        for draft, _ in claimed:
+            self.publish(t.cast(StoredMessage, draft.stored))
+
+    def _claim(
+        self, connection: sa.Connection, drafts: list[Draft], now: dt.datetime
+    ) -> list[tuple[Draft, dict[str, t.Any]]]:
+        """Number the drafts whose authors may write there; the rows to insert."""
+        claimed = []
+        for groups in claim_rounds(drafts):
+            statement, parameters = self._statements.claim(groups)
+            taken = {
+                chat: (last, visitor_name)
+                for chat, last, visitor_name in connection.execute(
+                    statement, {"now": now, **parameters}
+                )
+            }
+            for group in groups:
+                if group.chat not in taken:
+                    continue
+                last, visitor_name = taken[group.chat]
+                first = last - len(group.drafts) + 1
+                for seq, draft in enumerate(group.drafts, start=first):
+                    fields = dict(
+                        conversation_id=group.chat,
+                        seq=seq,
+                        client_id=draft.client_id,
+                        author=draft.author,
+                        author_name=(
+                            visitor_name if group.by_visitor else draft.operator_name
+                        ),
+                        operator_id=None if group.by_visitor else draft.author_id,
+                        body=draft.body,
+                        created_at=now,
+                    )
+                    claimed.append((draft, fields))
+        return claimed
+
+    def _announce_posted(self, message: StoredMessage) -> None:
+        """Tell the host's ``message_posted`` receivers, if there are any."""
+        if signals.message_posted.receivers:
+            signals.send(
+                signals.message_posted,
+                conversation=self.get(message.conversation_id),
+                message=self.row(self.models.message, message.id),
+            )
+
+    def _post_alone(
+        self, draft: Draft, refuse: t.Callable[[], None]
+    ) -> tuple[Posted, bool]:
+        """Store one message in a transaction of its own, or say why not."""
+        try:
+            self._store_together([draft])
+        except IntegrityError:
+            # A resend: no look-up first, as a resend is rare, and the unique
+            # client id turned it away (the number it took was rolled back).
+            existing = self.by_client_id(draft.conversation_id, draft.client_id)
             if existing is None:
                 raise
             return self._resent(existing), False
-        message = StoredMessage(id=message_id, **fields)
-        self.publish(message)
-        if signals.message_posted.receivers:
-            stored = self.by_client_id(conversation_id, client_id)
-            signals.send(
-                signals.message_posted,
-                conversation=self.get(conversation_id),
-                message=stored,
-            )
-        return message, True
+        if draft.stored is not None:
+            self._announce_posted(draft.stored)
+            return draft.stored, True
+        # A resend of a message stored before the chat ended is answered as
+        # stored; anything else is refused with the reason.
+        existing = self.by_client_id(draft.conversation_id, draft.client_id)
+        if existing is not None:
+            return self._resent(existing), False
+        refuse()
+        raise Refused("ended", N_("This chat has ended."))
 
     def _resent(self, message: MessageMixin) -> MessageMixin:
         """A message sent again: published again, and answered as stored.

@@ -1,0 +1,272 @@
+"""Group commit: messages posted together are stored in one transaction,
+and each poster still gets exactly the answer it would get alone."""
+
+from __future__ import annotations
+
+import collections.abc as c
+import threading
+import time
+import typing as t
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from flask_livehelp import get_state
+from flask_livehelp import Refused
+from flask_livehelp.services.conversations.group_commit import Draft
+from flask_livehelp.services.conversations.group_commit import GroupCommit
+
+#: Long enough for every poster of a test to join the first one's group.
+pytestmark = pytest.mark.livehelp(group_commit_seconds=0.3)
+
+
+def open_chats(app: Flask, count: int) -> list[tuple[int, int]]:
+    """``count`` queued chats, each of its own visitor: (visitor, chat) ids."""
+    with app.app_context():
+        state = get_state()
+        chats = []
+        for number in range(count):
+            visitor, _ = state.visitors.create(
+                ip_address=None, user_agent=None, locale=None
+            )
+            conversation, _ = state.conversations.start(
+                visitor.id, client_id=f"q{number}", body="Hej"
+            )
+            chats.append((visitor.id, conversation.id))
+        return chats
+
+
+def post_together(
+    app: Flask, posts: list[tuple[int, int, str]]
+) -> list[tuple[t.Any, bool] | Exception]:
+    """Each (visitor, chat, client id) posted by a thread of its own, all at once."""
+    answers: list[tuple[t.Any, bool] | Exception] = [
+        RuntimeError("not answered")
+    ] * len(posts)
+    barrier = threading.Barrier(len(posts))
+
+    def post(number: int, visitor_id: int, chat_id: int, client_id: str) -> None:
+        with app.app_context():
+            barrier.wait()
+            try:
+                message, created = get_state().conversations.post_by_visitor(
+                    visitor_id, chat_id, client_id=client_id, body=client_id
+                )
+                answers[number] = ((message.seq, message.client_id), created)
+            except Exception as error:
+                answers[number] = error
+            finally:
+                get_state().db.session.remove()
+
+    threads = [threading.Thread(target=post, args=(n, *p)) for n, p in enumerate(posts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return answers
+
+
+def stored(app: Flask, chat_id: int) -> list[tuple[int, str | None]]:
+    with app.app_context():
+        messages = get_state().conversations.messages_after(chat_id, 0)
+        return [(m.seq, m.client_id) for m in messages]
+
+
+def commits_during(app: Flask, work: c.Callable[[], t.Any]) -> tuple[t.Any, int]:
+    """What ``work`` returns, and how many transactions it committed."""
+    with app.app_context():
+        engine = get_state().db.engine
+    committed = []
+
+    def count(connection: sa.Connection) -> None:
+        committed.append(1)
+
+    sa.event.listen(engine, "commit", count)
+    try:
+        return work(), len(committed)
+    finally:
+        sa.event.remove(engine, "commit", count)
+
+
+def test_messages_posted_together_share_a_commit_and_keep_their_numbers(
+    app: Flask,
+) -> None:
+    chats = open_chats(app, 8)
+    answers, commits = commits_during(
+        app, lambda: post_together(app, [(v, c, f"m{c}") for v, c in chats])
+    )
+    assert answers == [((2, f"m{c}"), True) for _, c in chats]
+    for number, (_, chat_id) in enumerate(chats):
+        assert stored(app, chat_id) == [(1, f"q{number}"), (2, f"m{chat_id}")]
+    # Eight messages, and (with a window that gathers them all) far fewer
+    # transactions: one, or two if a thread came late.
+    assert commits <= 2, commits
+
+
+def test_a_message_its_chat_refuses_is_refused_and_the_rest_stored(
+    app: Flask,
+) -> None:
+    chats = open_chats(app, 4)
+    ended_visitor, ended_chat = chats[1]
+    with app.app_context():
+        get_state().conversations.end(ended_chat, by="visitor")
+    answers = post_together(app, [(v, c, f"m{c}") for v, c in chats])
+    refused = answers[1]
+    assert isinstance(refused, Refused) and refused.code == "ended"
+    for number, (_, chat_id) in enumerate(chats):
+        if number != 1:
+            assert answers[number] == ((2, f"m{chat_id}"), True)
+            assert stored(app, chat_id)[-1] == (2, f"m{chat_id}")
+    assert all(
+        client_id != f"m{ended_chat}" for _, client_id in stored(app, ended_chat)
+    )
+
+
+def test_a_message_sent_twice_at_once_is_stored_once(app: Flask) -> None:
+    """A widget that reconnects resends what was not acknowledged, maybe while
+    the first copy still waits in the group."""
+    [(visitor_id, chat_id)] = open_chats(app, 1)
+    answers = post_together(app, [(visitor_id, chat_id, "again")] * 2)
+    assert sorted(answers, key=lambda answer: not answer[1]) == [  # type: ignore[index]
+        ((2, "again"), True),
+        ((2, "again"), False),
+    ]
+    assert stored(app, chat_id) == [(1, "q0"), (2, "again")]
+
+
+def test_a_group_that_fails_stores_each_message_alone_with_no_gap(
+    app: Flask,
+) -> None:
+    """Nothing of a failed group is kept: each message is then stored alone,
+    with the very number it would have had."""
+    chats = open_chats(app, 4)
+    with app.app_context():
+        engine = get_state().db.engine
+    failures = []
+
+    def fail_the_first_insert(*args: t.Any) -> None:
+        statement = args[2]
+        if statement.startswith("INSERT INTO livehelp_message") and not failures:
+            failures.append(statement)
+            raise sa.exc.OperationalError(statement, {}, Exception("disk full"))
+
+    sa.event.listen(engine, "before_cursor_execute", fail_the_first_insert)
+    try:
+        answers = post_together(app, [(v, c, f"m{c}") for v, c in chats])
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", fail_the_first_insert)
+    assert len(failures) == 1
+    assert answers == [((2, f"m{c}"), True) for _, c in chats]
+    for _, chat_id in chats:
+        assert [seq for seq, _ in stored(app, chat_id)] == [1, 2]
+
+
+@pytest.mark.livehelp(group_commit_messages=1)
+def test_group_commit_can_be_turned_off(app: Flask) -> None:
+    chats = open_chats(app, 3)
+    answers, commits = commits_during(
+        app, lambda: post_together(app, [(v, c, f"m{c}") for v, c in chats])
+    )
+    assert answers == [((2, f"m{c}"), True) for _, c in chats]
+    assert commits == 3
+
+
+def test_a_stranger_writing_into_a_chat_with_its_visitor_is_refused(
+    app: Flask,
+) -> None:
+    """Two authors of one chat in one group are claimed apart: the chat's
+    visitor gets the number, another visitor guessing its id gets nothing."""
+    (owner, chat_id), (stranger, _) = open_chats(app, 2)
+    answers = post_together(
+        app, [(owner, chat_id, "mine"), (stranger, chat_id, "not mine")]
+    )
+    assert answers[0] == ((2, "mine"), True)
+    assert isinstance(answers[1], Refused)
+    assert stored(app, chat_id) == [(1, "q0"), (2, "mine")]
+
+
+def test_both_sides_of_a_chat_in_one_group_get_consecutive_numbers(
+    app: Flask, make_operator: c.Callable[..., t.Any]
+) -> None:
+    [(visitor_id, chat_id)] = open_chats(app, 1)
+    with app.app_context():
+        operator = make_operator(name="Anna")
+        get_state().conversations.accept(operator, chat_id)
+        operator_id = operator.id
+    barrier = threading.Barrier(4)
+    answers: dict[str, int] = {}
+
+    def post(author: str, client_id: str) -> None:
+        with app.app_context():
+            conversations = get_state().conversations
+            barrier.wait()
+            if author == "visitor":
+                message, _ = conversations.post_by_visitor(
+                    visitor_id, chat_id, client_id=client_id, body=client_id
+                )
+            else:
+                anna = get_state().operators.get(operator_id)
+                message, _ = conversations.post_by_operator(
+                    anna, chat_id, client_id=client_id, body=client_id
+                )
+            answers[client_id] = message.seq
+            get_state().db.session.remove()
+
+    threads = [
+        threading.Thread(target=post, args=args)
+        for args in (
+            ("visitor", "v1"),
+            ("operator", "o1"),
+            ("visitor", "v2"),
+            ("operator", "o2"),
+        )
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    # The question, the accepted event, then the four in some order.
+    assert sorted(answers.values()) == [3, 4, 5, 6]
+    assert [seq for seq, _ in stored(app, chat_id)] == [1, 2, 3, 4, 5, 6]
+    assert {client_id: seq for seq, client_id in stored(app, chat_id)[2:]} == answers
+
+
+class Stopped(BaseException):
+    """As a greenlet is killed: not an Exception, nothing may swallow it."""
+
+
+def test_a_leader_stopped_mid_batch_leaves_nobody_waiting() -> None:
+    group = GroupCommit(window=0, limit=10)
+    followers_queued = threading.Event()
+    results: dict[str, object] = {}
+
+    def store(batch: list[Draft]) -> None:
+        if batch[0].client_id == "leader":
+            followers_queued.wait(10)
+            raise Stopped
+        for draft in batch:
+            draft.stored = f"stored {draft.client_id}"  # type: ignore[assignment]
+
+    def submit(client_id: str) -> None:
+        try:
+            results[client_id] = group.submit(
+                Draft(1, client_id, "body", "visitor", 1), store
+            )
+        except Stopped:
+            results[client_id] = "stopped"
+
+    leader = threading.Thread(target=submit, args=("leader",))
+    leader.start()
+    while not group._leading:
+        time.sleep(0.001)
+    followers = [threading.Thread(target=submit, args=(n,)) for n in ("b", "c")]
+    for follower in followers:
+        follower.start()
+    while len(group._queue) < 2:
+        time.sleep(0.001)
+    followers_queued.set()
+    for thread in [leader, *followers]:
+        thread.join(10)
+    assert results == {"leader": "stopped", "b": "stored b", "c": "stored c"}
+    assert not group._leading
