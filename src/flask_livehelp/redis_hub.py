@@ -267,6 +267,9 @@ class RedisHub(Hub):
         # and a socket sends its backlog right after subscribing.
         if waits and not confirmed.wait(SUBSCRIBE_WAIT_SECONDS):
             log.warning("Redis did not confirm the subscription to %s.", channel)
+            with self._waiting_lock:
+                if self._waiting.get(channel) is confirmed:
+                    del self._waiting[channel]
 
     def _channel_closed(self, channel: str) -> None:
         if channel not in LOCAL_CHANNELS:
