@@ -119,6 +119,7 @@ class RedisHub(Hub):
         # Made here, not in __init__: a server may fork after loading the app,
         # and gevent patches threading in the worker.
         self._origin = secrets.token_hex(8)
+        self._own_mark = f"{self._origin} ".encode()
         self._stopping = threading.Event()
         self._first_attempt = threading.Event()
         # Healthy when the subscriber connection is up and nothing queued was
@@ -400,9 +401,10 @@ class RedisHub(Hub):
             self._release_waiting([channel])
 
     def _received(self, redis_channel: bytes, data: bytes) -> None:
-        origin, _, texts = data.decode().partition(" ")
-        if origin == self._origin:
+        # Our own events come back whenever this process also subscribes.
+        if data.startswith(self._own_mark):
             return
+        _, _, texts = data.decode().partition(" ")
         channel = self._channel(redis_channel)
         for text in texts.split("\n"):
             self.deliver(channel, text)
