@@ -208,6 +208,18 @@ def test_a_burst_of_events_arrives_in_the_other_process_in_order_and_once(
     assert remote.empty_after() and local.empty_after()
 
 
+def test_what_a_process_published_before_it_closed_still_arrives(
+    hubs: t.Any,
+) -> None:
+    here, there = hubs(), hubs()
+    remote = Inbox()
+    there.subscribe(remote, "conversation:6")
+    for seq in range(200):
+        here.publish("conversation:6", {"type": "message", "seq": seq})
+    here.close()
+    assert [remote.next()[1]["seq"] for _ in range(200)] == list(range(200))
+
+
 @contextlib.contextmanager
 def frozen(server: RedisServer) -> c.Iterator[None]:
     """Redis stops answering without closing a connection, as a hung server."""

@@ -204,7 +204,7 @@ class RedisHub(Hub):
             self._queued.set()
 
     def _send_queued(self) -> None:
-        while not self._stopping.is_set():
+        while self._sending or not self._stopping.is_set():
             if not self._sending:
                 self._wait_for_redis()
                 continue
@@ -215,6 +215,9 @@ class RedisHub(Hub):
             batch = [outbox.popleft() for _ in range(len(outbox))]
             if batch:
                 self._send(batch)
+            if self._stopping.is_set():
+                # What was published before close() went out above.
+                return
 
     def _send(self, batch: list[Queued]) -> None:
         """Publish ``batch`` in one round trip, in order.
