@@ -8,8 +8,11 @@ processes; tests/test_deployment.py runs real gunicorn processes.
 from __future__ import annotations
 
 import collections.abc as c
+import contextlib
 import json
+import os
 import queue
+import signal
 import threading
 import time
 import typing as t
@@ -29,6 +32,7 @@ from conftest import panel_cookie
 from conftest import Socket
 from flask_livehelp import get_state
 from flask_livehelp import LiveHelp
+from flask_livehelp import redis_hub
 from flask_livehelp.hub import HEALTH_CHANNEL
 from flask_livehelp.redis_hub import RedisHub
 from flask_livehelp.services.limits import SharedSockets
@@ -176,6 +180,98 @@ def test_a_hub_started_while_redis_is_down_says_so_and_comes_up(
         assert hub.is_healthy()
     finally:
         hub.close()
+
+
+def test_a_burst_of_events_arrives_in_the_other_process_in_order_and_once(
+    hubs: t.Any,
+) -> None:
+    here, there = hubs(), hubs()
+    local, remote = Inbox(), Inbox()
+    channels = ["conversation:1", "conversation:1:staff", "staff"]
+    here.subscribe(local, *channels)
+    there.subscribe(remote, *channels)
+    # Many at once, as a busy process publishes: several go in one round
+    # trip, and runs of one channel in one Redis message.
+    sent = [
+        (channel, {"type": "message", "seq": seq})
+        for seq in range(600)
+        for channel in channels[: 1 + seq % 3]
+    ]
+    for channel, event in sent:
+        here.publish(channel, event)
+    for inbox in (remote, local):
+        got = [inbox.next() for _ in sent]
+        for channel in channels:
+            assert [e for c, e in got if c == channel] == [
+                e for c, e in sent if c == channel
+            ]
+    assert remote.empty_after() and local.empty_after()
+
+
+def test_what_a_process_published_before_it_closed_still_arrives(
+    hubs: t.Any,
+) -> None:
+    here, there = hubs(), hubs()
+    remote = Inbox()
+    there.subscribe(remote, "conversation:6")
+    for seq in range(200):
+        here.publish("conversation:6", {"type": "message", "seq": seq})
+    here.close()
+    assert [remote.next()[1]["seq"] for _ in range(200)] == list(range(200))
+
+
+@contextlib.contextmanager
+def frozen(server: RedisServer) -> c.Iterator[None]:
+    """Redis stops answering without closing a connection, as a hung server."""
+    os.kill(server.pid(), signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(server.pid(), signal.SIGCONT)
+
+
+def test_publishing_never_waits_for_a_redis_that_does_not_answer(
+    hubs: t.Any, redis_server: RedisServer
+) -> None:
+    here, there = hubs(), hubs()
+    health, local, remote = Inbox(), Inbox(), Inbox()
+    here.subscribe(health, HEALTH_CHANNEL)
+    here.subscribe(local, "conversation:3")
+    there.subscribe(remote, "conversation:3")
+    with frozen(redis_server):
+        publisher = threading.Thread(
+            target=here.publish, args=("conversation:3", {"type": "message", "seq": 1})
+        )
+        publisher.start()
+        # Back at once (Redis would take its whole time-out to fail), and
+        # this process's subscribers have the event.
+        publisher.join(timeout=1)
+        assert not publisher.is_alive()
+        assert local.next() == ("conversation:3", {"type": "message", "seq": 1})
+        assert health.next() == (HEALTH_CHANNEL, {"type": "hub", "state": "down"})
+    assert health.next(timeout=10) == (HEALTH_CHANNEL, {"type": "hub", "state": "up"})
+    wait_until(there.is_healthy, 10, "the other hub being up too")
+    here.publish("conversation:3", {"type": "message", "seq": 2})
+    # What Redis read before it hung may come late; a client keeps a message
+    # once by its sequence number.
+    while remote.next()[1]["seq"] != 2:
+        pass
+
+
+def test_a_queue_redis_cannot_keep_up_with_is_dropped_and_the_hub_says_so(
+    hubs: t.Any, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redis_hub, "MAX_QUEUED_EVENTS", 5)
+    here = hubs()
+    health = Inbox()
+    here.subscribe(health, HEALTH_CHANNEL)
+    with frozen(redis_server):
+        for seq in range(20):
+            here.publish("conversation:4", {"type": "message", "seq": seq})
+        # Said at once, not after Redis's time-out.
+        assert health.next(timeout=0.5)[1] == {"type": "hub", "state": "down"}
+        assert not here.is_healthy()
+    assert health.next(timeout=10)[1] == {"type": "hub", "state": "up"}
 
 
 # Two apps, each with its own server, on one database and one Redis: a

@@ -3,11 +3,13 @@
 Each process keeps one subscriber connection to Redis, whatever the number of
 its sockets: it subscribes to a channel when the first local subscriber
 appears and unsubscribes when the last one leaves. An event is handed to this
-process's subscribers at once and published to Redis for the others; each
-process skips its own events when Redis hands them back.
+process's subscribers at once and queued for the others: one publisher thread
+sends everything queued in one round trip, so a publisher never waits for
+Redis. Each process skips its own events when Redis hands them back.
 
-When Redis goes away the hub says so on :data:`~flask_livehelp.hub.HEALTH_CHANNEL`,
-keeps delivering within the process, reconnects with a growing pause, and
+When Redis goes away, or cannot keep up with what is queued, the hub says so
+on :data:`~flask_livehelp.hub.HEALTH_CHANNEL`, keeps delivering within the
+process, drops what it could not send, reconnects with a growing pause, and
 says so again when events reach every process once more. Nothing stored is
 lost meanwhile: messages are in the database, and a client that hears "up"
 asks for what it missed by sequence number.
@@ -15,8 +17,11 @@ asks for what it missed by sequence number.
 
 from __future__ import annotations
 
+import collections
 import collections.abc as c
+import itertools
 import logging
+import operator
 import os
 import secrets
 import threading
@@ -39,6 +44,12 @@ PING_SECONDS = 5.0
 SUBSCRIBE_WAIT_SECONDS = 2.0
 #: The pause between reconnection attempts grows up to this.
 MAX_RETRY_SECONDS = 2.0
+#: Events waiting to be published beyond this mean Redis cannot keep up:
+#: they are dropped, and the hub is down until Redis answers again.
+MAX_QUEUED_EVENTS = 10_000
+
+#: A queued event: the hub channel and the event as JSON text.
+Queued = tuple[str, str]
 
 
 class RedisHub(Hub):
@@ -67,10 +78,7 @@ class RedisHub(Hub):
         if channel in LOCAL_CHANNELS or not self._healthy:
             # Lost for the other processes; their clients resync on "up".
             return
-        try:
-            self._client.publish(self.prefix + channel, f"{self._origin} {text}")
-        except redis.RedisError as error:
-            log.warning("Could not publish to Redis on %s: %s", channel, error)
+        self._enqueue(channel, text)
 
     def is_healthy(self) -> bool:
         self._start()
@@ -80,9 +88,12 @@ class RedisHub(Hub):
         if self._pid != os.getpid():
             return
         self._stopping.set()
-        self._drop_connection()
-        self._thread.join(timeout=5)
+        self._queued.set()
+        self._wake_listener_now()
+        for thread in (self._listener, self._publisher):
+            thread.join(timeout=5)
         self._client.close()
+        self._subscriber.close()
         self._pid = None
 
     # Starting, once per process.
@@ -99,37 +110,149 @@ class RedisHub(Hub):
                 if self._pid != os.getpid():
                     self._setup()
                     self._pid = os.getpid()
-                    self._thread.start()
-        if threading.current_thread() is not self._thread:
+                    self._listener.start()
+                    self._publisher.start()
+        if not self._first_attempt.is_set() and not self._on_own_thread():
             self._first_attempt.wait(timeout=SUBSCRIBE_WAIT_SECONDS)
 
     def _setup(self) -> None:
         # Made here, not in __init__: a server may fork after loading the app,
         # and gevent patches threading in the worker.
         self._origin = secrets.token_hex(8)
-        self._healthy = False
-        self._first_change = True
+        self._own_mark = f"{self._origin} ".encode()
         self._stopping = threading.Event()
         self._first_attempt = threading.Event()
-        #: Serialises writes on the subscriber connection and its bookkeeping.
-        self._write_lock = threading.Lock()
-        #: redis-py's connection, whose reconnect methods are replaced (_connect).
-        self._connection: t.Any = None
-        #: Channels Redis was asked to send us on the current connection.
-        self._remote: set[str] = set()
-        self._confirmed: dict[str, threading.Event] = {}
-        pool = redis.ConnectionPool.from_url(
-            self.url,
-            socket_connect_timeout=2,
-            socket_timeout=2,
-            retry=Retry(NoBackoff(), 0),
+        # Healthy when the subscriber connection is up and nothing queued was
+        # dropped since the publisher last reached Redis.
+        self._health_lock = threading.RLock()
+        self._healthy = False
+        self._listening = False
+        self._sending = True
+        self._first_change = True
+        self._outbox: collections.deque[Queued] = collections.deque()
+        self._queued = threading.Event()
+        #: Messages to this process alone: it keeps the subscriber connection
+        #: subscribed, so a ping is always answered, and one wakes the
+        #: listener to bring its subscriptions in line with the sockets'.
+        self._process_channel = f"process:{self._origin}"
+        self._out_of_sync = False
+        #: Events set when Redis confirms a channel, for those waiting on it.
+        self._waiting: dict[str, threading.Event] = {}
+        self._waiting_lock = threading.Lock()
+        options: dict[str, t.Any] = {
+            "socket_connect_timeout": 2,
+            "socket_timeout": 2,
+            # No quiet retries: a failed batch may have been published in
+            # part, and a reconnected subscriber has lost events meanwhile.
+            "retry": Retry(NoBackoff(), 0),
             # RESP2: pub/sub messages come back as replies, not RESP3 pushes.
-            protocol=2,
-        )
-        self._client = redis.Redis(connection_pool=pool)
-        self._thread = threading.Thread(
+            "protocol": 2,
+        }
+        self._client = redis.Redis.from_url(self.url, **options)
+        # Its own pool: a subscribed connection must never serve a publish.
+        self._subscriber = redis.Redis.from_url(self.url, **options)
+        self._listener = threading.Thread(
             target=self._listen, name="livehelp-redis-hub", daemon=True
         )
+        self._publisher = threading.Thread(
+            target=self._send_queued, name="livehelp-redis-hub-publisher", daemon=True
+        )
+
+    def _on_own_thread(self) -> bool:
+        return threading.current_thread() in (self._listener, self._publisher)
+
+    # Health, from the listener and the publisher alike.
+
+    def _set_listening(self, listening: bool) -> None:
+        self._listening = listening
+        self._update_health()
+
+    def _stop_sending(self, reason: str) -> None:
+        with self._health_lock:
+            if not self._sending:
+                return
+            self._sending = False
+            log.warning("Events no longer reach Redis: %s", reason)
+            self._outbox.clear()
+            self._update_health()
+        # The publisher starts waiting for Redis.
+        self._queued.set()
+
+    def _update_health(self) -> None:
+        # Under one lock, so "down" and "up" reach subscribers in the order
+        # they happened, whichever thread noticed.
+        with self._health_lock:
+            healthy = self._listening and self._sending
+            first, self._first_change = self._first_change, False
+            if healthy == self._healthy:
+                return
+            self._healthy = healthy
+            if healthy and first:
+                # Connecting at start is no news to anyone.
+                return
+            self._health_changed(healthy)
+
+    # The publisher thread.
+
+    def _enqueue(self, channel: str, text: str) -> None:
+        if len(self._outbox) >= MAX_QUEUED_EVENTS:
+            self._stop_sending(f"more than {MAX_QUEUED_EVENTS} events queued")
+            return
+        self._outbox.append((channel, text))
+        # Set means the publisher has yet to take the queue, this one too.
+        if not self._queued.is_set():
+            self._queued.set()
+
+    def _send_queued(self) -> None:
+        while self._sending or not self._stopping.is_set():
+            if not self._sending:
+                self._wait_for_redis()
+                continue
+            self._queued.wait()
+            self._queued.clear()
+            # Everything queued so far, in order; more may come meanwhile.
+            outbox = self._outbox
+            batch = [outbox.popleft() for _ in range(len(outbox))]
+            if batch:
+                self._send(batch)
+            if self._stopping.is_set():
+                # What was published before close() went out above.
+                return
+
+    def _send(self, batch: list[Queued]) -> None:
+        """Publish ``batch`` in one round trip, in order.
+
+        Consecutive events of one channel go as one Redis message, a line
+        each (JSON text holds no raw line break), after the sender's mark.
+        """
+        pipeline = self._client.pipeline(transaction=False)
+        for channel, run in itertools.groupby(batch, key=operator.itemgetter(0)):
+            texts = "\n".join(text for _, text in run)
+            pipeline.publish(self.prefix + channel, f"{self._origin} {texts}")
+        try:
+            pipeline.execute()
+        except redis.RedisError as error:
+            self._stop_sending(f"could not publish: {error}")
+        except Exception:
+            # The thread must outlive any surprise.
+            log.exception("The Redis hub's publisher failed.")
+            self._stop_sending("the publisher failed")
+
+    def _wait_for_redis(self) -> None:
+        pause = 0.1
+        while not self._stopping.wait(pause):
+            try:
+                self._client.ping()
+            except redis.RedisError as error:
+                log.debug("Redis hub publisher: %s", error)
+                pause = min(pause * 2, MAX_RETRY_SECONDS)
+                continue
+            with self._health_lock:
+                # Whatever slipped in while down is as lost as the rest.
+                self._outbox.clear()
+                self._sending = True
+                self._update_health()
+            return
 
     # Channels come and go.
 
@@ -137,153 +260,163 @@ class RedisHub(Hub):
         if channel in LOCAL_CHANNELS:
             return
         self._start()
-        confirmed = self._sync_channel(channel)
-        on_listener = threading.current_thread() is self._thread
-        if confirmed is not None and not on_listener:
-            # Until Redis confirms, another process's event could pass us by,
-            # and a socket sends its backlog right after subscribing.
-            if not confirmed.wait(SUBSCRIBE_WAIT_SECONDS):
-                log.warning("Redis did not confirm the subscription to %s.", channel)
+        # Connecting subscribes to every wanted channel, and the listener
+        # cannot wait for itself.
+        waits = self._listening and not self._on_own_thread()
+        if waits:
+            with self._waiting_lock:
+                confirmed = self._waiting.setdefault(channel, threading.Event())
+        self._ask_listener()
+        # Until Redis confirms, another process's event could pass us by,
+        # and a socket sends its backlog right after subscribing.
+        if waits and not confirmed.wait(SUBSCRIBE_WAIT_SECONDS):
+            log.warning("Redis did not confirm the subscription to %s.", channel)
+            with self._waiting_lock:
+                if self._waiting.get(channel) is confirmed:
+                    del self._waiting[channel]
 
     def _channel_closed(self, channel: str) -> None:
         if channel not in LOCAL_CHANNELS:
-            self._sync_channel(channel)
+            self._ask_listener()
 
-    def _wanted(self, channel: str) -> bool:
-        with self._lock:
-            return channel in self._subscribers
+    def _ask_listener(self) -> None:
+        """Have the listener bring Redis in line with the local subscribers.
 
-    def _sync_channel(self, channel: str) -> threading.Event | None:
-        """Bring Redis in line with whether this process wants ``channel``.
-
-        Deciding from the current wish, under one lock, keeps a quick
-        unsubscribe and subscribe from arriving at Redis in the wrong order.
-        Returns an event set on Redis's confirmation, if a subscribe was sent.
+        Only the listener uses the subscriber connection (redis-py's PubSub
+        is not to be shared between threads); a message to this process
+        wakes it if it waits for Redis. Asked after a waiter is registered,
+        so a sync that started earlier cannot leave it waiting.
         """
-        with self._write_lock:
-            connection = self._connection
-            if connection is None:
-                # The listener subscribes to every wanted channel on connect.
-                return None
-            wanted = self._wanted(channel)
-            if wanted == (channel in self._remote):
-                return None
-            try:
-                if wanted:
-                    confirmed = self._confirmed.setdefault(channel, threading.Event())
-                    connection.send_command("SUBSCRIBE", self.prefix + channel)
-                    self._remote.add(channel)
-                    return confirmed
-                connection.send_command("UNSUBSCRIBE", self.prefix + channel)
-                self._remote.discard(channel)
-            except redis.RedisError as error:
-                # The listener notices the broken connection and starts over.
-                log.warning("Redis (un)subscribe of %s failed: %s", channel, error)
-            return None
+        self._out_of_sync = True
+        if self._listening:
+            self._enqueue(self._process_channel, "")
 
-    # The listener thread.
+    def _wake_listener_now(self) -> None:
+        try:
+            self._client.publish(
+                self.prefix + self._process_channel, f"{self._origin} "
+            )
+        except redis.RedisError:
+            # Redis is gone: the listener is not waiting for it either.
+            pass
+
+    def _wanted(self) -> set[str]:
+        with self._lock:
+            return {c for c in self._subscribers if c not in LOCAL_CHANNELS}
+
+    def _release_waiting(self, channels: c.Iterable[str] | None = None) -> None:
+        with self._waiting_lock:
+            for channel in list(self._waiting) if channels is None else channels:
+                confirmed = self._waiting.pop(channel, None)
+                if confirmed is not None:
+                    confirmed.set()
+
+    # The listener thread: the only user of the subscriber connection.
 
     def _listen(self) -> None:
         pause = 0.1
         while not self._stopping.is_set():
+            pubsub = self._subscriber.pubsub()  # type: ignore[no-untyped-call]
             try:
-                self._connect()
+                self._subscribe_wanted(pubsub)
                 pause = 0.1
-                self._set_health(True)
+                self._set_listening(True)
                 self._first_attempt.set()
-                self._read_until_broken()
+                self._read_until_broken(pubsub)
             except (redis.RedisError, OSError) as error:
                 if not self._stopping.is_set():
                     log.debug("Redis hub connection: %s", error)
             except Exception:
-                # Also a socket closed under the reader by close(); the loop
-                # must outlive any surprise.
+                # The loop must outlive any surprise.
                 if not self._stopping.is_set():
                     log.exception("The Redis hub's listener failed.")
-            self._drop_connection()
+            # Nobody waits for confirmations that will never come.
+            self._release_waiting()
+            self._close_quietly(pubsub)
             self._first_attempt.set()
             if self._stopping.is_set():
                 break
-            self._set_health(False)
+            self._set_listening(False)
             self._stopping.wait(pause)
             pause = min(pause * 2, MAX_RETRY_SECONDS)
 
-    def _connect(self) -> None:
-        pool = self._client.connection_pool
-        connection = pool.connection_class(**pool.connection_kwargs)
-        connection.connect()
-        # A dead connection must stay dead: redis-py would quietly reconnect
-        # it on the next read, without our subscriptions.
-        connection.connect = connection.connect_check_health = _refuse_reconnect
-        with self._write_lock:
-            self._connection = connection
-            self._remote.clear()
-            with self._lock:
-                wanted = [c for c in self._subscribers if c not in LOCAL_CHANNELS]
-            if wanted:
-                for channel in wanted:
-                    self._confirmed.setdefault(channel, threading.Event())
-                connection.send_command("SUBSCRIBE", *(self.prefix + c for c in wanted))
-                self._remote.update(wanted)
-            else:
-                # A subscribed connection answers PING differently; say
-                # something either way so silence means a dead server.
-                connection.send_command("PING")
+    def _subscribe_wanted(self, pubsub: redis.client.PubSub) -> None:
+        self._out_of_sync = False
+        wanted = self._wanted()
+        #: Channels Redis was asked to send us on this connection, and how
+        #: many of their subscriptions it has yet to confirm.
+        self._remote = wanted
+        self._unconfirmed = dict.fromkeys(wanted, 1)
+        pubsub.subscribe(
+            self.prefix + self._process_channel, *(self.prefix + c for c in wanted)
+        )
 
-    def _read_until_broken(self) -> None:
-        connection = self._connection
+    def _read_until_broken(self, pubsub: redis.client.PubSub) -> None:
         pinged = False
         while not self._stopping.is_set():
-            if not connection.can_read(timeout=PING_SECONDS):
+            if self._out_of_sync:
+                self._sync(pubsub)
+            message = pubsub.get_message(timeout=PING_SECONDS)
+            if message is None:
+                # A dead server is silent; a live one answers a ping.
                 if pinged:
                     raise redis.TimeoutError("Redis did not answer a ping.")
-                with self._write_lock:
-                    connection.send_command("PING")
+                pubsub.ping()
                 pinged = True
                 continue
             pinged = False
-            self._handle(connection.read_response(disconnect_on_error=False))
+            kind = message["type"]
+            if kind == "message":
+                self._received(message["channel"], message["data"])
+            elif kind == "subscribe":
+                self._confirmed(self._channel(message["channel"]))
 
-    def _handle(self, reply: object) -> None:
-        if not isinstance(reply, list) or len(reply) < 2:
+    def _sync(self, pubsub: redis.client.PubSub) -> None:
+        """Subscribe and unsubscribe as the local subscribers now want.
+
+        Deciding from the current wish keeps a quick unsubscribe and
+        subscribe from reaching Redis in the wrong order.
+        """
+        self._out_of_sync = False
+        wanted = self._wanted()
+        added, dropped = wanted - self._remote, self._remote - wanted
+        if dropped:
+            pubsub.unsubscribe(*(self.prefix + c for c in dropped))  # type: ignore[no-untyped-call]
+        if added:
+            pubsub.subscribe(*(self.prefix + c for c in added))
+            for channel in added:
+                self._unconfirmed[channel] = self._unconfirmed.get(channel, 0) + 1
+        self._remote = wanted
+        # Whoever waits on a channel Redis already sends us may go on.
+        with self._waiting_lock:
+            waiting = list(self._waiting)
+        self._release_waiting(
+            c for c in waiting if c in wanted and c not in self._unconfirmed
+        )
+
+    def _confirmed(self, channel: str) -> None:
+        left = self._unconfirmed.get(channel, 0) - 1
+        if left > 0:
+            self._unconfirmed[channel] = left
             return
-        kind = reply[0]
-        if kind == b"message":
-            self._received(reply[1], reply[2])
-        elif kind == b"subscribe":
-            channel = reply[1][len(self._bytes_prefix) :].decode()
-            with self._write_lock:
-                confirmed = self._confirmed.pop(channel, None)
-            if confirmed is not None:
-                confirmed.set()
+        self._unconfirmed.pop(channel, None)
+        if channel in self._remote:
+            self._release_waiting([channel])
 
     def _received(self, redis_channel: bytes, data: bytes) -> None:
-        origin, _, text = data.decode().partition(" ")
-        if origin == self._origin:
+        # Our own events come back whenever this process also subscribes.
+        if data.startswith(self._own_mark):
             return
-        self.deliver(redis_channel[len(self._bytes_prefix) :].decode(), text)
+        _, _, texts = data.decode().partition(" ")
+        channel = self._channel(redis_channel)
+        for text in texts.split("\n"):
+            self.deliver(channel, text)
 
-    def _drop_connection(self) -> None:
-        with self._write_lock:
-            connection, self._connection = self._connection, None
-            self._remote.clear()
-            # Nobody waits for confirmations that will never come.
-            for confirmed in self._confirmed.values():
-                confirmed.set()
-            self._confirmed.clear()
-        if connection is not None:
-            connection.disconnect()
+    def _channel(self, redis_channel: bytes) -> str:
+        return redis_channel[len(self._bytes_prefix) :].decode()
 
-    def _set_health(self, healthy: bool) -> None:
-        first, self._first_change = self._first_change, False
-        if healthy == self._healthy:
-            return
-        self._healthy = healthy
-        if healthy and first:
-            # Connecting at start is no news to anyone.
-            return
-        self._health_changed(healthy)
-
-
-def _refuse_reconnect(*args: object, **kwargs: object) -> None:
-    raise redis.ConnectionError("The hub's Redis connection was lost.")
+    def _close_quietly(self, pubsub: redis.client.PubSub) -> None:
+        try:
+            pubsub.close()
+        except Exception as error:
+            log.debug("Closing the Redis hub's connection: %s", error)
