@@ -35,6 +35,9 @@ from flask_livehelp import LiveHelp
 from flask_livehelp import redis_hub
 from flask_livehelp.hub import HEALTH_CHANNEL
 from flask_livehelp.redis_hub import RedisHub
+from flask_livehelp.services.limits import Limit
+from flask_livehelp.services.limits import Limits
+from flask_livehelp.services.limits import RedisCounts
 from flask_livehelp.services.limits import SharedSockets
 from servers import REDIS_SERVER
 from servers import RedisServer
@@ -557,3 +560,35 @@ def test_a_socket_leaving_never_takes_a_socket_opening_beside_it_off_the_count(
         thread.join()
     assert short == [], f"{len(short)} of 400 times an open socket was not counted"
     assert client.hget(key, holder) is None
+
+
+def test_a_messages_limits_are_counted_in_one_round_trip_and_hold(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each message counts against the visitor and the address: both in one
+    pipeline, not a round trip each on the socket's way to storing it."""
+    one, other = (
+        Limits(RedisCounts(redis_server.url, "livehelp-test:")) for _ in range(2)
+    )
+    checks = [
+        Limit("VISITOR_MESSAGES_PER_MINUTE", 7, 3, 60),
+        Limit("MESSAGES_PER_MINUTE_PER_IP", "203.0.113.7", 4, 60),
+    ]
+    round_trips = []
+    execute = redis.client.Pipeline.execute
+
+    def counted(pipeline: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        round_trips.append(len(pipeline.command_stack))
+        return execute(pipeline, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", counted)
+    assert one.exceeded(checks) is None
+    # INCR and EXPIRE for each of the two limits, sent together.
+    assert round_trips == [4]
+    assert other.exceeded(checks) is None
+    assert one.exceeded(checks) is None
+    # The fourth message of the visitor passes their limit of three, in
+    # whichever process; the address's fourth is still within its four.
+    assert other.exceeded(checks) == checks[0]
+    # A limit off (0) or nobody to count (no address known) is not counted.
+    assert one.exceeded([Limit("OFF", 7, 0, 60), Limit("X", None, 1, 60)]) is None

@@ -48,6 +48,10 @@ class MemoryCounts:
             self._counts[key] = (ends, count + 1)
             return count + 1
 
+    def add_all(self, keys: list[tuple[str, int]]) -> list[int]:
+        """:meth:`add` for each (key, window); the counts so far."""
+        return [self.add(key, window) for key, window in keys]
+
     def _forget(self, now: float) -> None:
         self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
 
@@ -80,19 +84,23 @@ class RedisCounts(RedisClient):
         self._fallback = MemoryCounts()
 
     def add(self, key: str, window: int) -> int:
+        return self.add_all([(key, window)])[0]
+
+    def add_all(self, keys: list[tuple[str, int]]) -> list[int]:
+        """Count each (key, window) in one round trip; the counts so far."""
         import redis
 
-        slot = int(time.time() // window)
-        name = f"{self.prefix}limit:{key}:{slot}"
+        now = time.time()
         try:
-            pipe = self.client().pipeline()
-            pipe.incr(name)
-            pipe.expire(name, window + 1)
-            count, _ = pipe.execute()
-            return int(count)
+            pipe = self.client().pipeline(transaction=False)
+            for key, window in keys:
+                name = f"{self.prefix}limit:{key}:{int(now // window)}"
+                pipe.incr(name)
+                pipe.expire(name, window + 1)
+            return [int(count) for count in pipe.execute()[::2]]
         except redis.RedisError as error:
             log.warning("Redis is away; limits count in this process: %s", error)
-            return self._fallback.add(key, window)
+            return self._fallback.add_all(keys)
 
 
 class OpenSockets:
@@ -240,6 +248,25 @@ class Limits:
 
         A ``who`` of ``None`` (no IP address known, say) is not limited.
         """
-        if who is None or not limit:
-            return True
-        return self.counts.add(f"{name}:{who}", window) <= limit
+        return self.exceeded([Limit(name, who, limit, window)]) is None
+
+    def exceeded(self, limits: list[Limit]) -> Limit | None:
+        """Count one more for each of ``limits`` (in one round trip to Redis);
+        the first that this goes past."""
+        counted = [limit for limit in limits if limit.who is not None and limit.limit]
+        counts = self.counts.add_all(
+            [(f"{limit.name}:{limit.who}", limit.window) for limit in counted]
+        )
+        for limit, count in zip(counted, counts, strict=True):
+            if count > limit.limit:
+                return limit
+        return None
+
+
+class Limit(t.NamedTuple):
+    """At most ``limit`` of ``name`` by ``who`` in a window of ``window`` seconds."""
+
+    name: str
+    who: object
+    limit: int
+    window: int

@@ -17,6 +17,7 @@ from ..models import ConversationMixin
 from ..protocol import ack_frame
 from ..protocol import Frame
 from ..protocol import VISITOR_FRAMES
+from ..services.limits import Limit
 from ..state import get_state
 from ..state import LiveHelpState
 from ..text import is_blank
@@ -73,7 +74,7 @@ class VisitorConnection(Connection):
         visitor = visitors.from_token(frame["token"])
         token = None
         if visitor is None:
-            self._within("NEW_VISITORS_PER_MINUTE_PER_IP", self.ip_address, 60)
+            self._within(("NEW_VISITORS_PER_MINUTE_PER_IP", self.ip_address, 60))
             visitor, token = visitors.create(
                 ip_address=self.ip_address,
                 user_agent=request.user_agent.string,
@@ -138,8 +139,11 @@ class VisitorConnection(Connection):
         self._throttle(frame)
         if self._open_conversation() is None:
             # A new chat, not a resend of this one's first message.
-            self._within("CHATS_PER_HOUR", self.visitor_id, 3600, frame["id"])
-            self._within("CHATS_PER_HOUR_PER_IP", self.ip_address, 3600, frame["id"])
+            self._within(
+                ("CHATS_PER_HOUR", self.visitor_id, 3600),
+                ("CHATS_PER_HOUR_PER_IP", self.ip_address, 3600),
+                ref=frame["id"],
+            )
         name, email = self._contact_fields(frame)
         invited_by = None
         if frame["invited"] and self.pid:
@@ -244,21 +248,28 @@ class VisitorConnection(Connection):
     def _throttle(self, frame: Frame) -> None:
         """At most so many messages a minute, per visitor and per address."""
         ref = frame["id"]
-        self._within("VISITOR_MESSAGES_PER_MINUTE", self.visitor_id, 60, ref)
-        self._within("MESSAGES_PER_MINUTE_PER_IP", self.ip_address, 60, ref)
+        self._within(
+            ("VISITOR_MESSAGES_PER_MINUTE", self.visitor_id, 60),
+            ("MESSAGES_PER_MINUTE_PER_IP", self.ip_address, 60),
+            ref=ref,
+        )
 
     def _within(
-        self, setting: str, who: object, window: int, ref: str | None = None
+        self, *checks: tuple[str, object, int], ref: str | None = None
     ) -> None:
-        """Refuse (too-fast, with ``ref``) what goes past a limit in ``window``."""
+        """Refuse (too-fast, with ``ref``) what goes past a limit: each check
+        is a setting, who it counts and its window in seconds."""
         limits = self.state.limits
-        if not limits.allow(setting, who, config_value(setting), window):
+        exceeded = limits.exceeded(
+            [Limit(key, who, config_value(key), window) for key, who, window in checks]
+        )
+        if exceeded is not None:
             raise Refused(
                 "too-fast",
                 N_("You are sending too fast. Wait a moment."),
                 ref,
                 status=429,
-                retry_after=limits.retry_after(window),
+                retry_after=limits.retry_after(exceeded.window),
             )
 
     def _open_conversation(self) -> ConversationMixin | None:
