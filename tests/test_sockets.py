@@ -296,6 +296,30 @@ def test_a_long_backlog_comes_whole_in_order_and_says_where_it_ended(
     assert "Hemmeligt" not in json.dumps(frames)
 
 
+def test_a_backlog_longer_than_the_outbox_holds_comes_at_the_clients_pace(
+    app: Flask, visitor_socket: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox, "MAX_FRAMES", 16)
+    visitor = visitor_socket()
+    token, conversation_id = start_chat(visitor)
+    with app.app_context():
+        conversations = get_state().conversations
+        visitor_id = conversations.get(conversation_id).visitor_id
+        for number in range(100):
+            conversations.post_by_visitor(
+                visitor_id, conversation_id, client_id=f"v{number}", body="Hej"
+            )
+    visitor.close()
+    back = visitor_socket()
+    hello(back, token=token, conversation=conversation_id, after=0)
+    numbers = [back.expect("message")["seq"] for _ in range(101)]
+    assert numbers == list(range(1, 102))
+    assert back.expect("synced")["last"] == 101
+    # Not let go as too slow: it still chats.
+    back.send(type="message", id="m9", body="Tak")
+    assert back.expect("ack", id="m9")["seq"] == 102
+
+
 def test_a_widget_that_saw_a_gap_asks_for_it_again(
     app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
 ) -> None:

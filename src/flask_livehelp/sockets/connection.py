@@ -149,6 +149,8 @@ class Connection:
             for message in self.state.conversations.backlog(conversation_id, after):
                 self.send(numbered_frame(message, staff=staff))
                 progress.sent(message.seq)
+                if self.outbox is not None:
+                    self.outbox.wait_for_room()
             self.send(
                 {
                     "type": "synced",

@@ -116,7 +116,7 @@ class Outbox:
         self.fileno = sock.fileno()
         self._pump = pump
         self._lock = threading.Lock()
-        self._flushed = threading.Condition(self._lock)
+        self._progress = threading.Condition(self._lock)
         self._frames: collections.deque[bytes] = collections.deque()
         #: Bytes of the first frame written already.
         self._written = 0
@@ -165,8 +165,14 @@ class Outbox:
             # A frame half written is finished, or the stream breaks.
             while len(self._frames) > (1 if self._written else 0):
                 self._size -= len(self._frames.pop())
-        if self.on_stuck is not None:
+            self._progress.notify_all()
+        if self.on_stuck is None:
+            return
+        try:
             self.on_stuck()
+        except Exception:
+            # Called on the pump's thread too, which must go on.
+            log.exception("Closing a socket given up on failed.")
 
     def write(self) -> bool:
         """Write what the socket takes now (the pump's part); whether some
@@ -183,9 +189,9 @@ class Outbox:
                 self._drop()
                 return False
             self._advance(sent)
+            self._progress.notify_all()
             if not self._frames:
                 self.stalled_since = None
-                self._flushed.notify_all()
                 return False
             if sent or self.stalled_since is None:
                 self.stalled_since = time.monotonic()
@@ -198,10 +204,24 @@ class Outbox:
             self.state is State.OPEN and since is not None and now - since >= SEND_WAIT
         )
 
+    def wait_for_room(self) -> None:
+        """Wait until the outbox is at most half full, or given up on.
+
+        For a socket's own thread that sends much at once (a long chat's
+        backlog): it goes at the client's pace instead of overflowing.
+        """
+        with self._progress:
+            self._progress.wait_for(self._has_room, SEND_WAIT)
+
+    def _has_room(self) -> bool:
+        return self.state is not State.OPEN or (
+            len(self._frames) <= MAX_FRAMES // 2 and self._size <= MAX_BYTES // 2
+        )
+
     def wait_flushed(self, timeout: float) -> bool:
         """Wait until everything queued is written; whether it was."""
-        with self._flushed:
-            return self._flushed.wait_for(
+        with self._progress:
+            return self._progress.wait_for(
                 lambda: not self._frames or self.state is State.GONE, timeout
             )
 
@@ -214,7 +234,7 @@ class Outbox:
         self.state = State.GONE
         self._frames.clear()
         self._size = 0
-        self._flushed.notify_all()
+        self._progress.notify_all()
 
     def _advance(self, sent: int) -> None:
         """Forget the frames ``sent`` more bytes finished."""
