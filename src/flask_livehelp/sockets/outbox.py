@@ -21,6 +21,7 @@ it (:class:`QueuedSocket`).
 
 from __future__ import annotations
 
+import _socket
 import collections
 import collections.abc as c
 import enum
@@ -246,14 +247,14 @@ class Outbox:
         self._written = sent
 
 
-def _system_socket(sock: socket.socket) -> socket.SocketType:
+def _system_socket(sock: socket.socket) -> _socket.socket:
     """The socket the system writes to: gevent's wraps one, and would wait
-    for room itself."""
+    for room itself. (``_socket``: gevent patches ``socket.SocketType``.)"""
     inner = getattr(sock, "_sock", None)
-    return inner if isinstance(inner, socket.SocketType) else sock
+    return inner if isinstance(inner, _socket.socket) else sock
 
 
-def _send_now(sock: socket.SocketType, buffers: list[memoryview | bytes]) -> int:
+def _send_now(sock: _socket.socket, buffers: list[memoryview | bytes]) -> int:
     """Write what ``sock`` takes without waiting; how many bytes it took."""
     # A socket with a time-out would wait for room before it writes.
     if sock.gettimeout() and not takes_data_now(sock):
@@ -278,7 +279,7 @@ def unpatched_poll() -> t.Callable[[], select.poll]:
     return select.poll
 
 
-def takes_data_now(sock: socket.SocketType) -> bool:
+def takes_data_now(sock: _socket.socket) -> bool:
     ready = unpatched_poll()()
     ready.register(sock, select.POLLOUT)
     return bool(ready.poll(0))
