@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import queue
 import socket
 import threading
 import time
@@ -21,7 +22,9 @@ from simple_websocket import Server
 from conftest import login
 from conftest import panel_cookie
 from flask_livehelp import get_state
-from flask_livehelp.sockets import connection
+from flask_livehelp.hub import operator_channel
+from flask_livehelp.hub import STAFF_CHANNEL
+from flask_livehelp.sockets import outbox
 from wsclient import WsClient
 
 
@@ -291,6 +294,30 @@ def test_a_long_backlog_comes_whole_in_order_and_says_where_it_ended(
     [note] = [f for f in frames if f["type"] == "hidden"]
     assert note == {"type": "hidden", "conversation": conversation_id, "seq": 3}
     assert "Hemmeligt" not in json.dumps(frames)
+
+
+def test_a_backlog_longer_than_the_outbox_holds_comes_at_the_clients_pace(
+    app: Flask, visitor_socket: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox, "MAX_FRAMES", 16)
+    visitor = visitor_socket()
+    token, conversation_id = start_chat(visitor)
+    with app.app_context():
+        conversations = get_state().conversations
+        visitor_id = conversations.get(conversation_id).visitor_id
+        for number in range(100):
+            conversations.post_by_visitor(
+                visitor_id, conversation_id, client_id=f"v{number}", body="Hej"
+            )
+    visitor.close()
+    back = visitor_socket()
+    hello(back, token=token, conversation=conversation_id, after=0)
+    numbers = [back.expect("message")["seq"] for _ in range(101)]
+    assert numbers == list(range(1, 102))
+    assert back.expect("synced")["last"] == 101
+    # Not let go as too slow: it still chats.
+    back.send(type="message", id="m9", body="Tak")
+    assert back.expect("ack", id="m9")["seq"] == 102
 
 
 def test_a_widget_that_saw_a_gap_asks_for_it_again(
@@ -601,7 +628,7 @@ def test_a_client_that_stops_reading_is_let_go_and_holds_up_nobody(
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> None:
-    monkeypatch.setattr(connection, "SEND_WAIT", 0.5)
+    monkeypatch.setattr(outbox, "SEND_WAIT", 0.5)
     first_tab = visitor_socket()
     token, conversation_id = start_chat(first_tab)
     resume = {"type": "hello", "token": token, "conversation": conversation_id}
@@ -631,6 +658,90 @@ def test_a_client_that_stops_reading_is_let_go_and_holds_up_nobody(
     frozen.sock.settimeout(30)
     while frozen.sock.recv(65536):
         pass
+
+
+def stalled_panel(app: Flask, live_server: t.Any, operator: t.Any) -> StalledClient:
+    """An operator's panel socket whose client reads only when told to."""
+    client = app.test_client()
+    assert login(client, operator.email).status_code == 302
+    panel = StalledClient(
+        live_server, "/livehelp/panel/ws", {"Cookie": panel_cookie(client)}
+    )
+    panel.until(wsevents.TextMessage, '"type":"hello"')
+    return panel
+
+
+def test_a_panel_that_stops_reading_holds_up_no_other_socket(
+    app: Flask,
+    live_server: t.Any,
+    operator: t.Any,
+    operator_socket: t.Any,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    # Waiting for the frozen tab would hold every event for a minute now.
+    monkeypatch.setattr(outbox, "SEND_WAIT", 60.0)
+    frozen = stalled_panel(app, live_server, operator)
+    request.addfinalizer(frozen.sock.close)
+    other_tab = operator_socket(operator)
+    hub = get_state(app).hub
+    pad = "x" * 64000
+    published: queue.Queue[int | None] = queue.Queue()
+
+    def publish() -> None:
+        for number in iter(published.get, None):
+            hub.publish(STAFF_CHANNEL, {"type": "presence", "n": number, "pad": pad})
+
+    threading.Thread(target=publish, daemon=True).start()
+    request.addfinalizer(lambda: published.put(None))
+    # More than the frozen tab's outbox holds, and what the system buffers
+    # (a few MB on loopback).
+    for number in range((outbox.MAX_BYTES + 8 * 1024 * 1024) // len(pad)):
+        published.put(number)
+        # The tab that reads gets each one at once, all along.
+        other_tab.expect("presence", n=number)
+    closing = frozen.until(wsevents.CloseConnection)
+    assert (closing.code, closing.reason) == (1008, "too slow")
+
+
+def whole_frames(events: list[t.Any]) -> list[t.Any]:
+    """Text frames put together from the parts they were read in, as JSON,
+    and ``"ping"`` for each ping, in the order they came."""
+    frames: list[t.Any] = []
+    text = ""
+    for event in events:
+        if isinstance(event, wsevents.Ping):
+            frames.append("ping")
+        elif isinstance(event, wsevents.TextMessage):
+            text += event.data
+            if event.message_finished:
+                frames.append(json.loads(text))
+                text = ""
+    return frames
+
+
+@pytest.mark.livehelp(heartbeat_seconds=0.2, client_silence_seconds=60)
+def test_frames_queued_while_a_client_lags_arrive_whole_and_in_order(
+    app: Flask, live_server: t.Any, operator: t.Any, request: pytest.FixtureRequest
+) -> None:
+    panel = stalled_panel(app, live_server, operator)
+    request.addfinalizer(panel.sock.close)
+    hub = get_state(app).hub
+    # More than the system buffers (about 3 MB on loopback) while the client
+    # reads nothing: what waits is written in parts, and the server's pings
+    # join the queue meanwhile.
+    pad = "x" * 16000
+    for number in range(300):
+        hub.publish(STAFF_CHANNEL, {"type": "presence", "n": number, "pad": pad})
+        time.sleep(0.005)
+    # Signed out elsewhere: the server closes the socket after the rest.
+    hub.publish(operator_channel(operator.id), {"type": "signed-out"})
+    panel.until(wsevents.CloseConnection)
+    frames = whole_frames(panel.events)
+    numbered = [i for i, frame in enumerate(frames) if frame != "ping" and "n" in frame]
+    assert [frames[i]["n"] for i in numbered] == list(range(300))
+    assert "ping" in frames[numbered[0] : numbered[-1]]
+    assert frames[-1] == {"type": "signed-out"}
 
 
 def server_reader_threads() -> int:

@@ -8,7 +8,6 @@ import json
 import logging
 import select
 import socket
-import sys
 import threading
 import time
 import typing as t
@@ -29,30 +28,17 @@ from ..protocol import Frame
 from ..protocol import numbered_frame
 from ..protocol import parse_frame
 from ..state import LiveHelpState
+from . import outbox
 from .ordering import numbered
 from .ordering import Sequencer
+from .outbox import outbox_of
+from .outbox import text_frame
+from .outbox import unpatched_poll
 from .reader import reads_inline
 from .reader import receive_inline
 from .reader import stop_reading_later
 
 log = logging.getLogger(__name__)
-
-#: Seconds a send may wait for a client to read before the client is dropped.
-SEND_WAIT = 5.0
-
-
-def unpatched_poll() -> t.Callable[[], select.poll]:
-    """``select.poll`` as the system has it, also where gevent patched it.
-
-    Asking whether a socket takes data right now needs no waiting, and the
-    patched poll costs a timer and a watcher per call even for that.
-    """
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("select"):
-        return t.cast(
-            "t.Callable[[], select.poll]", monkey.get_original("select", "poll")
-        )
-    return select.poll
 
 
 class Connection:
@@ -74,6 +60,11 @@ class Connection:
         #: When the client last sent a frame (time.monotonic()).
         self.heard = time.monotonic()
         self._pinged = False
+        #: Where frames wait for the pump; ``None`` for a socket a host
+        #: reads with its own thread (see :meth:`_write_directly`).
+        self.outbox = outbox_of(ws)
+        if self.outbox is not None:
+            self.outbox.on_stuck = self._too_slow
         self._send_lock = threading.Lock()
         #: Channels are added once the connection is whole (:meth:`run`): a
         #: hub that is down says so to a new subscriber at once.
@@ -86,7 +77,7 @@ class Connection:
         self._sock = getattr(ws, "sock", None)
         self._inline = reads_inline(ws)
         self._ready = None
-        if self._sock is not None:
+        if self._sock is not None and self.outbox is None:
             self._ready = unpatched_poll()()
             self._ready.register(self._sock, select.POLLOUT)
 
@@ -96,29 +87,49 @@ class Connection:
         self.send_text(json.dumps(frame, separators=(",", ":")))
 
     def send_text(self, text: str) -> None:
+        self._write(text_frame(text))
+
+    def _write(self, data: bytes) -> None:
+        """Send ``data``, whole frames, after everything sent before."""
+        if self.closed or not self.ws.connected:
+            return
+        if self.outbox is not None:
+            self.outbox.put(data)
+        else:
+            self._write_directly(data)
+
+    def _write_directly(self, data: bytes) -> None:
+        """Write on the caller's thread: for a socket a host reads with its
+        own thread (a ``thread_class`` or ``ping_interval`` of its own in
+        ``SOCK_SERVER_OPTIONS``), whose reader writes its pongs itself, past
+        any outbox. The caller waits up to ``SEND_WAIT`` for a slow client.
+        """
         with self._send_lock:
             if self.closed:
                 return
             if not self._writable():
                 # A client that stops reading would block whoever delivers
                 # the hub's events (with Redis, a whole process): let it go.
-                log.info("Closing a socket whose client stopped reading.")
-                self.close(1008, "too slow")
+                self._too_slow()
                 return
             try:
-                self.ws.send(text)
-            except (ConnectionClosed, OSError):
-                # OSError: the socket was closed or timed out under us.
+                self.ws.sock.sendall(data)
+            except OSError:
+                # The socket was closed or timed out under us.
                 self.closed = True
 
+    def _too_slow(self) -> None:
+        log.info("Closing a socket whose client stopped reading.")
+        self.close(1008, "too slow")
+
     def _writable(self) -> bool:
-        """Whether the socket takes data within :data:`SEND_WAIT` seconds."""
+        """Whether the socket takes data within ``SEND_WAIT`` seconds."""
         if self._ready is None or self._ready.poll(0):
             return True
         # Its buffer is full: wait, letting other greenlets run meanwhile.
         waiting = select.poll()
         waiting.register(t.cast(socket.socket, self._sock), select.POLLOUT)
-        return bool(waiting.poll(SEND_WAIT * 1000))
+        return bool(waiting.poll(outbox.SEND_WAIT * 1000))
 
     def on_event(self, channel: str, text: str) -> None:
         """An event from the hub; messages in their order, the rest as they come."""
@@ -138,6 +149,8 @@ class Connection:
             for message in self.state.conversations.backlog(conversation_id, after):
                 self.send(numbered_frame(message, staff=staff))
                 progress.sent(message.seq)
+                if self.outbox is not None:
+                    self.outbox.wait_for_room()
             self.send(
                 {
                     "type": "synced",
@@ -222,17 +235,16 @@ class Connection:
             self.guarded(self.on_close)
 
     def _ping(self) -> None:
-        with self._send_lock:
-            if self.closed or self._sock is None or not self._writable():
-                return
-            # simple-websocket notes each pong in pong_received, whichever
-            # thread reads the socket.
-            self.ws.pong_received = False
-            self._pinged = True
-            try:
-                self.ws.sock.send(self.ws.ws.send(Ping()))
-            except (OSError, LocalProtocolError):
-                self.closed = True
+        if self.closed or self._sock is None:
+            return
+        # simple-websocket notes each pong in pong_received, whichever
+        # thread reads the socket.
+        self.ws.pong_received = False
+        self._pinged = True
+        try:
+            self._write(self.ws.ws.send(Ping()))
+        except LocalProtocolError:
+            self.closed = True
 
     def _answered(self) -> bool:
         """Whether the client answered our last ping."""
