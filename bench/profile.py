@@ -72,9 +72,8 @@ def summary(collapsed: Path, top: int = 25) -> str:
             inclusive[frame] += count
     lines = [f"{collapsed.name}: {total} samples", "inclusive  self  function"]
     for function, count in inclusive.most_common(top):
-        lines.append(
-            f"{100 * count / total:8.1f}% {100 * own[function] / total:5.1f}%  {function}"
-        )
+        shares = f"{100 * count / total:8.1f}% {100 * own[function] / total:5.1f}%"
+        lines.append(f"{shares}  {function}")
     return "\n".join(lines)
 
 

@@ -254,9 +254,7 @@ class VisitorConnection(Connection):
             ref=ref,
         )
 
-    def _within(
-        self, *checks: tuple[str, object, int], ref: str | None = None
-    ) -> None:
+    def _within(self, *checks: tuple[str, object, int], ref: str | None = None) -> None:
         """Refuse (too-fast, with ``ref``) what goes past a limit: each check
         is a setting, who it counts and its window in seconds."""
         limits = self.state.limits
