@@ -196,10 +196,11 @@ class Posting(Announcer):
     #: Made on the first post in each process (a forked worker makes its own).
     _group: GroupCommit | None = None
 
-    # Posting is the hot path of the chat: every message goes through it. It
-    # is written in a few plain statements (look for a resend, take the next
-    # number while checking who may write, insert, commit), and only when the
-    # chat may not be written to does it load everything to say why.
+    # Posting is the hot path of the chat: every message goes through it.
+    # Messages that arrive together are stored together (.group_commit) in
+    # a few plain statements: one claim takes the chats' next numbers while
+    # checking who may write, one insert, one commit. Only a message its chat
+    # refuses is posted alone, which loads everything to say why.
 
     def post_by_visitor(
         self, visitor_id: int, conversation_id: int, *, client_id: str, body: str
