@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import collections.abc as c
+import faulthandler
 import json
 import os
 import re
@@ -549,6 +550,32 @@ class PageLog:
         ws.on("framereceived", lambda payload: self.add(name, f"<- {payload}"))
         ws.on("socketerror", lambda error: self.add(name, f"error: {error}"))
         ws.on("close", lambda _: self.add(name, "closed"))
+
+
+#: Seconds a test may take, set up and torn down included, before its
+#: process prints every thread's stack and exits. Far above the slowest test
+#: (about a minute): it turns a test that hangs into a failure that says
+#: where, instead of a run that stalls until CI gives up on it.
+HANG_SECONDS = 600
+
+
+#: A copy of the terminal's stderr, taken before pytest captures it while
+#: tests run (a dump written to the captured one is lost with the process).
+HANG_REPORT = pytest.StashKey[int]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[HANG_REPORT] = os.dup(2)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> c.Generator[None, object, object]:
+    report = item.config.stash[HANG_REPORT]
+    faulthandler.dump_traceback_later(HANG_SECONDS, exit=True, file=report)
+    try:
+        return (yield)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.hookimpl(wrapper=True)

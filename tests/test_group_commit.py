@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections.abc as c
 import threading
-import time
 import typing as t
 
 import pytest
@@ -16,6 +15,8 @@ from flask_livehelp import get_state
 from flask_livehelp import Refused
 from flask_livehelp.services.conversations.group_commit import Draft
 from flask_livehelp.services.conversations.group_commit import GroupCommit
+from flask_livehelp.services.conversations.posting import Posting
+from servers import wait_until
 
 #: Long enough for every poster of a test to join the first one's group.
 pytestmark = pytest.mark.livehelp(group_commit_seconds=0.3)
@@ -39,9 +40,9 @@ def open_chats(app: Flask, count: int) -> list[tuple[int, int]]:
 
 def post_together(
     app: Flask, posts: list[tuple[int, int, str]]
-) -> list[tuple[t.Any, bool] | Exception]:
+) -> list[tuple[t.Any, bool] | BaseException]:
     """Each (visitor, chat, client id) posted by a thread of its own, all at once."""
-    answers: list[tuple[t.Any, bool] | Exception] = [
+    answers: list[tuple[t.Any, bool] | BaseException] = [
         RuntimeError("not answered")
     ] * len(posts)
     barrier = threading.Barrier(len(posts))
@@ -54,7 +55,7 @@ def post_together(
                     visitor_id, chat_id, client_id=client_id, body=client_id
                 )
                 answers[number] = ((message.seq, message.client_id), created)
-            except Exception as error:
+            except BaseException as error:  # noqa: B036 (Stopped, below)
                 answers[number] = error
             finally:
                 get_state().db.session.remove()
@@ -162,6 +163,30 @@ def test_a_group_that_fails_stores_each_message_alone_with_no_gap(
         assert [seq for seq, _ in stored(app, chat_id)] == [1, 2]
 
 
+def test_who_was_in_a_stopped_leaders_group_is_stored_alone(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leader killed while storing (its greenlet, say) commits nothing; the
+    others of its group are not left waiting, and each is stored alone."""
+    chats = open_chats(app, 3)
+    store_together = Posting._store_together
+
+    def stopped_with_company(self: Posting, drafts: list[Draft]) -> None:
+        if len(drafts) > 1:
+            raise Stopped
+        store_together(self, drafts)
+
+    monkeypatch.setattr(Posting, "_store_together", stopped_with_company)
+    answers = post_together(app, [(v, c, f"m{c}") for v, c in chats])
+    [stopped] = [n for n, answer in enumerate(answers) if isinstance(answer, Stopped)]
+    for number, (_, chat_id) in enumerate(chats):
+        if number == stopped:
+            assert stored(app, chat_id) == [(1, f"q{number}")]
+        else:
+            assert answers[number] == ((2, f"m{chat_id}"), True)
+            assert stored(app, chat_id) == [(1, f"q{number}"), (2, f"m{chat_id}")]
+
+
 @pytest.mark.livehelp(group_commit_messages=1)
 def test_group_commit_can_be_turned_off(app: Flask) -> None:
     chats = open_chats(app, 3)
@@ -237,12 +262,16 @@ class Stopped(BaseException):
 
 
 def test_a_leader_stopped_mid_batch_leaves_nobody_waiting() -> None:
+    """Who queued behind a leader killed while storing leads next."""
     group = GroupCommit(window=0, limit=10)
+    leader_storing = threading.Event()
     followers_queued = threading.Event()
     results: dict[str, object] = {}
 
     def store(batch: list[Draft]) -> None:
         if batch[0].client_id == "leader":
+            # Its batch is taken: whoever comes now queues for the next.
+            leader_storing.set()
             followers_queued.wait(10)
             raise Stopped
         for draft in batch:
@@ -258,13 +287,11 @@ def test_a_leader_stopped_mid_batch_leaves_nobody_waiting() -> None:
 
     leader = threading.Thread(target=submit, args=("leader",))
     leader.start()
-    while not group._leading:
-        time.sleep(0.001)
+    assert leader_storing.wait(10), "the leader never stored"
     followers = [threading.Thread(target=submit, args=(n,)) for n in ("b", "c")]
     for follower in followers:
         follower.start()
-    while len(group._queue) < 2:
-        time.sleep(0.001)
+    wait_until(lambda: len(group._queue) == 2, 10, "both followers queued")
     followers_queued.set()
     for thread in [leader, *followers]:
         thread.join(10)
