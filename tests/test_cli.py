@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing as t
+
 import sqlalchemy as sa
 from flask import Flask
 
@@ -101,3 +103,64 @@ def test_list_operators(app: Flask, make_operator: object) -> None:
     assert (
         "Mette <mette@example.com>  admin, offline, receives offline messages" in output
     )
+
+
+def shop_departments(app: Flask, make_operator: t.Any, *names: str) -> None:
+    with app.app_context():
+        operators = get_state().operators
+        admin = make_operator(name="Admin", email="admin@example.com", role="admin")
+        for name in names:
+            operators.save_department(None, name=name, email=None, by=admin)
+
+
+def test_create_operator_puts_them_in_departments(
+    app: Flask, make_operator: t.Any
+) -> None:
+    shop_departments(app, make_operator, "Salg", "Service", "Lager")
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=[
+            "livehelp",
+            "create-operator",
+            "--name",
+            "Mette",
+            "--email",
+            "mette@example.com",
+            "--department",
+            "salg",
+            "--department",
+            "Service",
+        ],
+        input="long enough\nlong enough\n",
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        operator = get_state().operators.find_by_email("mette@example.com")
+        assert sorted(d.name for d in operator.departments) == ["Salg", "Service"]
+    listed = runner.invoke(args=["livehelp", "list-operators"]).output
+    assert (
+        "Mette <mette@example.com>  operator, offline, departments: Salg, Service"
+        in listed
+    )
+
+
+def test_create_operator_in_a_shop_with_departments_must_name_one(
+    app: Flask, make_operator: t.Any
+) -> None:
+    """An operator in no department answers no chat once the shop has some:
+    the command says so, and which there are, before asking for a password."""
+    shop_departments(app, make_operator, "Salg", "Service")
+    runner = app.test_cli_runner()
+    base = ["livehelp", "create-operator", "--name", "X", "--email", "x@example.com"]
+    none = runner.invoke(args=base, input="long enough\nlong enough\n")
+    assert none.exit_code == 2
+    assert "Choose at least one department" in none.output
+    assert "Salg, Service" in none.output
+    assert "Password" not in none.output
+    unknown = runner.invoke(
+        args=[*base, "--department", "Lager"], input="long enough\nlong enough\n"
+    )
+    assert unknown.exit_code == 2
+    assert "no department 'Lager'; the shop has: Salg, Service." in unknown.output
+    with app.app_context():
+        assert get_state().operators.find_by_email("x@example.com") is None

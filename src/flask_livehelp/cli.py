@@ -58,10 +58,25 @@ def init_db() -> None:
     default=False,
     help="Mail this operator the messages left while nobody is online.",
 )
+@click.option(
+    "--department",
+    "departments",
+    multiple=True,
+    metavar="NAME",
+    help="A department the operator works in; repeat it for more. Required "
+    "once the shop has departments: one in none would answer no chat.",
+)
 def create_operator(
-    name: str, email: str, role: str, max_chats: int | None, receives_offline: bool
+    name: str,
+    email: str,
+    role: str,
+    max_chats: int | None,
+    receives_offline: bool,
+    departments: tuple[str, ...],
 ) -> None:
     """Create an operator account. The password is asked for, never passed."""
+    # Before the password is asked for, so that it is not typed in vain.
+    department_ids = _department_ids(departments)
     password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         operator = get_state().operators.create_operator(
@@ -71,10 +86,29 @@ def create_operator(
             role=role,
             max_chats=max_chats,
             receives_offline=receives_offline,
+            department_ids=department_ids,
         )
     except Refused as refusal:
         raise click.ClickException(str(refusal)) from None
     click.echo(f"Created {operator.role} {operator.name} <{operator.email}>.")
+
+
+def _department_ids(names: tuple[str, ...]) -> list[int]:
+    """The ids of the departments named (in any case), by the admin form's rule."""
+    known = {d.name.casefold(): d for d in get_state().operators.departments()}
+    listed = ", ".join(d.name for d in known.values())
+    unknown = [name for name in names if name.strip().casefold() not in known]
+    if unknown:
+        raise click.BadParameter(
+            f"no department {unknown[0]!r}; the shop has: {listed or 'none'}.",
+            param_hint="'--department'",
+        )
+    if known and not names:
+        raise click.UsageError(
+            f"Choose at least one department with --department (the shop has: "
+            f"{listed}); an operator in none answers no chat."
+        )
+    return sorted({known[name.strip().casefold()].id for name in names})
 
 
 @livehelp.command("list-operators")
@@ -90,6 +124,9 @@ def list_operators() -> None:
             flags.append("receives offline messages")
         if not operator.is_active:
             flags.append("deactivated")
+        if operator.departments:
+            names = sorted(department.name for department in operator.departments)
+            flags.append(f"departments: {', '.join(names)}")
         click.echo(
             f"{operator.id:>4}  {operator.name} <{operator.email}>  {', '.join(flags)}"
         )
