@@ -25,8 +25,11 @@ class Profiler:
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
         self._running: list[subprocess.Popen[bytes]] = []
-        if directory is not None and shutil.which("py-spy") is None:
-            raise SystemExit("--profile needs py-spy: pip install py-spy")
+        self._py_spy = _py_spy()
+        if directory is not None and self._py_spy is None:
+            raise SystemExit(
+                "--profile needs py-spy (the bench extra): pip install py-spy"
+            )
 
     def start(self, label: str, pids: list[int]) -> None:
         if self.directory is None:
@@ -39,7 +42,7 @@ class Profiler:
                 self._running.append(
                     subprocess.Popen(
                         [
-                            "py-spy", "record", "--pid", str(pid),
+                            str(self._py_spy), "record", "--pid", str(pid),
                             "--rate", str(RATE), "--nonblocking",
                             "--format", kind, "--output", str(stem) + suffix,
                         ],
@@ -55,6 +58,12 @@ class Profiler:
         for process in self._running:
             process.wait(timeout=30)
         self._running.clear()
+
+
+def _py_spy() -> str | None:
+    """py-spy beside this Python (its venv, not always on the PATH), or on the PATH."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else shutil.which("py-spy")
 
 
 def summary(collapsed: Path, top: int = 25) -> str:
