@@ -193,8 +193,7 @@ def test_a_burst_of_events_arrives_in_the_other_process_in_order_and_once(
     channels = ["conversation:1", "conversation:1:staff", "staff"]
     here.subscribe(local, *channels)
     there.subscribe(remote, *channels)
-    # Many at once, as a busy process publishes: several go in one round
-    # trip, and runs of one channel in one Redis message.
+    # Many at once, as a busy process publishes: several go in one round trip.
     sent = [
         (channel, {"type": "message", "seq": seq})
         for seq in range(600)
@@ -209,6 +208,28 @@ def test_a_burst_of_events_arrives_in_the_other_process_in_order_and_once(
                 e for c, e in sent if c == channel
             ]
     assert remote.empty_after() and local.empty_after()
+
+
+def test_a_process_of_the_last_release_reads_what_this_one_sends(
+    hubs: t.Any, redis_server: RedisServer
+) -> None:
+    """While a deploy replaces processes one by one, old and new share Redis:
+    each event stays one message, the sender's mark and the event's JSON,
+    also when a burst goes out in one round trip."""
+    older = redis.Redis(port=redis_server.port).pubsub()
+    older.subscribe("shop-a:conversation:7")
+    assert older.get_message(timeout=5)["type"] == "subscribe"  # type: ignore[index]
+    here = hubs()
+    sent = [{"type": "message", "seq": seq} for seq in range(50)]
+    for event in sent:
+        here.publish("conversation:7", event)
+    got = []
+    while len(got) < len(sent) and (message := older.get_message(timeout=5)):
+        mark, _, text = message["data"].decode().partition(" ")
+        assert len(mark) == 16 and mark.isalnum()
+        got.append(json.loads(text))
+    older.close()
+    assert got == sent
 
 
 def test_what_a_process_published_before_it_closed_still_arrives(

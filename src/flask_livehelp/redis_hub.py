@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import collections
 import collections.abc as c
-import itertools
 import logging
-import operator
 import os
 import secrets
 import threading
@@ -222,13 +220,13 @@ class RedisHub(Hub):
     def _send(self, batch: list[Queued]) -> None:
         """Publish ``batch`` in one round trip, in order.
 
-        Consecutive events of one channel go as one Redis message, a line
-        each (JSON text holds no raw line break), after the sender's mark.
+        Each event is a Redis message of its own, after the sender's mark, as
+        every release has sent it: while a deploy replaces processes one by
+        one, the old ones read what the new ones send.
         """
         pipeline = self._client.pipeline(transaction=False)
-        for channel, run in itertools.groupby(batch, key=operator.itemgetter(0)):
-            texts = "\n".join(text for _, text in run)
-            pipeline.publish(self.prefix + channel, f"{self._origin} {texts}")
+        for channel, text in batch:
+            pipeline.publish(self.prefix + channel, f"{self._origin} {text}")
         try:
             pipeline.execute()
         except redis.RedisError as error:
@@ -407,10 +405,8 @@ class RedisHub(Hub):
         # Our own events come back whenever this process also subscribes.
         if data.startswith(self._own_mark):
             return
-        _, _, texts = data.decode().partition(" ")
-        channel = self._channel(redis_channel)
-        for text in texts.split("\n"):
-            self.deliver(channel, text)
+        _, _, text = data.decode().partition(" ")
+        self.deliver(self._channel(redis_channel), text)
 
     def _channel(self, redis_channel: bytes) -> str:
         return redis_channel[len(self._bytes_prefix) :].decode()
