@@ -4,6 +4,7 @@ and each poster still gets exactly the answer it would get alone."""
 from __future__ import annotations
 
 import collections.abc as c
+import re
 import threading
 import typing as t
 
@@ -16,6 +17,8 @@ from flask_livehelp import Refused
 from flask_livehelp.services.conversations.group_commit import Draft
 from flask_livehelp.services.conversations.group_commit import GroupCommit
 from flask_livehelp.services.conversations.posting import Posting
+from flask_livehelp.services.conversations.prepared import NeedsDefaults
+from flask_livehelp.services.conversations.prepared import Prepared
 from servers import wait_until
 
 #: Long enough for every poster of a test to join the first one's group.
@@ -103,6 +106,41 @@ def test_messages_posted_together_share_a_commit_and_keep_their_numbers(
     # Eight messages, and (with a window that gathers them all) far fewer
     # transactions: one, or two if a thread came late.
     assert commits <= 2, commits
+
+
+def test_a_message_stored_together_is_stored_as_the_orm_stores_one(
+    app: Flask,
+) -> None:
+    """The batch hands the driver its own SQL and values: the row must be what
+    SQLAlchemy writes (the question, message 1, is written by the ORM), dates
+    and defaults alike, or sorting and reading them would go wrong."""
+    chats = open_chats(app, 2)
+    answers = post_together(app, [(v, c, f"m{c}") for v, c in chats])
+    with app.app_context():
+        state = get_state()
+        table = state.models.message.__table__
+        for (_, chat_id), answer in zip(chats, answers, strict=True):
+            rows = state.db.session.execute(
+                sa.select(
+                    table.c.kind,
+                    table.c.staff_only,
+                    table.c.via,
+                    table.c.data.is_(None),
+                    sa.type_coerce(table.c.created_at, sa.String),
+                )
+                .where(table.c.conversation_id == chat_id)
+                .order_by(table.c.seq)
+            ).all()
+            by_orm, together = rows
+            assert together[:3] == by_orm[:3] == ("text", False, "chat")
+            assert together[3], "data must be SQL NULL, not JSON null"
+            stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?"
+            assert re.fullmatch(stamp, str(together[4])), together[4]
+            assert re.fullmatch(stamp, str(by_orm[4])), by_orm[4]
+            [_, stored] = state.conversations.messages_after(chat_id, 0)
+            assert (stored.seq, stored.kind, stored.data) == (2, "text", None)
+            assert stored.created_at.tzinfo is not None
+            assert isinstance(answer, tuple)
 
 
 def test_a_message_its_chat_refuses_is_refused_and_the_rest_stored(
@@ -297,3 +335,20 @@ def test_a_leader_stopped_mid_batch_leaves_nobody_waiting() -> None:
         thread.join(10)
     assert results == {"leader": "stopped", "b": "stored b", "c": "stored c"}
     assert not group._leading
+
+
+def test_a_hot_path_statement_that_needs_python_defaults_says_which() -> None:
+    """Run as the driver's own SQL, a statement gets no column defaults
+    worked out by SQLAlchemy: building it says so instead of storing NULL."""
+    table = sa.Table(
+        "t",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("body", sa.Text),
+        sa.Column("kind", sa.String(16), default="text"),
+    )
+    dialect = sa.create_engine("sqlite://").dialect
+    with pytest.raises(NeedsDefaults, match="kind"):
+        Prepared(sa.insert(table).values(body=sa.bindparam("body")), dialect)
+    given = sa.insert(table).values(body=sa.bindparam("body"), kind="note")
+    assert Prepared(given, dialect).sql == "INSERT INTO t (body, kind) VALUES (?, ?)"

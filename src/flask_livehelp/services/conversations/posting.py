@@ -24,6 +24,7 @@ from ..access import OPEN
 from .announcing import Announcer
 from .group_commit import Draft
 from .group_commit import GroupCommit
+from .prepared import Prepared
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,30 +62,44 @@ class Author(t.Protocol):
 class PostStatements:
     """The statements that store messages, built once per set of models.
 
-    Storing messages is the hot path: Core statements with bound parameters
-    skip the ORM's bulk machinery, and their compiled forms are cached.
+    Storing messages is the hot path: each statement is built and compiled
+    once for each number of chats or messages it takes (.prepared), then
+    only run.
     """
 
-    def __init__(self, models: Models) -> None:
-        self.chat = chat = models.conversation.__table__
-        message = models.message.__table__
-        self.now = sa.bindparam("now", type_=chat.c.last_visitor_message_at.type)
-        #: The claim of so many chats, built once: building a statement and
-        #: its cache key for each batch would cost more than running it.
-        self._claims: dict[int, sa.Update] = {}
-        #: Many rows in one statement, their ids in the rows' order.
-        self.insert = sa.insert(message).returning(
-            message.c.id, sort_by_parameter_order=True
-        )
+    #: The message's columns a post sets, and what it leaves to their defaults.
+    COLUMNS = (
+        "conversation_id",
+        "seq",
+        "client_id",
+        "author",
+        "author_name",
+        "operator_id",
+        "body",
+        "created_at",
+    )
+    CONSTANTS = {"kind": "text", "staff_only": False, "via": "chat"}
 
-    def claim(self, groups: list[Group]) -> tuple[sa.Update, dict[str, object]]:
+    def __init__(self, models: Models) -> None:
+        self.chat = models.conversation.__table__
+        self.message = models.message.__table__
+        self.now = sa.bindparam("now", type_=self.chat.c.last_visitor_message_at.type)
+        #: By dialect and size: building a statement and its cache key for
+        #: each batch would cost more than running it.
+        self._claims: dict[tuple[str, int], Prepared] = {}
+        self._inserts: dict[tuple[str, int], Prepared] = {}
+
+    def claim(
+        self, groups: list[Group], dialect: sa.Dialect
+    ) -> tuple[Prepared, dict[str, object]]:
         """One UPDATE that takes the next numbers of several chats at once,
         and its parameters.
 
         It also proves each sender may write: a chat matches only for the
         visitor's own open chat, or the operator's own active one. And it
         holds the chats' rows locked until the commit. Each chat may be in
-        ``groups`` once (an UPDATE changes a row once).
+        ``groups`` once (an UPDATE changes a row once). Its rows: each
+        chat's id, its last number now, and its visitor's name.
         """
         parameters: dict[str, object] = {}
         for number, group in enumerate(groups):
@@ -96,10 +111,50 @@ class PostStatements:
                     f"by_visitor_{number}": group.by_visitor,
                 }
             )
-        size = len(groups)
-        if size not in self._claims:
-            self._claims[size] = self._claim_of(size)
-        return self._claims[size], parameters
+        key = (dialect.name, len(groups))
+        if key not in self._claims:
+            self._claims[key] = Prepared(self._claim_of(len(groups)), dialect)
+        return self._claims[key], parameters
+
+    def insert(
+        self, rows: list[dict[str, t.Any]], dialect: sa.Dialect
+    ) -> tuple[Prepared, dict[str, object]]:
+        """One INSERT of ``rows`` (values of :attr:`COLUMNS`), and its
+        parameters. Its rows: each message's id, chat and number."""
+        parameters = {
+            f"{column}_{number}": value
+            for number, row in enumerate(rows)
+            for column, value in row.items()
+        }
+        key = (dialect.name, len(rows))
+        if key not in self._inserts:
+            self._inserts[key] = Prepared(self._insert_of(len(rows)), dialect)
+        return self._inserts[key], parameters
+
+    def _insert_of(self, size: int) -> sa.Insert:
+        message = self.message
+        rows = [
+            {
+                **{
+                    column: sa.bindparam(
+                        f"{column}_{number}", type_=message.c[column].type
+                    )
+                    for column in self.COLUMNS
+                },
+                **{
+                    column: sa.bindparam(
+                        f"{column}_{number}", value, type_=message.c[column].type
+                    )
+                    for column, value in self.CONSTANTS.items()
+                },
+            }
+            for number in range(size)
+        ]
+        return (
+            sa.insert(message)
+            .values(rows)
+            .returning(message.c.id, message.c.conversation_id, message.c.seq)
+        )
 
     def _claim_of(self, size: int) -> sa.Update:
         chat, now = self.chat, self.now
@@ -126,7 +181,7 @@ class PostStatements:
                     sa.and_(
                         by_visitor,
                         chat.c.visitor_id == claims.c.author,
-                        chat.c.status.in_(OPEN),
+                        sa.or_(*(chat.c.status == status for status in OPEN)),
                     ),
                     sa.and_(
                         sa.not_(by_visitor),
@@ -256,7 +311,8 @@ class Posting(Announcer):
         if group is not None and not self._has_writes():
             # Whatever the caller read is done with: its transaction must not
             # hold the database while the batch is stored.
-            self.session.commit()
+            if self.session().in_transaction():
+                self.session.commit()
             stored = group.submit(draft, self._store_together)
             if stored is not None:
                 self._announce_posted(stored)
@@ -296,11 +352,7 @@ class Posting(Announcer):
             )
             claimed = self._claim(connection, drafts, utcnow())
             if claimed:
-                ids = connection.execute(
-                    self._statements.insert, [fields for _, fields in claimed]
-                ).scalars()
-                for (draft, fields), message_id in zip(claimed, ids, strict=True):
-                    draft.stored = StoredMessage(id=message_id, **fields)
+                self._insert(connection, claimed)
             self.session.commit()
         except BaseException:
             self.session.rollback()
@@ -316,12 +368,11 @@ class Posting(Announcer):
         """Number the drafts whose authors may write there; the rows to insert."""
         claimed = []
         for groups in claim_rounds(drafts):
-            statement, parameters = self._statements.claim(groups)
+            statement, parameters = self._statements.claim(groups, connection.dialect)
+            rows = statement.run(connection, {"now": now, **parameters}).all()
             taken = {
                 chat: (last, visitor_name)
-                for chat, last, visitor_name in connection.execute(
-                    statement, {"now": now, **parameters}
-                )
+                for chat, last, visitor_name in t.cast(list[tuple[int, int, str]], rows)
             }
             for group in groups:
                 if group.chat not in taken:
@@ -343,6 +394,22 @@ class Posting(Announcer):
                     )
                     claimed.append((draft, fields))
         return claimed
+
+    def _insert(
+        self, connection: sa.Connection, claimed: list[tuple[Draft, dict[str, t.Any]]]
+    ) -> None:
+        """Insert the claimed rows in one statement; each draft learns its id."""
+        rows = [fields for _, fields in claimed]
+        statement, parameters = self._statements.insert(rows, connection.dialect)
+        # By chat and number: the order of RETURNING's rows is not promised.
+        inserted = statement.run(connection, parameters).all()
+        ids = {
+            (chat, seq): message_id
+            for message_id, chat, seq in t.cast(list[tuple[int, int, int]], inserted)
+        }
+        for draft, fields in claimed:
+            message_id = ids[fields["conversation_id"], fields["seq"]]
+            draft.stored = StoredMessage(id=message_id, **fields)
 
     def _announce_posted(self, message: StoredMessage) -> None:
         """Tell the host's ``message_posted`` receivers, if there are any."""
