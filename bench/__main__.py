@@ -24,6 +24,7 @@ import flask_livehelp
 from bench import load
 from bench import procstat
 from bench import targets
+from bench.posting import posting
 from bench.profile import Profiler
 from bench.report import kb
 from bench.report import ms
@@ -415,7 +416,15 @@ async def scale(settings: Settings) -> str:
     )
 
 
-SECTIONS = ("widget", "status", "latency", "browsers", "throughput", "scale")
+SECTIONS = (
+    "widget",
+    "status",
+    "posting",
+    "latency",
+    "browsers",
+    "throughput",
+    "scale",
+)
 
 
 async def run(arguments: argparse.Namespace) -> str:
@@ -429,6 +438,8 @@ async def run(arguments: argparse.Namespace) -> str:
             text = widget_weight(settings)
         elif section == "status":
             text = await status_rate(settings)
+        elif section == "posting":
+            text = posting(settings.databases, settings.duration)
         elif section == "latency":
             text = await latency(settings, memory)
             text += "\n" + table(

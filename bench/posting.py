@@ -1,0 +1,122 @@
+"""What storing one message costs the service, against the driver alone.
+
+In the benchmark's own process, without sockets or a load generator (so the
+figure holds still from run to run): ``post_by_visitor``, each message
+alone in its transaction as at low load, against the floor a shop cannot go
+under, the same claim of the chat's next number, the same insert and a
+commit written by hand for the driver (sqlite3 or psycopg) on a connection
+of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import typing as t
+
+import sqlalchemy as sa
+
+from bench import targets
+from bench.app import create_app
+from bench.report import ratio
+from bench.report import table
+from bench.report import us
+from bench.seed import seed
+from flask_livehelp import get_state
+
+CHATS = 50
+#: The driver's placeholder.
+PLACEHOLDER = {"sqlite": "?", "postgresql": "%s"}
+CLAIM = (
+    "UPDATE livehelp_conversation SET last_seq = last_seq + 1,"
+    " last_visitor_message_at = {p} WHERE id = {p} AND visitor_id = {p}"
+    " AND deleted_at IS NULL AND status IN ('queued', 'active')"
+    " RETURNING id, last_seq, visitor_name"
+)
+INSERT = (
+    "INSERT INTO livehelp_message (conversation_id, seq, client_id, author,"
+    " author_name, kind, body, staff_only, via, created_at)"
+    " VALUES ({p}, {p}, {p}, 'visitor', {p}, 'text', {p}, {false}, 'chat', {p})"
+    " RETURNING id"
+)
+BODY = "Hello, is the blue raincoat also in size 38?"
+
+
+def posting(databases: list[str], seconds: float) -> str:
+    rows = []
+    for kind in databases:
+        with targets.database(kind) as uri:
+            chats = _chats(uri)
+            service = _service_cost(uri, chats, seconds)
+            driver = _driver_cost(uri, kind, chats, seconds)
+        rows.append([kind, us(service), us(driver), ratio(service, driver)])
+    return table(
+        "Storing one message alone (its own transaction), CPU per message",
+        ["database", "post_by_visitor", "the driver alone", "vs driver"],
+        rows,
+    )
+
+
+def _chats(uri: str) -> list[tuple[int, int]]:
+    """(visitor, chat) ids of open chats to post to."""
+    chat_ids = {chat.conversation_id for chat in seed(uri, CHATS, 2).chats}
+    engine = sa.create_engine(uri)
+    with engine.connect() as connection:
+        pairs = connection.execute(
+            sa.text("SELECT visitor_id, id FROM livehelp_conversation")
+        ).all()
+    engine.dispose()
+    return [(visitor, chat) for visitor, chat in pairs if chat in chat_ids]
+
+
+def _service_cost(uri: str, chats: list[tuple[int, int]], seconds: float) -> float:
+    app = create_app(uri, LIVEHELP_JOBS="off")
+    with app.app_context():
+        conversations = get_state().conversations
+
+        def post(number: int) -> None:
+            visitor, chat = chats[number % len(chats)]
+            conversations.post_by_visitor(
+                visitor, chat, client_id=f"s{number}", body=BODY
+            )
+
+        return _cpu_per_call(post, seconds)
+
+
+def _driver_cost(
+    uri: str, kind: str, chats: list[tuple[int, int]], seconds: float
+) -> float:
+    engine = sa.create_engine(uri)
+    connection = engine.raw_connection()
+    placeholder = PLACEHOLDER[kind]
+    claim = CLAIM.format(p=placeholder)
+    insert = INSERT.format(p=placeholder, false="0" if kind == "sqlite" else "false")
+    cursor = connection.cursor()
+
+    def post(number: int) -> None:
+        visitor, chat = chats[number % len(chats)]
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        stamp: object = now.isoformat(" ") if kind == "sqlite" else now
+        cursor.execute(claim, (stamp, chat, visitor))
+        chat_id, seq, name = cursor.fetchone()
+        cursor.execute(insert, (chat_id, seq, f"d{number}", name, BODY, stamp))
+        cursor.fetchone()
+        connection.commit()
+
+    try:
+        return _cpu_per_call(post, seconds)
+    finally:
+        connection.close()
+        engine.dispose()
+
+
+def _cpu_per_call(call: t.Callable[[int], None], seconds: float) -> float:
+    """CPU seconds of this process per ``call``, over about ``seconds``."""
+    for number in range(200):  # warm caches and connections
+        call(-number - 1)
+    calls, started, deadline = 0, time.process_time(), time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for _ in range(100):
+            call(calls)
+            calls += 1
+    return (time.process_time() - started) / calls
