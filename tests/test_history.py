@@ -598,10 +598,6 @@ def test_transferring_selected_chats_to_a_colleague(
     app: Flask, operator: t.Any, make_operator: t.Any
 ) -> None:
     state = get_state(app)
-    if getattr(state, "transfers", None) is None and not hasattr(
-        state.conversations, "transfer"
-    ):
-        pytest.skip("SKIPPED, NOT TESTED: no transfer service yet (issue 4)")
     colleague = make_operator(name="Bo")
     going_on = chat(app, operator=operator, end=False)
     with app.app_context():
