@@ -352,3 +352,34 @@ def test_a_hot_path_statement_that_needs_python_defaults_says_which() -> None:
         Prepared(sa.insert(table).values(body=sa.bindparam("body")), dialect)
     given = sa.insert(table).values(body=sa.bindparam("body"), kind="note")
     assert Prepared(given, dialect).sql == "INSERT INTO t (body, kind) VALUES (?, ?)"
+
+
+def test_a_message_posted_after_the_database_dropped_our_connection_is_stored(
+    app: Flask, database_kind: str
+) -> None:
+    """PostgreSQL restarted, or a proxy cut the pool's idle connection: the
+    group's statements fail on it, and the message is stored on a new one."""
+    if database_kind != "postgresql":
+        pytest.skip("PostgreSQL only (the --db postgresql pass runs it)")
+    [(visitor_id, chat_id)] = open_chats(app, 1)
+    with app.app_context():
+        state = get_state()
+        state.conversations.post_by_visitor(
+            visitor_id, chat_id, client_id="before", body="Hej"
+        )
+        state.db.session.remove()
+        admin = sa.create_engine(state.db.engine.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            ended = connection.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar()
+        admin.dispose()
+        assert ended
+        message, created = state.conversations.post_by_visitor(
+            visitor_id, chat_id, client_id="after", body="Er I der?"
+        )
+        assert (message.seq, created) == (3, True)
+    assert stored(app, chat_id) == [(1, "q0"), (2, "before"), (3, "after")]
