@@ -67,7 +67,7 @@ class PostStatements:
     only run.
     """
 
-    #: The message's columns a post sets, and what it leaves to their defaults.
+    #: The message's columns a post sets; the others get their defaults.
     COLUMNS = (
         "conversation_id",
         "seq",
@@ -78,7 +78,6 @@ class PostStatements:
         "body",
         "created_at",
     )
-    CONSTANTS = {"kind": "text", "staff_only": False, "via": "chat"}
 
     def __init__(self, models: Models) -> None:
         self.chat = models.conversation.__table__
@@ -88,6 +87,15 @@ class PostStatements:
         #: each batch would cost more than running it.
         self._claims: dict[tuple[str, int], Prepared] = {}
         self._inserts: dict[tuple[str, int], Prepared] = {}
+        #: The driver's SQL gets no defaults worked out: the model's own
+        #: (a message's kind, say) go in as constants.
+        self.defaults = {
+            column.name: column.default.arg
+            for column in self.message.c
+            if column.name not in self.COLUMNS
+            and isinstance(column.default, sa.ColumnDefault)
+            and column.default.is_scalar
+        }
 
     def claim(
         self, groups: list[Group], dialect: sa.Dialect
@@ -145,7 +153,7 @@ class PostStatements:
                     column: sa.bindparam(
                         f"{column}_{number}", value, type_=message.c[column].type
                     )
-                    for column, value in self.CONSTANTS.items()
+                    for column, value in self.defaults.items()
                 },
             }
             for number in range(size)

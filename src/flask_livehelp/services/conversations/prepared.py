@@ -29,8 +29,9 @@ class NeedsDefaults(Exception):
 class Prepared:
     """``statement`` compiled for ``dialect``, run with the values it lacks.
 
-    The values the statement holds itself (its constants) are taken once;
-    the rest are given to :meth:`run` by name, as to ``Connection.execute``.
+    The values the statement holds itself (its constants) are taken and
+    processed once; the rest are given to :meth:`run` by name, as to
+    ``Connection.execute``.
     """
 
     def __init__(self, statement: Statement, dialect: sa.Dialect) -> None:
@@ -39,12 +40,13 @@ class Prepared:
         self._constants: dict[str, t.Any] = {}
         self._processors: list[tuple[str, Processor]] = []
         for bind, name in compiled.bind_names.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if bind.value is not None or bind.callable is not None:
-                self._constants[name] = bind.effective_value
+                value = bind.effective_value
+                self._constants[name] = value if process is None else process(value)
             elif not bind.required:
                 raise NeedsDefaults(f"{name} in {self.sql}")
-            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if process is not None:
+            elif process is not None:
                 self._processors.append((name, process))
         #: The names in the order of the placeholders, for a driver that
         #: numbers its parameters (SQLite's ``?``); ``None``: it names them.
@@ -53,7 +55,7 @@ class Prepared:
     def run(
         self, connection: sa.Connection, values: dict[str, t.Any]
     ) -> sa.CursorResult[t.Any]:
-        parameters = {**self._constants, **values}
+        parameters = {**values, **self._constants}
         for name, process in self._processors:
             parameters[name] = process(parameters[name])
         if self._order is None:
