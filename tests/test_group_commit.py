@@ -4,6 +4,7 @@ and each poster still gets exactly the answer it would get alone."""
 from __future__ import annotations
 
 import collections.abc as c
+import logging
 import re
 import threading
 import typing as t
@@ -17,12 +18,49 @@ from flask_livehelp import Refused
 from flask_livehelp.services.conversations.group_commit import Draft
 from flask_livehelp.services.conversations.group_commit import GroupCommit
 from flask_livehelp.services.conversations.posting import Posting
+from flask_livehelp.services.conversations.prepared import driver_transaction
 from flask_livehelp.services.conversations.prepared import NeedsDefaults
 from flask_livehelp.services.conversations.prepared import Prepared
+from flask_livehelp.services.conversations.prepared import watched
 from servers import wait_until
 
 #: Long enough for every poster of a test to join the first one's group.
 pytestmark = pytest.mark.livehelp(group_commit_seconds=0.3)
+
+
+WAYS = ["on the driver", "watched by the host"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "app" in metafunc.fixturenames:
+        metafunc.parametrize("stored_how", WAYS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def stored_how(request: pytest.FixtureRequest) -> c.Iterator[str | None]:
+    """Each test with an app both ways a batch is stored: handed to the
+    driver, and, where the host listens to its engine's statements (query
+    logging, tracing), through a connection, where its listeners see them."""
+    way = getattr(request, "param", None)
+    if way is None:
+        yield way
+        return
+    app: Flask = request.getfixturevalue("app")
+    with app.app_context():
+        engine = get_state().db.engine
+    host_watches = way == "watched by the host"
+
+    def watch(*args: t.Any) -> None:
+        pass
+
+    if host_watches:
+        sa.event.listen(engine, "before_cursor_execute", watch)
+    assert watched(engine) == host_watches
+    try:
+        yield way
+    finally:
+        if host_watches:
+            sa.event.remove(engine, "before_cursor_execute", watch)
 
 
 def open_chats(app: Flask, count: int) -> list[tuple[int, int]]:
@@ -77,35 +115,69 @@ def stored(app: Flask, chat_id: int) -> list[tuple[int, str | None]]:
         return [(m.seq, m.client_id) for m in messages]
 
 
-def commits_during(app: Flask, work: c.Callable[[], t.Any]) -> tuple[t.Any, int]:
-    """What ``work`` returns, and how many transactions it committed."""
+def inserts_during(
+    app: Flask, work: c.Callable[[], t.Any], monkeypatch: pytest.MonkeyPatch
+) -> tuple[t.Any, int]:
+    """What ``work`` returns, and how many statements inserted messages: one a
+    transaction, whether committed apart or a transaction of its own.
+    (Counted at the dialect, which every way of storing runs through, as an
+    engine event would make the engine watched.)"""
     with app.app_context():
-        engine = get_state().db.engine
-    committed = []
+        dialect = get_state().db.engine.dialect
+    inserts = []
+    execute = dialect.do_execute
 
-    def count(connection: sa.Connection) -> None:
-        committed.append(1)
+    def count(cursor: t.Any, statement: str, *args: t.Any) -> None:
+        if "INSERT INTO livehelp_message" in statement:
+            inserts.append(statement)
+        execute(cursor, statement, *args)
 
-    sa.event.listen(engine, "commit", count)
+    monkeypatch.setattr(dialect, "do_execute", count)
     try:
-        return work(), len(committed)
+        return work(), len(inserts)
     finally:
-        sa.event.remove(engine, "commit", count)
+        monkeypatch.undo()
 
 
 def test_messages_posted_together_share_a_commit_and_keep_their_numbers(
-    app: Flask,
+    app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chats = open_chats(app, 8)
-    answers, commits = commits_during(
-        app, lambda: post_together(app, [(v, c, f"m{c}") for v, c in chats])
+    answers, inserts = inserts_during(
+        app,
+        lambda: post_together(app, [(v, c, f"m{c}") for v, c in chats]),
+        monkeypatch,
     )
     assert answers == [((2, f"m{c}"), True) for _, c in chats]
     for number, (_, chat_id) in enumerate(chats):
         assert stored(app, chat_id) == [(1, f"q{number}"), (2, f"m{chat_id}")]
     # Eight messages, and (with a window that gathers them all) far fewer
     # transactions: one, or two if a thread came late.
-    assert commits <= 2, commits
+    assert inserts <= 2, inserts
+
+
+def test_a_host_listening_to_its_engine_sees_every_message_stored(
+    app: Flask,
+) -> None:
+    """A shop tracing its SQL (OpenTelemetry, Flask-SQLAlchemy's recorded
+    queries) sees our inserts like any other statement."""
+    chats = open_chats(app, 3)
+    with app.app_context():
+        engine = get_state().db.engine
+    seen: list[str] = []
+
+    def record(*args: t.Any) -> None:
+        seen.append(args[2])
+
+    sa.event.listen(engine, "after_cursor_execute", record)
+    try:
+        post_together(app, [(v, c, f"m{c}") for v, c in chats])
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", record)
+    inserts = [sql for sql in seen if "INSERT INTO livehelp_message" in sql]
+    assert inserts, seen
+    for _, chat_id in chats:
+        assert stored(app, chat_id)[-1] == (2, f"m{chat_id}")
 
 
 def test_a_message_stored_together_is_stored_as_the_orm_stores_one(
@@ -175,26 +247,25 @@ def test_a_message_sent_twice_at_once_is_stored_once(app: Flask) -> None:
 
 
 def test_a_group_that_fails_stores_each_message_alone_with_no_gap(
-    app: Flask,
+    app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nothing of a failed group is kept: each message is then stored alone,
     with the very number it would have had."""
     chats = open_chats(app, 4)
     with app.app_context():
-        engine = get_state().db.engine
+        dialect = get_state().db.engine.dialect
     failures = []
+    execute = dialect.do_execute
 
-    def fail_the_first_insert(*args: t.Any) -> None:
-        statement = args[2]
-        if statement.startswith("INSERT INTO livehelp_message") and not failures:
+    def fail_the_first_insert(cursor: t.Any, statement: str, *args: t.Any) -> None:
+        if "INSERT INTO livehelp_message" in statement and not failures:
             failures.append(statement)
-            raise sa.exc.OperationalError(statement, {}, Exception("disk full"))
+            raise dialect.loaded_dbapi.OperationalError("disk full")
+        execute(cursor, statement, *args)
 
-    sa.event.listen(engine, "before_cursor_execute", fail_the_first_insert)
-    try:
-        answers = post_together(app, [(v, c, f"m{c}") for v, c in chats])
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", fail_the_first_insert)
+    monkeypatch.setattr(dialect, "do_execute", fail_the_first_insert)
+    answers = post_together(app, [(v, c, f"m{c}") for v, c in chats])
+    monkeypatch.undo()
     assert len(failures) == 1
     assert answers == [((2, f"m{c}"), True) for _, c in chats]
     for _, chat_id in chats:
@@ -226,13 +297,17 @@ def test_who_was_in_a_stopped_leaders_group_is_stored_alone(
 
 
 @pytest.mark.livehelp(group_commit_messages=1)
-def test_group_commit_can_be_turned_off(app: Flask) -> None:
+def test_group_commit_can_be_turned_off(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
     chats = open_chats(app, 3)
-    answers, commits = commits_during(
-        app, lambda: post_together(app, [(v, c, f"m{c}") for v, c in chats])
+    answers, inserts = inserts_during(
+        app,
+        lambda: post_together(app, [(v, c, f"m{c}") for v, c in chats]),
+        monkeypatch,
     )
     assert answers == [((2, f"m{c}"), True) for _, c in chats]
-    assert commits == 3
+    assert inserts == 3
 
 
 def test_a_stranger_writing_into_a_chat_with_its_visitor_is_refused(
@@ -355,10 +430,12 @@ def test_a_hot_path_statement_that_needs_python_defaults_says_which() -> None:
 
 
 def test_a_message_posted_after_the_database_dropped_our_connection_is_stored(
-    app: Flask, database_kind: str
+    app: Flask, database_kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """PostgreSQL restarted, or a proxy cut the pool's idle connection: the
-    group's statements fail on it, and the message is stored on a new one."""
+    group's statements fail on it, the dead connection is thrown away (not
+    given back to the pool, to fail again), and the message is stored on a
+    new one."""
     if database_kind != "postgresql":
         pytest.skip("PostgreSQL only (the --db postgresql pass runs it)")
     [(visitor_id, chat_id)] = open_chats(app, 1)
@@ -383,3 +460,63 @@ def test_a_message_posted_after_the_database_dropped_our_connection_is_stored(
         )
         assert (message.seq, created) == (3, True)
     assert stored(app, chat_id) == [(1, "q0"), (2, "before"), (3, "after")]
+    assert not [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("sqlalchemy.pool") and record.levelno >= logging.ERROR
+    ]
+
+
+@pytest.fixture
+def notes(tmp_path: t.Any) -> c.Iterator[tuple[sa.Engine, Prepared]]:
+    """An engine of one pooled connection, and a statement adding a note."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/notes.db", pool_size=1)
+    table = sa.Table(
+        "note",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("key", sa.String(8), unique=True),
+    )
+    table.metadata.create_all(engine)
+    add = Prepared(
+        sa.insert(table).values(key=sa.bindparam("key")).returning(table.c.id),
+        engine.dialect,
+    )
+    yield engine, add
+    engine.dispose()
+
+
+def noted(engine: sa.Engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(connection.execute(sa.text("SELECT key FROM note")).scalars())
+
+
+def test_a_statement_the_database_refuses_rolls_back_its_whole_transaction(
+    notes: tuple[sa.Engine, Prepared],
+) -> None:
+    """On the driver, an error still comes out as SQLAlchemy's (a resend is
+    told by its ``IntegrityError``), nothing of the transaction is kept, and
+    the connection goes back to the pool fit for the next one."""
+    engine, add = notes
+    with pytest.raises(sa.exc.IntegrityError, match="UNIQUE"):
+        with driver_transaction(engine) as run:
+            assert run(add, {"key": "a"}) == [(1,)]
+            run(add, {"key": "a"})
+    with driver_transaction(engine) as run:
+        assert run(add, {"key": "b"}) == [(1,)]
+    assert noted(engine) == ["b"]
+
+
+def test_a_connection_lent_for_one_statement_comes_back_with_transactions(
+    notes: tuple[sa.Engine, Prepared],
+) -> None:
+    """A statement stored as a transaction of its own leaves the pool's
+    connection as it found it: what the next user writes is rolled back
+    when it rolls back, not kept."""
+    engine, add = notes
+    with driver_transaction(engine, autocommit=True) as run:
+        run(add, {"key": "alone"})
+    with engine.connect() as connection:
+        connection.execute(sa.text("INSERT INTO note (key) VALUES ('undone')"))
+        connection.rollback()
+    assert noted(engine) == ["alone"]

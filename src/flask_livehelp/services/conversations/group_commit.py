@@ -109,7 +109,9 @@ class GroupCommit:
         except Exception:
             # Nothing of the batch was committed: each poster posts alone and
             # gets the answer (or the error) a message alone would get.
-            log.warning("A group commit failed; its messages go one by one.")
+            log.warning(
+                "A group commit failed; its messages go one by one.", exc_info=True
+            )
             for taken in batch:
                 taken.stored = None
         finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections.abc as c
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -24,7 +26,11 @@ from ..access import OPEN
 from .announcing import Announcer
 from .group_commit import Draft
 from .group_commit import GroupCommit
+from .prepared import driver_transaction
 from .prepared import Prepared
+from .prepared import Run
+from .prepared import through_connection
+from .prepared import watched
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +93,7 @@ class PostStatements:
         #: each batch would cost more than running it.
         self._claims: dict[tuple[str, int], Prepared] = {}
         self._inserts: dict[tuple[str, int], Prepared] = {}
+        self._claims_and_inserts: dict[tuple[str, int, int], Prepared] = {}
         #: The driver's SQL gets no defaults worked out: the model's own
         #: (a message's kind, say) go in as constants.
         self.defaults = {
@@ -109,6 +116,48 @@ class PostStatements:
         ``groups`` once (an UPDATE changes a row once). Its rows: each
         chat's id, its last number now, and its visitor's name.
         """
+        key = (dialect.name, len(groups))
+        if key not in self._claims:
+            claims = self._claims_of(len(groups))
+            claim = self._claim_of(claims).returning(*self._claimed_columns)
+            self._claims[key] = Prepared(claim, dialect)
+        return self._claims[key], self._claim_parameters(groups)
+
+    def claim_and_insert(
+        self, groups: list[Group], dialect: sa.Dialect
+    ) -> tuple[Prepared, dict[str, object]]:
+        """The claim and the insert of its messages as one statement, and its
+        parameters: a single round trip, for a database that takes an UPDATE
+        in a WITH (PostgreSQL). Its rows: each message's id, chat, number,
+        client id and author's name; none for a chat the claim refused.
+        """
+        drafts = [draft for group in groups for draft in group.drafts]
+        key = (dialect.name, len(groups), len(drafts))
+        if key not in self._claims_and_inserts:
+            statement = self._claim_and_insert_of(len(groups), len(drafts))
+            self._claims_and_inserts[key] = Prepared(statement, dialect)
+        parameters = self._claim_parameters(groups)
+        number = 0
+        for group in groups:
+            for ordinal, draft in enumerate(group.drafts, start=1):
+                parameters.update(
+                    {
+                        f"draft_chat_{number}": group.chat,
+                        f"ordinal_{number}": ordinal,
+                        f"client_id_{number}": draft.client_id,
+                        f"author_{number}_of_message": draft.author,
+                        f"operator_id_{number}": (
+                            None if group.by_visitor else draft.author_id
+                        ),
+                        f"operator_name_{number}": draft.operator_name,
+                        f"body_{number}": draft.body,
+                    }
+                )
+                number += 1
+        return self._claims_and_inserts[key], parameters
+
+    @staticmethod
+    def _claim_parameters(groups: list[Group]) -> dict[str, object]:
         parameters: dict[str, object] = {}
         for number, group in enumerate(groups):
             parameters.update(
@@ -119,10 +168,7 @@ class PostStatements:
                     f"by_visitor_{number}": group.by_visitor,
                 }
             )
-        key = (dialect.name, len(groups))
-        if key not in self._claims:
-            self._claims[key] = Prepared(self._claim_of(len(groups)), dialect)
-        return self._claims[key], parameters
+        return parameters
 
     def insert(
         self, rows: list[dict[str, t.Any]], dialect: sa.Dialect
@@ -164,9 +210,15 @@ class PostStatements:
             .returning(message.c.id, message.c.conversation_id, message.c.seq)
         )
 
-    def _claim_of(self, size: int) -> sa.Update:
-        chat, now = self.chat, self.now
-        claims = sa.union_all(
+    @property
+    def _claimed_columns(self) -> tuple[sa.ColumnElement[t.Any], ...]:
+        return (self.chat.c.id, self.chat.c.last_seq, self.chat.c.visitor_name)
+
+    @staticmethod
+    def _claims_of(size: int) -> sa.Subquery:
+        """The chats to claim, as rows: each chat, how many numbers it takes,
+        who writes and whether that is the visitor."""
+        return sa.union_all(
             *(
                 sa.select(
                     sa.bindparam(f"chat_{n}", type_=sa.Integer).label("chat"),
@@ -179,6 +231,9 @@ class PostStatements:
                 for n in range(size)
             )
         ).subquery("claims")
+
+    def _claim_of(self, claims: sa.Subquery) -> sa.Update:
+        chat, now = self.chat, self.now
         by_visitor = claims.c.by_visitor
         return (
             sa.update(chat)
@@ -211,7 +266,70 @@ class PostStatements:
                     else_=sa.func.coalesce(chat.c.first_response_at, now),
                 ),
             )
-            .returning(chat.c.id, chat.c.last_seq, chat.c.visitor_name)
+        )
+
+    def _claim_and_insert_of(self, chats: int, messages: int) -> sa.Insert:
+        message = self.message
+        claims = self._claims_of(chats)
+        claimed = (
+            self._claim_of(claims)
+            .returning(*self._claimed_columns, claims.c.taken)
+            .cte("claimed")
+        )
+        typed = {column: message.c[column].type for column in self.COLUMNS}
+        drafts = sa.union_all(
+            *(
+                sa.select(
+                    sa.bindparam(f"draft_chat_{n}", type_=sa.Integer).label("chat"),
+                    sa.bindparam(f"ordinal_{n}", type_=sa.Integer).label("ordinal"),
+                    sa.bindparam(f"client_id_{n}", type_=typed["client_id"]).label(
+                        "client_id"
+                    ),
+                    sa.bindparam(f"author_{n}_of_message", type_=typed["author"]).label(
+                        "author"
+                    ),
+                    sa.bindparam(f"operator_id_{n}", type_=typed["operator_id"]).label(
+                        "operator_id"
+                    ),
+                    sa.bindparam(
+                        f"operator_name_{n}", type_=typed["author_name"]
+                    ).label("operator_name"),
+                    sa.bindparam(f"body_{n}", type_=typed["body"]).label("body"),
+                )
+                for n in range(messages)
+            )
+        ).subquery("drafts")
+        rows = sa.select(
+            drafts.c.chat,
+            claimed.c.last_seq - claimed.c.taken + drafts.c.ordinal,
+            drafts.c.client_id,
+            drafts.c.author,
+            sa.case(
+                # Named: an anonymous one would be "author_1", a claim's.
+                (
+                    drafts.c.author == sa.bindparam("visitor", "visitor"),
+                    claimed.c.visitor_name,
+                ),
+                else_=drafts.c.operator_name,
+            ),
+            drafts.c.operator_id,
+            drafts.c.body,
+            self.now,
+            *(
+                sa.bindparam(column, value, type_=message.c[column].type)
+                for column, value in self.defaults.items()
+            ),
+        ).join_from(drafts, claimed, claimed.c.id == drafts.c.chat)
+        return (
+            sa.insert(message)
+            .from_select([*self.COLUMNS, *self.defaults], rows)
+            .returning(
+                message.c.id,
+                message.c.conversation_id,
+                message.c.seq,
+                message.c.client_id,
+                message.c.author_name,
+            )
         )
 
 
@@ -247,6 +365,23 @@ def claim_rounds(drafts: list[Draft]) -> list[list[Group]]:
             )
         group.drafts.append(draft)
     return [list(groups.values()) for groups in rounds]
+
+
+def _fields(
+    draft: Draft, seq: int, author_name: str | None, now: dt.datetime
+) -> dict[str, t.Any]:
+    """The stored row of ``draft`` (numbered ``seq``), but for its id."""
+    by_visitor = draft.author == "visitor"
+    return dict(
+        conversation_id=draft.conversation_id,
+        seq=seq,
+        client_id=draft.client_id,
+        author=draft.author,
+        author_name=author_name,
+        operator_id=None if by_visitor else draft.author_id,
+        body=draft.body,
+        created_at=now,
+    )
 
 
 #: Held while a process makes its group commit.
@@ -316,11 +451,7 @@ class Posting(Announcer):
             operator.name if operator is not None else None,
         )
         group = self._group_commit()
-        if group is not None and not self._has_writes():
-            # Whatever the caller read is done with: its transaction must not
-            # hold the database while the batch is stored.
-            if self.session().in_transaction():
-                self.session.commit()
+        if group is not None and self._done_with_session():
             stored = group.submit(draft, self._store_together)
             if stored is not None:
                 self._announce_posted(stored)
@@ -341,43 +472,92 @@ class Posting(Announcer):
                 group = self._group
         return group
 
-    def _has_writes(self) -> bool:
-        """Whether the caller's session holds changes of its own, to be
-        committed with the message as before."""
-        session = self.session
-        return bool(session.new or session.dirty or session.deleted)
+    def _done_with_session(self) -> bool:
+        """Whether the caller's session holds no changes of its own (those are
+        committed with the message, alone); what it read is committed, so its
+        transaction holds nothing while a batch is stored."""
+        if not self.session.registry.has():
+            return True  # none made in this context yet: nothing to look at
+        session = self.session()
+        if session.new or session.dirty or session.deleted:
+            return False
+        if session.in_transaction():
+            session.commit()
+        return True
+
+    @functools.cached_property
+    def _engine(self) -> sa.Engine:
+        """Where messages are stored (Flask-SQLAlchemy's engine for their bind)."""
+        bind = self.session.get_bind(mapper=sa.inspect(self.models.message))
+        return bind if isinstance(bind, sa.Engine) else bind.engine
 
     def _store_together(self, drafts: list[Draft]) -> None:
-        """Store ``drafts`` in one transaction, then publish each in order.
+        """Store a group commit's ``drafts`` in one transaction, then publish
+        each in order: on the driver, or through a connection where the host
+        listens to the engine's statements."""
+        engine = self._engine
+        rounds = claim_rounds(drafts)
+        if watched(engine):
+            self._store(rounds, self._in_session)
+            return
+        # One statement is a transaction of its own: no BEGIN and COMMIT,
+        # each a round trip to the database.
+        alone = self._at_once(rounds)
+        self._store(
+            rounds, functools.partial(driver_transaction, engine, autocommit=alone)
+        )
+
+    def _at_once(self, rounds: list[list[Group]]) -> bool:
+        """Whether ``rounds`` are stored by one statement."""
+        return len(rounds) == 1 and self._engine.dialect.name == "postgresql"
+
+    def _store(
+        self,
+        rounds: list[list[Group]],
+        transaction: c.Callable[[], t.ContextManager[Run]],
+    ) -> None:
+        """Store the drafts of ``rounds`` in ``transaction``, then publish
+        each in order.
 
         A draft whose chat refuses it (ended, or not the author's) is left
         unstored; its poster posts it alone to learn why.
         """
-        claimed = []
+        stored: list[Draft] = []
         try:
-            connection = self.session.connection(
-                bind_arguments={"mapper": self.models.message}
+            with transaction() as run:
+                now = utcnow()
+                if self._at_once(rounds):
+                    stored = self._claim_and_insert(run, rounds[0], now)
+                else:
+                    stored = self._insert(run, self._claim(run, rounds, now))
+        except BaseException:
+            for draft in stored:
+                draft.stored = None
+            raise
+        for draft in stored:
+            self.publish(t.cast(StoredMessage, draft.stored))
+
+    @contextlib.contextmanager
+    def _in_session(self) -> c.Iterator[Run]:
+        """The caller's session's transaction: its changes commit with the
+        messages."""
+        try:
+            yield through_connection(
+                self.session.connection(bind_arguments={"mapper": self.models.message})
             )
-            claimed = self._claim(connection, drafts, utcnow())
-            if claimed:
-                self._insert(connection, claimed)
             self.session.commit()
         except BaseException:
             self.session.rollback()
-            for draft, _ in claimed:
-                draft.stored = None
             raise
-        for draft, _ in claimed:
-            self.publish(t.cast(StoredMessage, draft.stored))
 
     def _claim(
-        self, connection: sa.Connection, drafts: list[Draft], now: dt.datetime
+        self, run: Run, rounds: list[list[Group]], now: dt.datetime
     ) -> list[tuple[Draft, dict[str, t.Any]]]:
         """Number the drafts whose authors may write there; the rows to insert."""
         claimed = []
-        for groups in claim_rounds(drafts):
-            statement, parameters = self._statements.claim(groups, connection.dialect)
-            rows = statement.run(connection, {"now": now, **parameters}).all()
+        for groups in rounds:
+            statement, parameters = self._statements.claim(groups, self._engine.dialect)
+            rows = run(statement, {"now": now, **parameters})
             taken = {
                 chat: (last, visitor_name)
                 for chat, last, visitor_name in t.cast(list[tuple[int, int, str]], rows)
@@ -388,29 +568,23 @@ class Posting(Announcer):
                 last, visitor_name = taken[group.chat]
                 first = last - len(group.drafts) + 1
                 for seq, draft in enumerate(group.drafts, start=first):
-                    fields = dict(
-                        conversation_id=group.chat,
-                        seq=seq,
-                        client_id=draft.client_id,
-                        author=draft.author,
-                        author_name=(
-                            visitor_name if group.by_visitor else draft.operator_name
-                        ),
-                        operator_id=None if group.by_visitor else draft.author_id,
-                        body=draft.body,
-                        created_at=now,
+                    author_name = (
+                        visitor_name if group.by_visitor else draft.operator_name
                     )
-                    claimed.append((draft, fields))
+                    claimed.append((draft, _fields(draft, seq, author_name, now)))
         return claimed
 
     def _insert(
-        self, connection: sa.Connection, claimed: list[tuple[Draft, dict[str, t.Any]]]
-    ) -> None:
-        """Insert the claimed rows in one statement; each draft learns its id."""
+        self, run: Run, claimed: list[tuple[Draft, dict[str, t.Any]]]
+    ) -> list[Draft]:
+        """Insert the claimed rows in one statement; each draft learns its id.
+        The drafts stored."""
+        if not claimed:
+            return []
         rows = [fields for _, fields in claimed]
-        statement, parameters = self._statements.insert(rows, connection.dialect)
+        statement, parameters = self._statements.insert(rows, self._engine.dialect)
         # By chat and number: the order of RETURNING's rows is not promised.
-        inserted = statement.run(connection, parameters).all()
+        inserted = run(statement, parameters)
         ids = {
             (chat, seq): message_id
             for message_id, chat, seq in t.cast(list[tuple[int, int, int]], inserted)
@@ -418,6 +592,33 @@ class Posting(Announcer):
         for draft, fields in claimed:
             message_id = ids[fields["conversation_id"], fields["seq"]]
             draft.stored = StoredMessage(id=message_id, **fields)
+        return [draft for draft, _ in claimed]
+
+    def _claim_and_insert(
+        self, run: Run, groups: list[Group], now: dt.datetime
+    ) -> list[Draft]:
+        """Claim and insert in one statement; the drafts stored."""
+        statement, parameters = self._statements.claim_and_insert(
+            groups, self._engine.dialect
+        )
+        inserted = t.cast(
+            list[tuple[int, int, int, str, str | None]],
+            run(statement, {"now": now, **parameters}),
+        )
+        # A chat's client ids are unique (a batch holding one twice fails).
+        by_client_id = {
+            (chat, client_id): (message_id, seq, author_name)
+            for message_id, chat, seq, client_id, author_name in inserted
+        }
+        stored = []
+        for draft in (draft for group in groups for draft in group.drafts):
+            found = by_client_id.get((draft.conversation_id, draft.client_id))
+            if found is not None:
+                message_id, seq, author_name = found
+                fields = _fields(draft, seq, author_name, now)
+                draft.stored = StoredMessage(id=message_id, **fields)
+                stored.append(draft)
+        return stored
 
     def _announce_posted(self, message: StoredMessage) -> None:
         """Tell the host's ``message_posted`` receivers, if there are any."""
@@ -433,7 +634,7 @@ class Posting(Announcer):
     ) -> tuple[Posted, bool]:
         """Store one message in a transaction of its own, or say why not."""
         try:
-            self._store_together([draft])
+            self._store(claim_rounds([draft]), self._in_session)
         except IntegrityError:
             # A resend: no look-up first, as a resend is rare, and the unique
             # client id turned it away (the number it took was rolled back).

@@ -5,16 +5,25 @@ Python each time (its cache key, building and processing the parameters,
 setting up the result), more than SQLite takes to run it. Storing messages
 runs two statements a batch, so they are compiled here once for the
 database's dialect, and each run passes the SQL and the processed values
-straight to ``Connection.exec_driver_sql``. That still goes through the
-connection: its events, its errors and its handling of a lost connection
-are the same as for any statement.
+to the driver.
+
+Where they run: :func:`driver_transaction`, on a connection of the engine's
+pool given straight to the driver (as the pool's own events, errors and lost
+connections are handled), unless the host listens to its engine's
+statements (:func:`watched`: query logging, tracing), where they go through
+``Connection.exec_driver_sql`` for its listeners to see.
 """
 
 from __future__ import annotations
 
+import collections.abc as c
+import contextlib
 import typing as t
 
 import sqlalchemy as sa
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.engine.interfaces import DBAPICursor
+from sqlalchemy.pool import PoolProxiedConnection
 
 Processor = t.Callable[[t.Any], t.Any]
 #: What the hot path runs.
@@ -51,15 +60,156 @@ class Prepared:
         #: The names in the order of the placeholders, for a driver that
         #: numbers its parameters (SQLite's ``?``); ``None``: it names them.
         self._order = compiled.positiontup if compiled.positional else None
+        #: What turns each returned column into Python, where the driver's
+        #: value is not that already.
+        self._results = [
+            column["type"].dialect_impl(dialect).result_processor(dialect, None)
+            for column in statement.returning_column_descriptions
+        ]
 
-    def run(
-        self, connection: sa.Connection, values: dict[str, t.Any]
-    ) -> sa.CursorResult[t.Any]:
+    def parameters(self, values: dict[str, t.Any]) -> t.Any:
+        """What the driver is given with :attr:`sql` for ``values``."""
         parameters = {**values, **self._constants}
         for name, process in self._processors:
             parameters[name] = process(parameters[name])
         if self._order is None:
-            return connection.exec_driver_sql(self.sql, parameters)
-        return connection.exec_driver_sql(
-            self.sql, tuple(parameters[name] for name in self._order)
+            return parameters
+        return tuple(parameters[name] for name in self._order)
+
+    def rows(self, fetched: c.Sequence[t.Any]) -> list[tuple[t.Any, ...]]:
+        """The returned rows the driver ``fetched``, as Python values."""
+        if not any(self._results):
+            return [tuple(row) for row in fetched]
+        return [
+            tuple(
+                value if process is None else process(value)
+                for process, value in zip(self._results, row, strict=True)
+            )
+            for row in fetched
+        ]
+
+
+#: Runs a prepared statement in the transaction; the rows it returned.
+Run = c.Callable[[Prepared, dict[str, t.Any]], list[tuple[t.Any, ...]]]
+
+#: The engine's events that see a statement run through a connection.
+STATEMENT_EVENTS = (
+    "engine_connect",
+    "begin",
+    "before_execute",
+    "before_cursor_execute",
+    "after_cursor_execute",
+    "after_execute",
+    "commit",
+    "rollback",
+)
+
+
+def watched(engine: sa.Engine) -> bool:
+    """Whether anything listens to ``engine``'s statements, transactions or
+    errors: then the hot path's go through a connection too, for it to see
+    them."""
+    return bool(engine.dialect.dispatch.handle_error) or any(
+        getattr(engine.dispatch, name) for name in STATEMENT_EVENTS
+    )
+
+
+def through_connection(connection: sa.Connection) -> Run:
+    """Runs on ``connection``: its events see every statement."""
+
+    def run(prepared: Prepared, values: dict[str, t.Any]) -> list[tuple[t.Any, ...]]:
+        result = connection.exec_driver_sql(prepared.sql, prepared.parameters(values))
+        return [tuple(row) for row in result.all()]
+
+    return run
+
+
+@contextlib.contextmanager
+def driver_transaction(
+    engine: sa.Engine, *, autocommit: bool = False
+) -> c.Iterator[Run]:
+    """One transaction on a connection of ``engine``'s pool, run by the driver.
+
+    Committed when the block ends, rolled back if it raises; with
+    ``autocommit``, each statement is a transaction of its own (for a block
+    of one statement, which then needs no BEGIN and COMMIT). The driver's
+    errors come out as SQLAlchemy's (``IntegrityError`` and the rest), and a
+    connection the database dropped is thrown away, not given back to the
+    pool: as ``Connection`` does, without its work for every statement.
+    """
+    dialect = engine.dialect
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        if autocommit:
+            # Just checked out, so the pool's proxy holds a driver's connection.
+            driver = t.cast(DBAPIConnection, connection.dbapi_connection)
+            dialect.set_isolation_level(driver, "AUTOCOMMIT")
+    except BaseException:
+        connection.close()
+        raise
+    statement = None
+
+    def run(prepared: Prepared, values: dict[str, t.Any]) -> list[tuple[t.Any, ...]]:
+        nonlocal statement
+        statement = prepared.sql
+        dialect.do_execute(cursor, prepared.sql, prepared.parameters(values), None)
+        return prepared.rows(cursor.fetchall())
+
+    try:
+        yield run
+        if not autocommit:
+            statement = "COMMIT"
+            dialect.do_commit(connection)
+    except BaseException as error:
+        raised = _failed(dialect, connection, cursor, statement, error)
+        if raised is error:
+            raise
+        raise raised from error
+    finally:
+        with contextlib.suppress(Exception):  # gone with a lost connection
+            cursor.close()
+        if autocommit and connection.dbapi_connection is not None:
+            _reset_isolation(dialect, connection)
+        connection.close()
+
+
+def _reset_isolation(dialect: sa.Dialect, connection: PoolProxiedConnection) -> None:
+    """Back to the pool's isolation level; a connection that cannot be is
+    thrown away, as the next user would commit nothing it wrote."""
+    try:
+        dialect.reset_isolation_level(
+            t.cast(DBAPIConnection, connection.dbapi_connection)
         )
+    except Exception as error:
+        connection.invalidate(error)
+
+
+def _failed(
+    dialect: sa.Dialect,
+    connection: PoolProxiedConnection,
+    cursor: DBAPICursor,
+    statement: str | None,
+    error: BaseException,
+) -> BaseException:
+    """Roll back after ``error``, or drop the connection if it is lost; the
+    error to raise."""
+    driver_error = dialect.loaded_dbapi.Error
+    lost = isinstance(error, driver_error) and dialect.is_disconnect(
+        error, connection.dbapi_connection, cursor
+    )
+    if lost:
+        connection.invalidate(error)
+    else:
+        with contextlib.suppress(Exception):
+            dialect.do_rollback(connection)
+    if not isinstance(error, driver_error):
+        return error
+    return sa.exc.DBAPIError.instance(
+        statement,
+        None,  # a message's text stays out of logs
+        t.cast(Exception, error),
+        driver_error,
+        connection_invalidated=lost,
+        dialect=dialect,
+    )
