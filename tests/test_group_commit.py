@@ -21,6 +21,7 @@ from flask_livehelp.services.conversations.posting import Posting
 from flask_livehelp.services.conversations.prepared import driver_transaction
 from flask_livehelp.services.conversations.prepared import NeedsDefaults
 from flask_livehelp.services.conversations.prepared import Prepared
+from flask_livehelp.services.conversations.prepared import PreparedCache
 from flask_livehelp.services.conversations.prepared import watched
 from servers import wait_until
 
@@ -520,3 +521,25 @@ def test_a_connection_lent_for_one_statement_comes_back_with_transactions(
         connection.execute(sa.text("INSERT INTO note (key) VALUES ('undone')"))
         connection.rollback()
     assert noted(engine) == ["alone"]
+
+
+def test_statements_for_batches_of_every_size_do_not_pile_up() -> None:
+    """A batch's statement is compiled for its sizes; a long-running worker
+    keeps the ones it used last, not one for every size it ever met."""
+    dialect = sa.create_engine("sqlite://").dialect
+    cache = PreparedCache(size=3)
+    built: list[int] = []
+
+    def build(size: int) -> c.Callable[[], Prepared]:
+        def prepare() -> Prepared:
+            built.append(size)
+            return Prepared(sa.insert(sa.table("t", sa.column("n"))), dialect)
+
+        return prepare
+
+    first = cache.get(1, build(1))
+    for size in (2, 3, 1, 4):  # 1 used again: 2 is the one dropped
+        cache.get(size, build(size))
+    assert cache.get(1, build(1)) is first
+    cache.get(2, build(2))
+    assert built == [1, 2, 3, 4, 2]

@@ -106,11 +106,15 @@ class GroupCommit:
             with self._lock:
                 batch = [self._queue.popleft() for _ in range(self._take())]
             store(batch)
-        except Exception:
+        except Exception as error:
             # Nothing of the batch was committed: each poster posts alone and
-            # gets the answer (or the error) a message alone would get.
+            # gets the answer (or the error) a message alone would get. Why,
+            # in one line: a resend in the batch is usual, and no traceback.
+            reason = str(error).strip().splitlines()[:1]
             log.warning(
-                "A group commit failed; its messages go one by one.", exc_info=True
+                "A group commit failed (%s: %s); its messages go one by one.",
+                type(error).__name__,
+                reason[0] if reason else "",
             )
             for taken in batch:
                 taken.stored = None

@@ -28,6 +28,7 @@ from .group_commit import Draft
 from .group_commit import GroupCommit
 from .prepared import driver_transaction
 from .prepared import Prepared
+from .prepared import PreparedCache
 from .prepared import Run
 from .prepared import through_connection
 from .prepared import watched
@@ -91,9 +92,7 @@ class PostStatements:
         self.now = sa.bindparam("now", type_=self.chat.c.last_visitor_message_at.type)
         #: By dialect and size: building a statement and its cache key for
         #: each batch would cost more than running it.
-        self._claims: dict[tuple[str, int], Prepared] = {}
-        self._inserts: dict[tuple[str, int], Prepared] = {}
-        self._claims_and_inserts: dict[tuple[str, int, int], Prepared] = {}
+        self._prepared = PreparedCache()
         #: The driver's SQL gets no defaults worked out: the model's own
         #: (a message's kind, say) go in as constants.
         self.defaults = {
@@ -116,12 +115,14 @@ class PostStatements:
         ``groups`` once (an UPDATE changes a row once). Its rows: each
         chat's id, its last number now, and its visitor's name.
         """
-        key = (dialect.name, len(groups))
-        if key not in self._claims:
+
+        def build() -> Prepared:
             claims = self._claims_of(len(groups))
             claim = self._claim_of(claims).returning(*self._claimed_columns)
-            self._claims[key] = Prepared(claim, dialect)
-        return self._claims[key], self._claim_parameters(groups)
+            return Prepared(claim, dialect)
+
+        prepared = self._prepared.get(("claim", dialect.name, len(groups)), build)
+        return prepared, self._claim_parameters(groups)
 
     def claim_and_insert(
         self, groups: list[Group], dialect: sa.Dialect
@@ -131,11 +132,11 @@ class PostStatements:
         in a WITH (PostgreSQL). Its rows: each message's id, chat, number,
         client id and author's name; none for a chat the claim refused.
         """
-        drafts = [draft for group in groups for draft in group.drafts]
-        key = (dialect.name, len(groups), len(drafts))
-        if key not in self._claims_and_inserts:
-            statement = self._claim_and_insert_of(len(groups), len(drafts))
-            self._claims_and_inserts[key] = Prepared(statement, dialect)
+        drafts = sum(len(group.drafts) for group in groups)
+        prepared = self._prepared.get(
+            ("claim and insert", dialect.name, len(groups), drafts),
+            lambda: Prepared(self._claim_and_insert_of(len(groups), drafts), dialect),
+        )
         parameters = self._claim_parameters(groups)
         number = 0
         for group in groups:
@@ -154,7 +155,7 @@ class PostStatements:
                     }
                 )
                 number += 1
-        return self._claims_and_inserts[key], parameters
+        return prepared, parameters
 
     @staticmethod
     def _claim_parameters(groups: list[Group]) -> dict[str, object]:
@@ -180,10 +181,11 @@ class PostStatements:
             for number, row in enumerate(rows)
             for column, value in row.items()
         }
-        key = (dialect.name, len(rows))
-        if key not in self._inserts:
-            self._inserts[key] = Prepared(self._insert_of(len(rows)), dialect)
-        return self._inserts[key], parameters
+        prepared = self._prepared.get(
+            ("insert", dialect.name, len(rows)),
+            lambda: Prepared(self._insert_of(len(rows)), dialect),
+        )
+        return prepared, parameters
 
     def _insert_of(self, size: int) -> sa.Insert:
         message = self.message

@@ -16,8 +16,10 @@ statements (:func:`watched`: query logging, tracing), where they go through
 
 from __future__ import annotations
 
+import collections
 import collections.abc as c
 import contextlib
+import threading
 import typing as t
 
 import sqlalchemy as sa
@@ -87,6 +89,31 @@ class Prepared:
             )
             for row in fetched
         ]
+
+
+class PreparedCache:
+    """Prepared statements by key (a batch's sizes), the most recently used
+    ``size`` of them: batches of every size are compiled as they come."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._prepared: collections.OrderedDict[t.Hashable, Prepared] = (
+            collections.OrderedDict()
+        )
+
+    def get(self, key: t.Hashable, build: c.Callable[[], Prepared]) -> Prepared:
+        with self._lock:
+            found = self._prepared.get(key)
+            if found is not None:
+                self._prepared.move_to_end(key)
+                return found
+        found = build()  # outside the lock: compiling takes milliseconds
+        with self._lock:
+            self._prepared[key] = found
+            if len(self._prepared) > self.size:
+                self._prepared.popitem(last=False)
+        return found
 
 
 #: Runs a prepared statement in the transaction; the rows it returned.
