@@ -41,7 +41,8 @@ INSERT = (
     " RETURNING id"
 )
 #: PostgreSQL's: both as one statement, a transaction of its own, as
-#: Flask-LiveHelp stores a message there.
+#: Flask-LiveHelp stores a message there (whose statement also carries the
+#: operator's columns and the batch's other chats, so this floor is lower).
 AT_ONCE = (
     "WITH claimed AS (UPDATE livehelp_conversation SET last_seq = last_seq + 1,"
     " last_visitor_message_at = %s WHERE id = %s AND visitor_id = %s"

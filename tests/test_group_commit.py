@@ -4,19 +4,23 @@ and each poster still gets exactly the answer it would get alone."""
 from __future__ import annotations
 
 import collections.abc as c
+import datetime as dt
 import logging
 import re
+import sqlite3
 import threading
 import typing as t
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.orm as sa_orm
 from flask import Flask
 
 from flask_livehelp import get_state
 from flask_livehelp import Refused
 from flask_livehelp.services.conversations.group_commit import Draft
 from flask_livehelp.services.conversations.group_commit import GroupCommit
+from flask_livehelp.services.conversations.posting import claim_rounds
 from flask_livehelp.services.conversations.posting import Posting
 from flask_livehelp.services.conversations.prepared import driver_transaction
 from flask_livehelp.services.conversations.prepared import NeedsDefaults
@@ -33,7 +37,8 @@ WAYS = ["on the driver", "watched by the host"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "app" in metafunc.fixturenames:
+    watches = getattr(metafunc.function, "watches_the_engine", False)
+    if "app" in metafunc.fixturenames and not watches:
         metafunc.parametrize("stored_how", WAYS, indirect=True)
 
 
@@ -56,7 +61,8 @@ def stored_how(request: pytest.FixtureRequest) -> c.Iterator[str | None]:
 
     if host_watches:
         sa.event.listen(engine, "before_cursor_execute", watch)
-    assert watched(engine) == host_watches
+    with app.app_context():
+        assert watched(engine, get_state().db.session()) == host_watches
     try:
         yield way
     finally:
@@ -181,6 +187,9 @@ def test_a_host_listening_to_its_engine_sees_every_message_stored(
         assert stored(app, chat_id)[-1] == (2, f"m{chat_id}")
 
 
+test_a_host_listening_to_its_engine_sees_every_message_stored.watches_the_engine = True  # type: ignore[attr-defined]
+
+
 def test_a_message_stored_together_is_stored_as_the_orm_stores_one(
     app: Flask,
 ) -> None:
@@ -271,6 +280,95 @@ def test_a_group_that_fails_stores_each_message_alone_with_no_gap(
     assert answers == [((2, f"m{c}"), True) for _, c in chats]
     for _, chat_id in chats:
         assert [seq for seq, _ in stored(app, chat_id)] == [1, 2]
+
+
+def test_a_group_whose_commit_fails_leaves_nothing_and_goes_alone(
+    app: Flask,
+    monkeypatch: pytest.MonkeyPatch,
+    stored_how: str,
+    database_kind: str,
+) -> None:
+    """The claim and the insert ran, the commit did not: nothing of the group
+    is visible, and each message is stored alone with its number."""
+    if database_kind == "postgresql" and stored_how == "on the driver":
+        pytest.skip("PostgreSQL on the driver: one statement, no COMMIT to fail")
+    chats = open_chats(app, 3)
+    with app.app_context():
+        dialect = get_state().db.engine.dialect
+    failures = []
+    commit = dialect.do_commit
+
+    def fail_the_first_commit(connection: t.Any) -> None:
+        if not failures:
+            failures.append(connection)
+            raise dialect.loaded_dbapi.OperationalError("disk I/O error")
+        commit(connection)
+
+    monkeypatch.setattr(dialect, "do_commit", fail_the_first_commit)
+    answers = post_together(app, [(v, c, f"m{c}") for v, c in chats])
+    monkeypatch.undo()
+    assert len(failures) == 1
+    assert answers == [((2, f"m{c}"), True) for _, c in chats]
+    for _, chat_id in chats:
+        assert [seq for seq, _ in stored(app, chat_id)] == [1, 2]
+
+
+def test_no_connection_goes_back_to_the_pool_storing_each_statement_at_once(
+    app: Flask,
+) -> None:
+    """PostgreSQL stores a group as one statement in autocommit: the pool's
+    connections must all come back committing only when told to."""
+    chats = open_chats(app, 4)
+    post_together(app, [(v, c, f"m{c}") for v, c in chats])
+    with app.app_context():
+        engine = get_state().db.engine
+    lent = [engine.raw_connection() for _ in range(max(engine.pool.checkedin(), 1))]
+    try:
+        autocommitting = [c for c in lent if autocommits(c.dbapi_connection)]
+    finally:
+        for connection in lent:
+            connection.close()
+    assert not autocommitting
+
+
+def autocommits(driver: object) -> bool:
+    """Whether the driver's connection commits each statement by itself."""
+    if isinstance(driver, sqlite3.Connection):
+        return driver.isolation_level is None
+    return getattr(driver, "autocommit", None) is True
+
+
+def test_the_one_statement_runs_where_the_driver_binds_on_the_client(
+    app: Flask, database_kind: str
+) -> None:
+    """psycopg2 puts the values into the SQL itself, and sends a NULL
+    without a type: the visitors' operator ids are all NULL, which would
+    make PostgreSQL read the column as text. (Run through psycopg's client
+    cursor, which binds as psycopg2 does.)"""
+    if database_kind != "postgresql":
+        pytest.skip("PostgreSQL only (the --db postgresql pass runs it)")
+    import psycopg
+    from sqlalchemy.dialects.postgresql import psycopg2
+
+    chats = open_chats(app, 2)
+    drafts = [
+        Draft(chat, f"m{chat}", "Hej", "visitor", visitor) for visitor, chat in chats
+    ]
+    with app.app_context():
+        state = get_state()
+        statements = state.conversations._statements
+        url = state.db.engine.url.set(drivername="postgresql")
+    [groups] = claim_rounds(drafts)
+    prepared, parameters = statements.claim_and_insert(groups, psycopg2.dialect())
+    now = dt.datetime.now(dt.UTC)
+    with psycopg.connect(url.render_as_string(hide_password=False)) as connection:
+        cursor = psycopg.ClientCursor(connection)
+        cursor.execute(prepared.sql, prepared.parameters({"now": now, **parameters}))
+        rows = cursor.fetchall()
+        connection.rollback()
+    assert sorted((chat, seq, client_id) for _, chat, seq, client_id, _ in rows) == [
+        (chat, 2, f"m{chat}") for _, chat in chats
+    ]
 
 
 def test_who_was_in_a_stopped_leaders_group_is_stored_alone(
@@ -446,6 +544,10 @@ def test_a_message_posted_after_the_database_dropped_our_connection_is_stored(
             visitor_id, chat_id, client_id="before", body="Hej"
         )
         state.db.session.remove()
+        # Several in the pool: all of them die with the database's restart.
+        pooled = [state.db.engine.connect() for _ in range(3)]
+        for connection in pooled:
+            connection.close()
         admin = sa.create_engine(state.db.engine.url, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
             ended = connection.execute(
@@ -543,3 +645,46 @@ def test_statements_for_batches_of_every_size_do_not_pile_up() -> None:
     assert cache.get(1, build(1)) is first
     cache.get(2, build(2))
     assert built == [1, 2, 3, 4, 2]
+
+
+def test_a_transaction_stopped_midway_keeps_nothing_and_drops_its_connection(
+    notes: tuple[sa.Engine, Prepared],
+) -> None:
+    """A greenlet killed inside the block may leave its statement running:
+    the connection is thrown away, not given to the next user."""
+    engine, add = notes
+    thrown_away: list[object] = []
+    sa.event.listen(engine, "invalidate", lambda *args: thrown_away.append(args[0]))
+    with pytest.raises(Stopped):
+        with driver_transaction(engine) as run:
+            run(add, {"key": "half"})
+            raise Stopped
+    assert len(thrown_away) == 1
+    with driver_transaction(engine) as run:
+        run(add, {"key": "whole"})
+    assert noted(engine) == ["whole"]
+
+
+def test_what_watches_the_engine_or_the_session_is_seen(tmp_path: t.Any) -> None:
+    """SQL logging and any listener of statements, errors or the session's
+    transactions send the batch through the session, where they see it."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/watched.db")
+    session = sa_orm.Session(engine)
+    assert not watched(engine, session)
+
+    def listen(*args: t.Any) -> None:
+        pass
+
+    for target, name in (
+        (engine, "before_cursor_execute"),
+        (engine, "handle_error"),
+        (engine.dialect, "do_execute"),
+        (session, "after_begin"),
+    ):
+        sa.event.listen(target, name, listen)
+        assert watched(engine, session), name
+        sa.event.remove(target, name, listen)
+        assert not watched(engine, session), name
+    engine.echo = True
+    assert watched(engine, session)
+    engine.dispose()

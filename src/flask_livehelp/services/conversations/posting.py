@@ -121,7 +121,7 @@ class PostStatements:
             claim = self._claim_of(claims).returning(*self._claimed_columns)
             return Prepared(claim, dialect)
 
-        prepared = self._prepared.get(("claim", dialect.name, len(groups)), build)
+        prepared = self._prepared.get(("claim", *_kind(dialect), len(groups)), build)
         return prepared, self._claim_parameters(groups)
 
     def claim_and_insert(
@@ -132,44 +132,44 @@ class PostStatements:
         in a WITH (PostgreSQL). Its rows: each message's id, chat, number,
         client id and author's name; none for a chat the claim refused.
         """
-        drafts = sum(len(group.drafts) for group in groups)
+        drafts = [
+            {
+                "chat": group.chat,
+                "ordinal": ordinal,
+                "client_id": draft.client_id,
+                "author": draft.author,
+                "operator_id": None if group.by_visitor else draft.author_id,
+                "operator_name": draft.operator_name,
+                "body": draft.body,
+            }
+            for group in groups
+            for ordinal, draft in enumerate(group.drafts, start=1)
+        ]
         prepared = self._prepared.get(
-            ("claim and insert", dialect.name, len(groups), drafts),
-            lambda: Prepared(self._claim_and_insert_of(len(groups), drafts), dialect),
+            ("claim and insert", *_kind(dialect), len(groups), len(drafts)),
+            lambda: Prepared(
+                self._claim_and_insert_of(len(groups), len(drafts)), dialect
+            ),
         )
-        parameters = self._claim_parameters(groups)
-        number = 0
-        for group in groups:
-            for ordinal, draft in enumerate(group.drafts, start=1):
-                parameters.update(
-                    {
-                        f"draft_chat_{number}": group.chat,
-                        f"ordinal_{number}": ordinal,
-                        f"client_id_{number}": draft.client_id,
-                        f"author_{number}_of_message": draft.author,
-                        f"operator_id_{number}": (
-                            None if group.by_visitor else draft.author_id
-                        ),
-                        f"operator_name_{number}": draft.operator_name,
-                        f"body_{number}": draft.body,
-                    }
-                )
-                number += 1
-        return prepared, parameters
+        return prepared, {
+            **self._claim_parameters(groups),
+            **bound_values("drafts", drafts),
+        }
 
     @staticmethod
     def _claim_parameters(groups: list[Group]) -> dict[str, object]:
-        parameters: dict[str, object] = {}
-        for number, group in enumerate(groups):
-            parameters.update(
+        return bound_values(
+            "claims",
+            [
                 {
-                    f"chat_{number}": group.chat,
-                    f"taken_{number}": len(group.drafts),
-                    f"author_{number}": group.author_id,
-                    f"by_visitor_{number}": group.by_visitor,
+                    "chat": group.chat,
+                    "taken": len(group.drafts),
+                    "author": group.author_id,
+                    "by_visitor": group.by_visitor,
                 }
-            )
-        return parameters
+                for group in groups
+            ],
+        )
 
     def insert(
         self, rows: list[dict[str, t.Any]], dialect: sa.Dialect
@@ -182,7 +182,7 @@ class PostStatements:
             for column, value in row.items()
         }
         prepared = self._prepared.get(
-            ("insert", dialect.name, len(rows)),
+            ("insert", *_kind(dialect), len(rows)),
             lambda: Prepared(self._insert_of(len(rows)), dialect),
         )
         return prepared, parameters
@@ -199,7 +199,9 @@ class PostStatements:
                 },
                 **{
                     column: sa.bindparam(
-                        f"{column}_{number}", value, type_=message.c[column].type
+                        f"default_{column}_{number}",
+                        value,
+                        type_=message.c[column].type,
                     )
                     for column, value in self.defaults.items()
                 },
@@ -220,19 +222,14 @@ class PostStatements:
     def _claims_of(size: int) -> sa.Subquery:
         """The chats to claim, as rows: each chat, how many numbers it takes,
         who writes and whether that is the visitor."""
-        return sa.union_all(
-            *(
-                sa.select(
-                    sa.bindparam(f"chat_{n}", type_=sa.Integer).label("chat"),
-                    sa.bindparam(f"taken_{n}", type_=sa.Integer).label("taken"),
-                    sa.bindparam(f"author_{n}", type_=sa.Integer).label("author"),
-                    sa.bindparam(f"by_visitor_{n}", type_=sa.Boolean).label(
-                        "by_visitor"
-                    ),
-                )
-                for n in range(size)
-            )
-        ).subquery("claims")
+        return bound_rows(
+            "claims",
+            size,
+            chat=sa.Integer(),
+            taken=sa.Integer(),
+            author=sa.Integer(),
+            by_visitor=sa.Boolean(),
+        )
 
     def _claim_of(self, claims: sa.Subquery) -> sa.Update:
         chat, now = self.chat, self.now
@@ -278,47 +275,32 @@ class PostStatements:
             .returning(*self._claimed_columns, claims.c.taken)
             .cte("claimed")
         )
-        typed = {column: message.c[column].type for column in self.COLUMNS}
-        drafts = sa.union_all(
-            *(
-                sa.select(
-                    sa.bindparam(f"draft_chat_{n}", type_=sa.Integer).label("chat"),
-                    sa.bindparam(f"ordinal_{n}", type_=sa.Integer).label("ordinal"),
-                    sa.bindparam(f"client_id_{n}", type_=typed["client_id"]).label(
-                        "client_id"
-                    ),
-                    sa.bindparam(f"author_{n}_of_message", type_=typed["author"]).label(
-                        "author"
-                    ),
-                    sa.bindparam(f"operator_id_{n}", type_=typed["operator_id"]).label(
-                        "operator_id"
-                    ),
-                    sa.bindparam(
-                        f"operator_name_{n}", type_=typed["author_name"]
-                    ).label("operator_name"),
-                    sa.bindparam(f"body_{n}", type_=typed["body"]).label("body"),
-                )
-                for n in range(messages)
-            )
-        ).subquery("drafts")
+        typed = message.c
+        drafts = bound_rows(
+            "drafts",
+            messages,
+            chat=sa.Integer(),
+            ordinal=sa.Integer(),
+            client_id=typed.client_id.type,
+            author=typed.author.type,
+            operator_id=typed.operator_id.type,
+            operator_name=typed.author_name.type,
+            body=typed.body.type,
+        )
         rows = sa.select(
             drafts.c.chat,
             claimed.c.last_seq - claimed.c.taken + drafts.c.ordinal,
             drafts.c.client_id,
             drafts.c.author,
             sa.case(
-                # Named: an anonymous one would be "author_1", a claim's.
-                (
-                    drafts.c.author == sa.bindparam("visitor", "visitor"),
-                    claimed.c.visitor_name,
-                ),
+                (drafts.c.author == "visitor", claimed.c.visitor_name),
                 else_=drafts.c.operator_name,
             ),
             drafts.c.operator_id,
             drafts.c.body,
             self.now,
             *(
-                sa.bindparam(column, value, type_=message.c[column].type)
+                sa.bindparam(f"default_{column}", value, type_=message.c[column].type)
                 for column, value in self.defaults.items()
             ),
         ).join_from(drafts, claimed, claimed.c.id == drafts.c.chat)
@@ -333,6 +315,47 @@ class PostStatements:
                 message.c.author_name,
             )
         )
+
+
+def bound_rows(
+    name: str, size: int, **columns: sa.types.TypeEngine[t.Any]
+) -> sa.Subquery:
+    """``size`` rows of values given when the statement runs, as a subquery
+    called ``name``: the value of ``column`` in row ``n`` is the parameter
+    ``{name}_{column}_{n}`` (see :func:`bound_values`).
+
+    Each is cast to its type: a driver that binds on the client (psycopg2)
+    sends a NULL without one, and to PostgreSQL a column of NULLs is text.
+    """
+    return sa.union_all(
+        *(
+            sa.select(
+                *(
+                    sa.cast(
+                        sa.bindparam(f"{name}_{column}_{n}", type_=type_), type_
+                    ).label(column)
+                    for column, type_ in columns.items()
+                )
+            )
+            for n in range(size)
+        )
+    ).subquery(name)
+
+
+def bound_values(
+    name: str, rows: c.Sequence[c.Mapping[str, object]]
+) -> dict[str, object]:
+    """The parameters of :func:`bound_rows` ``name`` for ``rows``."""
+    return {
+        f"{name}_{column}_{n}": value
+        for n, row in enumerate(rows)
+        for column, value in row.items()
+    }
+
+
+def _kind(dialect: sa.Dialect) -> tuple[str, str]:
+    """What compiled SQL is good for: psycopg and psycopg2 differ."""
+    return dialect.name, dialect.driver
 
 
 @dataclasses.dataclass
@@ -495,11 +518,11 @@ class Posting(Announcer):
 
     def _store_together(self, drafts: list[Draft]) -> None:
         """Store a group commit's ``drafts`` in one transaction, then publish
-        each in order: on the driver, or through a connection where the host
-        listens to the engine's statements."""
+        each in order: on the driver, or in the session where something
+        watches the engine or the session (listeners, SQL logging)."""
         engine = self._engine
         rounds = claim_rounds(drafts)
-        if watched(engine):
+        if watched(engine, self.session()):
             self._store(rounds, self._in_session)
             return
         # One statement is a transaction of its own: no BEGIN and COMMIT,

@@ -8,10 +8,11 @@ database's dialect, and each run passes the SQL and the processed values
 to the driver.
 
 Where they run: :func:`driver_transaction`, on a connection of the engine's
-pool given straight to the driver (as the pool's own events, errors and lost
-connections are handled), unless the host listens to its engine's
-statements (:func:`watched`: query logging, tracing), where they go through
-``Connection.exec_driver_sql`` for its listeners to see.
+pool given straight to the driver (the pool's own events still apply, and
+errors and lost connections are handled as ``Connection`` handles them),
+unless something watches the engine or the session (:func:`watched`: SQL
+logging, tracing, the session's transaction events), where they go through
+the session's ``Connection.exec_driver_sql`` for it to see them.
 """
 
 from __future__ import annotations
@@ -19,15 +20,19 @@ from __future__ import annotations
 import collections
 import collections.abc as c
 import contextlib
+import logging
 import threading
 import typing as t
 
 import sqlalchemy as sa
+import sqlalchemy.orm as sa_orm
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.pool import PoolProxiedConnection
 
 Processor = t.Callable[[t.Any], t.Any]
+#: Where SQLAlchemy logs every statement (``echo``, or logging set to INFO).
+_SQL_LOG = logging.getLogger("sqlalchemy.engine.Engine")
 #: What the hot path runs.
 Statement = sa.Insert | sa.Update
 
@@ -130,14 +135,30 @@ STATEMENT_EVENTS = (
     "commit",
     "rollback",
 )
+#: The dialect's: what the driver is handed, and its errors.
+DIALECT_EVENTS = ("do_execute", "do_setinputsizes", "handle_error")
+#: The session's, which fired while a batch ran in the ORM session.
+SESSION_EVENTS = (
+    "after_transaction_create",
+    "after_begin",
+    "before_commit",
+    "after_commit",
+    "after_rollback",
+    "after_soft_rollback",
+    "after_transaction_end",
+)
 
 
-def watched(engine: sa.Engine) -> bool:
-    """Whether anything listens to ``engine``'s statements, transactions or
-    errors: then the hot path's go through a connection too, for it to see
-    them."""
-    return bool(engine.dialect.dispatch.handle_error) or any(
-        getattr(engine.dispatch, name) for name in STATEMENT_EVENTS
+def watched(engine: sa.Engine, session: sa_orm.Session) -> bool:
+    """Whether anything watches ``engine``'s statements, errors or
+    transactions, or ``session``'s (listeners, or SQL logging): then the hot
+    path goes through the session too, for them to see it."""
+    return (
+        bool(engine.echo)
+        or _SQL_LOG.isEnabledFor(logging.INFO)
+        or any(getattr(engine.dispatch, name) for name in STATEMENT_EVENTS)
+        or any(getattr(engine.dialect.dispatch, name) for name in DIALECT_EVENTS)
+        or any(getattr(session.dispatch, name) for name in SESSION_EVENTS)
     )
 
 
@@ -159,73 +180,88 @@ def driver_transaction(
 
     Committed when the block ends, rolled back if it raises; with
     ``autocommit``, each statement is a transaction of its own (for a block
-    of one statement, which then needs no BEGIN and COMMIT). The driver's
+    of one statement, which then needs no BEGIN and COMMIT). As
+    ``Connection`` does, without its work for every statement: the driver's
     errors come out as SQLAlchemy's (``IntegrityError`` and the rest), and a
-    connection the database dropped is thrown away, not given back to the
-    pool: as ``Connection`` does, without its work for every statement.
+    connection the database dropped, or one left mid-statement by a killed
+    greenlet, is thrown away, not given back to the pool.
     """
     dialect = engine.dialect
     connection = engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        if autocommit:
-            # Just checked out, so the pool's proxy holds a driver's connection.
-            driver = t.cast(DBAPIConnection, connection.dbapi_connection)
-            dialect.set_isolation_level(driver, "AUTOCOMMIT")
-    except BaseException:
-        connection.close()
-        raise
+    cursor: DBAPICursor | None = None
     statement = None
 
     def run(prepared: Prepared, values: dict[str, t.Any]) -> list[tuple[t.Any, ...]]:
         nonlocal statement
         statement = prepared.sql
-        dialect.do_execute(cursor, prepared.sql, prepared.parameters(values), None)
-        return prepared.rows(cursor.fetchall())
+        opened = t.cast(DBAPICursor, cursor)  # opened before the block runs
+        dialect.do_execute(opened, prepared.sql, prepared.parameters(values), None)
+        return prepared.rows(opened.fetchall())
 
     try:
+        cursor = connection.cursor()
+        if autocommit:
+            dialect.set_isolation_level(_driver(connection), "AUTOCOMMIT")
         yield run
         if not autocommit:
             statement = "COMMIT"
             dialect.do_commit(connection)
     except BaseException as error:
-        raised = _failed(dialect, connection, cursor, statement, error)
+        raised = _failed(engine, connection, cursor, statement, error)
         if raised is error:
             raise
         raise raised from error
     finally:
+        _give_back(dialect, connection, cursor, autocommit)
+
+
+def _driver(connection: PoolProxiedConnection) -> DBAPIConnection:
+    # Checked out and not thrown away, so the pool's proxy holds one.
+    return t.cast(DBAPIConnection, connection.dbapi_connection)
+
+
+def _give_back(
+    dialect: sa.Dialect,
+    connection: PoolProxiedConnection,
+    cursor: DBAPICursor | None,
+    autocommit: bool,
+) -> None:
+    """Return ``connection`` to the pool as its other users expect it: at
+    the pool's isolation level, or thrown away if it cannot be (the next
+    user would commit nothing it wrote)."""
+    if cursor is not None:
         with contextlib.suppress(Exception):  # gone with a lost connection
             cursor.close()
-        if autocommit and connection.dbapi_connection is not None:
-            _reset_isolation(dialect, connection)
-        connection.close()
-
-
-def _reset_isolation(dialect: sa.Dialect, connection: PoolProxiedConnection) -> None:
-    """Back to the pool's isolation level; a connection that cannot be is
-    thrown away, as the next user would commit nothing it wrote."""
-    try:
-        dialect.reset_isolation_level(
-            t.cast(DBAPIConnection, connection.dbapi_connection)
-        )
-    except Exception as error:
-        connection.invalidate(error)
+    if autocommit and connection.dbapi_connection is not None:
+        try:
+            dialect.reset_isolation_level(_driver(connection))
+        except Exception as error:
+            connection.invalidate(error)
+    connection.close()
 
 
 def _failed(
-    dialect: sa.Dialect,
+    engine: sa.Engine,
     connection: PoolProxiedConnection,
-    cursor: DBAPICursor,
+    cursor: DBAPICursor | None,
     statement: str | None,
     error: BaseException,
 ) -> BaseException:
-    """Roll back after ``error``, or drop the connection if it is lost; the
-    error to raise."""
+    """Roll back after ``error``, or throw the connection away; the error to
+    raise."""
+    dialect = engine.dialect
     driver_error = dialect.loaded_dbapi.Error
     lost = isinstance(error, driver_error) and dialect.is_disconnect(
         error, connection.dbapi_connection, cursor
     )
     if lost:
+        # The database restarted, or a proxy cut us off: the pool's other
+        # connections of that time are as dead, as Connection assumes too.
+        # (What Connection calls; not public, in every 2.x.)
+        engine.pool._invalidate(connection, error)
+    if lost or not isinstance(error, Exception):
+        # Stopped mid-statement (a greenlet killed): its answer may still
+        # come, so nobody may use the connection after us.
         connection.invalidate(error)
     else:
         with contextlib.suppress(Exception):
