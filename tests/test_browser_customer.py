@@ -278,6 +278,24 @@ def test_the_shop_s_own_link_works_before_the_loader_ran(
     expect(chat(page).locator("#lh-offline-body")).to_be_focused()
 
 
+def test_the_form_shown_has_the_focus_when_the_state_comes_after_opening(
+    early_page: Flask, live_server: t.Any, new_page: t.Any
+) -> None:
+    """Opened while the shop's state is still on its way (a slow line): the
+    chat starts on the question form, and when "offline" comes, the offline
+    form takes its place and the typing cursor goes with it."""
+    page = new_page()
+    held = held_requests(page, "**/livehelp/widget/status*")
+    page.goto(live_server.url + "/early")
+    page.click("#chat-link")
+    expect(chat(page).locator("#lh-question")).to_be_focused()
+    assert held, "the state was asked for"
+    for request in held:
+        request.continue_()
+    expect(chat(page).locator("#lh-offline")).to_be_visible()
+    expect(chat(page).locator("#lh-offline-body")).to_be_focused()
+
+
 def test_hiding_the_button_leaves_the_chat_as_it_was(
     shop: Flask, shop_server: t.Any, new_page: t.Any
 ) -> None:

@@ -571,11 +571,22 @@
     tell({ type: "close" });
   });
 
+  const focusField = () => {
+    const where = current();
+    const field = where === "lh-offline" ? $("lh-offline-body") : where === "lh-talk" ? $("lh-input") : $("lh-question");
+    field.focus();
+  };
   const followState = (state) => {
     widgetState = state;
     // Nobody there: the offline form, unless a chat is going on or typed into.
     const idle = !wanted() && !value("lh-question") && !value("lh-offline-body");
-    if (idle && (current() === "lh-prechat" || current() === "lh-offline")) view(firstView());
+    const before = current();
+    if (idle && (before === "lh-prechat" || before === "lh-offline")) {
+      view(firstView());
+      // Opened before the shop's state was known: the customer types in the
+      // form they now see, not in the one that went away.
+      if (visible && current() !== before) focusField();
+    }
     if (status === "queued") waitingNotice({});
   };
   window.addEventListener("message", (event) => {
@@ -584,11 +595,7 @@
     if (!message) return;
     if (message.state) followState(message.state);
     // Just opened: the customer types where they left off.
-    if (message.shown && !visible) {
-      const where = current();
-      const field = where === "lh-offline" ? $("lh-offline-body") : where === "lh-talk" ? $("lh-input") : $("lh-question");
-      field.focus();
-    }
+    if (message.shown && !visible) focusField();
     visible = Boolean(message.shown);
     if (visible) {
       saved.seen = lastSeq;
