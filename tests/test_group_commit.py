@@ -256,30 +256,55 @@ def test_a_message_sent_twice_at_once_is_stored_once(app: Flask) -> None:
     assert stored(app, chat_id) == [(1, "q0"), (2, "again")]
 
 
+def fail_once(
+    app: Flask,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    when: c.Callable[..., bool],
+) -> list[object]:
+    """Make the dialect's ``method`` fail, as the database would, the first
+    time ``when`` holds for its arguments; the failures so far."""
+    with app.app_context():
+        dialect = get_state().db.engine.dialect
+    failures: list[object] = []
+    original = getattr(dialect, method)
+
+    def failing(*args: t.Any) -> t.Any:
+        if not failures and when(*args):
+            failures.append(args)
+            raise dialect.loaded_dbapi.OperationalError("disk I/O error")
+        return original(*args)
+
+    monkeypatch.setattr(dialect, method, failing)
+    return failures
+
+
+def each_stored_alone_with_no_gap(
+    app: Flask, chats: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Post a message to each chat together, the dialect restored after;
+    check each got its number, as if the group had not failed."""
+    answers = post_together(app, [(v, c, f"m{c}") for v, c in chats])
+    monkeypatch.undo()
+    assert answers == [((2, f"m{c}"), True) for _, c in chats]
+    for _, chat_id in chats:
+        assert [seq for seq, _ in stored(app, chat_id)] == [1, 2]
+
+
 def test_a_group_that_fails_stores_each_message_alone_with_no_gap(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nothing of a failed group is kept: each message is then stored alone,
     with the very number it would have had."""
     chats = open_chats(app, 4)
-    with app.app_context():
-        dialect = get_state().db.engine.dialect
-    failures = []
-    execute = dialect.do_execute
-
-    def fail_the_first_insert(cursor: t.Any, statement: str, *args: t.Any) -> None:
-        if "INSERT INTO livehelp_message" in statement and not failures:
-            failures.append(statement)
-            raise dialect.loaded_dbapi.OperationalError("disk full")
-        execute(cursor, statement, *args)
-
-    monkeypatch.setattr(dialect, "do_execute", fail_the_first_insert)
-    answers = post_together(app, [(v, c, f"m{c}") for v, c in chats])
-    monkeypatch.undo()
+    failures = fail_once(
+        app,
+        monkeypatch,
+        "do_execute",
+        lambda cursor, statement, *_: "INSERT INTO livehelp_message" in statement,
+    )
+    each_stored_alone_with_no_gap(app, chats, monkeypatch)
     assert len(failures) == 1
-    assert answers == [((2, f"m{c}"), True) for _, c in chats]
-    for _, chat_id in chats:
-        assert [seq for seq, _ in stored(app, chat_id)] == [1, 2]
 
 
 def test_a_group_whose_commit_fails_leaves_nothing_and_goes_alone(
@@ -293,24 +318,9 @@ def test_a_group_whose_commit_fails_leaves_nothing_and_goes_alone(
     if database_kind == "postgresql" and stored_how == "on the driver":
         pytest.skip("PostgreSQL on the driver: one statement, no COMMIT to fail")
     chats = open_chats(app, 3)
-    with app.app_context():
-        dialect = get_state().db.engine.dialect
-    failures = []
-    commit = dialect.do_commit
-
-    def fail_the_first_commit(connection: t.Any) -> None:
-        if not failures:
-            failures.append(connection)
-            raise dialect.loaded_dbapi.OperationalError("disk I/O error")
-        commit(connection)
-
-    monkeypatch.setattr(dialect, "do_commit", fail_the_first_commit)
-    answers = post_together(app, [(v, c, f"m{c}") for v, c in chats])
-    monkeypatch.undo()
+    failures = fail_once(app, monkeypatch, "do_commit", lambda connection: True)
+    each_stored_alone_with_no_gap(app, chats, monkeypatch)
     assert len(failures) == 1
-    assert answers == [((2, f"m{c}"), True) for _, c in chats]
-    for _, chat_id in chats:
-        assert [seq for seq, _ in stored(app, chat_id)] == [1, 2]
 
 
 def test_no_connection_goes_back_to_the_pool_storing_each_statement_at_once(
