@@ -152,6 +152,13 @@ def chat_servers(settings: Settings, chats: int) -> list[tuple[str, t.Any]]:
     for kind in settings.databases:
         servers.append(
             (
+                f"websockets relay, storing in {kind}",
+                lambda kind=kind: targets.storing_relay(kind, chats, operators),
+            )
+        )
+    for kind in settings.databases:
+        servers.append(
+            (
                 f"flask-livehelp, {kind}",
                 lambda kind=kind: targets.livehelp(kind, chats, operators),
             )
@@ -284,7 +291,7 @@ async def memory_as_browsers_connect(settings: Settings) -> str:
     try:
         for chats in settings.sizes:
             for name, start in chat_servers(settings, chats):
-                if name == "websockets relay":
+                if name.startswith("websockets relay"):
                     continue  # the same server as the echo
                 with start() as running:
                     grown = await _memory_after_chatting(running, chats, settings)

@@ -131,15 +131,18 @@ class LiveHelpTarget:
 
 
 class RelayTarget:
-    """bench.relay_server: the bare ``websockets`` relay (``echo=True``: echo)."""
+    """bench.relay_server: the bare ``websockets`` relay (``echo=True``: echo),
+    which may also store every message and acknowledge it to its sender."""
 
     has_operator = True
 
-    def __init__(self, base: str, echo: bool = False) -> None:
+    def __init__(self, base: str, echo: bool = False, stores: str = "") -> None:
         self.base = base
         self.echo = echo
         self.has_operator = not echo
         self.name = "websockets echo" if echo else "websockets relay"
+        if stores:
+            self.name += f", storing in {stores}"
 
     async def customer(self, chat: int) -> ClientConnection:
         return await _open(self.base + ("/echo" if self.echo else f"/customer/{chat}"))
@@ -152,13 +155,18 @@ class RelayTarget:
 
     def for_operator(self, text: str) -> tuple[int, str] | None:
         frame = json.loads(text)
+        if "ack" in frame:
+            return None  # the storing relay's, for the operator's answer
         return frame["chat"], frame["id"]
 
     def operator_reply(self, chat: int, message_id: str) -> str:
         return json.dumps({"chat": chat, "id": "o" + message_id, "body": BODY})
 
     def for_customer(self, text: str) -> str | None:
-        message_id = t.cast(str, json.loads(text)["id"])
+        frame = json.loads(text)
+        if "ack" in frame:
+            return None
+        message_id = t.cast(str, frame["id"])
         if self.echo:
             return message_id
         return message_id[1:]

@@ -17,6 +17,7 @@ import typing as t
 
 import sqlalchemy as sa
 
+from bench import statements
 from bench import targets
 from bench.app import create_app
 from bench.report import ratio
@@ -26,33 +27,6 @@ from bench.seed import seed
 from flask_livehelp import get_state
 
 CHATS = 50
-#: The driver's placeholder.
-PLACEHOLDER = {"sqlite": "?", "postgresql": "%s"}
-CLAIM = (
-    "UPDATE livehelp_conversation SET last_seq = last_seq + 1,"
-    " last_visitor_message_at = {p} WHERE id = {p} AND visitor_id = {p}"
-    " AND deleted_at IS NULL AND status IN ('queued', 'active')"
-    " RETURNING id, last_seq, visitor_name"
-)
-INSERT = (
-    "INSERT INTO livehelp_message (conversation_id, seq, client_id, author,"
-    " author_name, kind, body, staff_only, via, created_at)"
-    " VALUES ({p}, {p}, {p}, 'visitor', {p}, 'text', {p}, {false}, 'chat', {p})"
-    " RETURNING id"
-)
-#: PostgreSQL's: both as one statement, a transaction of its own, as
-#: Flask-LiveHelp stores a message there (whose statement also carries the
-#: operator's columns and the batch's other chats, so this floor is lower).
-AT_ONCE = (
-    "WITH claimed AS (UPDATE livehelp_conversation SET last_seq = last_seq + 1,"
-    " last_visitor_message_at = %s WHERE id = %s AND visitor_id = %s"
-    " AND deleted_at IS NULL AND status IN ('queued', 'active')"
-    " RETURNING id, last_seq, visitor_name)"
-    " INSERT INTO livehelp_message (conversation_id, seq, client_id, author,"
-    " author_name, kind, body, staff_only, via, created_at)"
-    " SELECT id, last_seq, %s, 'visitor', visitor_name, 'text', %s, false, 'chat', %s"
-    " FROM claimed RETURNING id"
-)
 BODY = "Hello, is the blue raincoat also in size 38?"
 
 
@@ -102,9 +76,9 @@ def _driver_cost(
 ) -> float:
     engine = sa.create_engine(uri)
     connection = engine.raw_connection()
-    placeholder = PLACEHOLDER[kind]
-    claim = CLAIM.format(p=placeholder)
-    insert = INSERT.format(p=placeholder, false="0" if kind == "sqlite" else "false")
+    claim = statements.claim(kind, "visitor")
+    insert = statements.insert(kind, "visitor")
+    at_once = statements.at_once("visitor")
     cursor = connection.cursor()
 
     def post(number: int) -> None:
@@ -113,14 +87,16 @@ def _driver_cost(
         stamp: object = now.isoformat(" ") if kind == "sqlite" else now
         cursor.execute(claim, (stamp, chat, visitor))
         chat_id, seq, name = cursor.fetchone()
-        cursor.execute(insert, (chat_id, seq, f"d{number}", name, BODY, stamp))
+        cursor.execute(insert, (chat_id, seq, f"d{number}", name, None, BODY, stamp))
         cursor.fetchone()
         connection.commit()
 
     def post_at_once(number: int) -> None:
         visitor, chat = chats[number % len(chats)]
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        cursor.execute(AT_ONCE, (now, chat, visitor, f"d{number}", BODY, now))
+        cursor.execute(
+            at_once, (now, chat, visitor, f"d{number}", None, None, BODY, now)
+        )
         cursor.fetchone()
 
     if kind == "postgresql":

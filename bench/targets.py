@@ -125,9 +125,7 @@ def livehelp(
 
         def helpers() -> dict[str, list[int]]:
             found = {"redis": redis_pids} if redis_pids else {}
-            if db_kind == "postgresql":
-                found["postgresql"] = procstat.pids_named("postgres")
-            return found
+            return found | _database_pids(db_kind)
 
         yield Running(
             target,
@@ -176,18 +174,38 @@ def sign_in(base: str, email: str) -> str:
 
 @contextlib.contextmanager
 def relay(operators: int, echo: bool = False) -> t.Iterator[Running]:
+    with _relay_server(operators) as (url, pid):
+        yield Running(load.RelayTarget(url, echo=echo), lambda: [pid], dict)
+
+
+@contextlib.contextmanager
+def storing_relay(db_kind: str, chats: int, operators: int) -> t.Iterator[Running]:
+    """The relay storing each message with the driver alone, in a seeded shop's
+    database: the floor under Flask-LiveHelp's figures."""
+    with database(db_kind) as uri:
+        seed(uri, chats, operators)
+        with _relay_server(operators, uri) as (url, pid):
+            yield Running(
+                load.RelayTarget(url, stores=db_kind),
+                lambda: [pid],
+                lambda: _database_pids(db_kind),
+            )
+
+
+@contextlib.contextmanager
+def _relay_server(
+    operators: int, uri: str | None = None
+) -> t.Iterator[tuple[str, int]]:
+    """bench.relay_server listening: its URL and process id."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.relay_server", str(port), str(operators)],
+        [sys.executable, "-m", "bench.relay_server", str(port), str(operators)]
+        + ([uri] if uri else []),
         cwd=ROOT,
     )
     try:
         wait_until(lambda: _accepts(port), 30, "the websockets relay listening")
-        yield Running(
-            load.RelayTarget(f"ws://127.0.0.1:{port}", echo=echo),
-            lambda: [process.pid],
-            dict,
-        )
+        yield f"ws://127.0.0.1:{port}", process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -201,6 +219,13 @@ def socketio(operators: int) -> t.Iterator[Running]:
         health="/health",
     ) as server:
         yield Running(load.SocketIOTarget(server.ws_url("")), server.worker_pids, dict)
+
+
+def _database_pids(db_kind: str) -> dict[str, list[int]]:
+    """The database's processes, whose CPU is counted apart."""
+    if db_kind == "postgresql":
+        return {"postgresql": procstat.pids_named("postgres")}
+    return {}
 
 
 def _accepts(port: int) -> bool:
