@@ -62,7 +62,11 @@ class Storage:
         self.chats = [t.cast(tuple[int, int, int], tuple(row)) for row in rows]
 
     async def store(
-        self, ws: ServerConnection, chat: int, author: statements.Author, text: str
+        self,
+        ws: ServerConnection,
+        chat: int,
+        author: statements.Author,
+        text: str | bytes,
     ) -> str:
         """Store the message ``text``, acknowledge it on ``ws``; the message
         with its number, to pass on."""
