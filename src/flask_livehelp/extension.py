@@ -8,10 +8,8 @@ import logging
 import os
 import typing as t
 
-import sqlalchemy as sa
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from . import cli
 from . import processes
@@ -50,6 +48,9 @@ from .services.reports import ReportService
 from .services.settings import SettingsService
 from .services.transfers import TransferService
 from .services.visitors import VisitorService
+from .sqlite_tuning import checkpoint_job
+from .sqlite_tuning import CHECKPOINT_SECONDS
+from .sqlite_tuning import tune_sqlite
 from .state import LiveHelpState
 from .text import isolated
 from .views import create_blueprint
@@ -242,11 +243,7 @@ class LiveHelp:
         if not config_value("TUNE_SQLITE", app):
             return
         with app.app_context():
-            engine = db.engines[self.bind_key]
-        if engine.dialect.name == "sqlite" and not sa.event.contains(
-            engine, "connect", _tune_sqlite
-        ):
-            sa.event.listen(engine, "connect", _tune_sqlite)
+            tune_sqlite(db.engines[self.bind_key])
 
     def _add_template_globals(self, app: Flask) -> None:
         domain = app.extensions["livehelp"].domain
@@ -337,6 +334,7 @@ def _add_jobs(state: LiveHelpState) -> None:
     jobs.add("processes", processes.HEARTBEAT_SECONDS, processes.Heartbeat())
     jobs.add("queue-timeouts", 5, timeouts.time_out_queue)
     jobs.add("inactive-chats", 30, timeouts.close_inactive)
+    jobs.add("sqlite-checkpoint", CHECKPOINT_SECONDS, checkpoint_job)
 
 
 def _expire_presence(state: LiveHelpState) -> None:
@@ -372,17 +370,3 @@ def _purge(state: LiveHelpState) -> None:
         return
     state.history.purge()
     state.operators.forget_attempts(utcnow() - dt.timedelta(days=1))
-
-
-def _tune_sqlite(connection: DBAPIConnection, record: object) -> None:
-    # Write-ahead logging lets readers go on while one writer commits, and the
-    # busy timeout makes writers wait for each other instead of failing.
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    # With WAL, NORMAL syncs the disk at checkpoints, not at every commit: an
-    # app crash loses nothing, a power cut at most the last commits, and a
-    # commit no longer waits for the disk. SQLite's calls block a whole gevent
-    # worker, so a commit that waits for fsync stalls every chat in it.
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()

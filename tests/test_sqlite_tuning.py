@@ -1,0 +1,147 @@
+"""SQLite's checkpoints: in the background loop, never in a request.
+
+A checkpoint copies the write-ahead log into the database file and syncs the
+disk, a C call that held a whole gevent worker, every chat in it, for
+milliseconds whenever a commit crossed SQLite's 1,000 pages.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
+from flask_livehelp import get_state
+from flask_livehelp import LiveHelp
+from flask_livehelp.sqlite_tuning import database_file
+
+#: Commits of about ten pages each: past SQLite's own 1,000 pages of log.
+COMMITS = 200
+
+
+def shop_on_sqlite(directory: os.PathLike[str], **config: object) -> Flask:
+    db = SQLAlchemy()
+    app = Flask("shop")
+    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{directory}/shop.db"
+    app.config.update(config)
+    db.init_app(app)
+    LiveHelp(app, db=db)
+    return app
+
+
+def commit_many_pages(app: Flask) -> None:
+    """What a busy shop's requests commit, through the app's engine."""
+    with app.app_context():
+        engine = get_state().db.engine
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE basket (contents BLOB)")
+        for _ in range(COMMITS):
+            with engine.begin() as connection:
+                connection.exec_driver_sql(
+                    "INSERT INTO basket VALUES (zeroblob(40000))"
+                )
+
+
+def baskets_in_the_file_alone(directory: os.PathLike[str]) -> int:
+    """Baskets in the database file, leaving out what is still in the log."""
+    copy = os.path.join(directory, "copy.db")
+    shutil.copyfile(os.path.join(directory, "shop.db"), copy)
+    connection = sqlite3.connect(copy)
+    try:
+        return int(connection.execute("SELECT count(*) FROM basket").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0  # not even the table
+    finally:
+        connection.close()
+        os.remove(copy)
+
+
+def test_requests_leave_the_checkpoints_to_the_background_loop(
+    tmp_path: os.PathLike[str],
+) -> None:
+    app = shop_on_sqlite(tmp_path)
+    commit_many_pages(app)
+    # Past SQLite's own threshold, and no commit copied anything over.
+    assert baskets_in_the_file_alone(tmp_path) == 0
+    get_state(app).jobs.run(app, "sqlite-checkpoint")
+    assert baskets_in_the_file_alone(tmp_path) == COMMITS
+
+
+def test_an_untuned_database_is_left_to_checkpoint_as_it_did(
+    tmp_path: os.PathLike[str],
+) -> None:
+    app = shop_on_sqlite(tmp_path, LIVEHELP_TUNE_SQLITE=False)
+    with app.app_context():
+        engine = get_state().db.engine
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+    commit_many_pages(app)
+    # SQLite's own checkpoints, at its own 1,000 pages.
+    assert baskets_in_the_file_alone(tmp_path) > 0
+
+
+@pytest.mark.parametrize(
+    ("uri", "found"),
+    [
+        ("sqlite:////srv/shop.db", ("file:/srv/shop.db?mode=rw", True)),
+        ("sqlite:////srv/my%20shop.db", ("file:/srv/my%20shop.db?mode=rw", True)),
+        ("sqlite://", None),
+        ("sqlite:///:memory:", None),
+        ("sqlite:///file:shop?mode=memory&cache=shared&uri=true", None),
+        ("sqlite:///file:/srv/shop.db?uri=true", ("file:/srv/shop.db", True)),
+        ("postgresql+psycopg://db/shop", None),
+    ],
+)
+def test_the_checkpoint_finds_the_database_file(
+    uri: str, found: tuple[str, bool] | None
+) -> None:
+    # The pool, named so SQLAlchemy need not pick one for a memory database.
+    engine = sa.create_engine(uri, poolclass=sa.pool.NullPool)
+    assert database_file(engine) == found
+    engine.dispose()
+
+
+def test_a_checkpoint_under_gevent_holds_up_no_other_request() -> None:
+    """Under gevent every request of a worker shares one system thread: the
+    checkpoint runs in gevent's pool of system threads, and the other
+    greenlets go on meanwhile."""
+    script = textwrap.dedent(
+        """
+        from gevent import monkey
+        monkey.patch_all()
+        import gevent
+        from flask_livehelp.sqlite_tuning import off_the_event_loop
+
+        # A C call that holds its thread, as a checkpoint's copying and disk
+        # sync do.
+        hold = monkey.get_original("time", "sleep")
+        ticks = []
+
+        def tick():
+            while True:
+                gevent.sleep(0.01)
+                ticks.append(1)
+
+        ticker = gevent.spawn(tick)
+        gevent.sleep(0)
+        off_the_event_loop(hold, 0.5)
+        print(len(ticks))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    # About 50; none if the call held the worker's thread.
+    assert int(done.stdout) >= 10, done.stdout
