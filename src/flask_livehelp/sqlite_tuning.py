@@ -92,6 +92,12 @@ def checkpoint(name: str, uri: bool) -> tuple[int, int, int]:
     try:
         row = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         return t.cast(tuple[int, int, int], tuple(row))
+    except sqlite3.OperationalError as error:
+        if "locked" not in str(error) and "busy" not in str(error):
+            raise
+        # Another connection holds what a checkpoint needs (recovering the
+        # log after a crash, say): the next round checkpoints.
+        return 1, -1, -1
     finally:
         connection.close()
 
