@@ -110,7 +110,7 @@ def test_a_database_held_by_another_connection_is_checkpointed_next_round(
     ("uri", "found"),
     [
         ("sqlite:////srv/shop.db", ("file:/srv/shop.db?mode=rw", True)),
-        ("sqlite:////srv/my%20shop.db", ("file:/srv/my%20shop.db?mode=rw", True)),
+        ("sqlite:////srv/my shop.db", ("file:/srv/my%20shop.db?mode=rw", True)),
         ("sqlite://", None),
         ("sqlite:///:memory:", None),
         ("sqlite:///file:shop?mode=memory&cache=shared&uri=true", None),
