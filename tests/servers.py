@@ -17,6 +17,7 @@ import time
 import typing as t
 import urllib.error
 import urllib.request
+import weakref
 from pathlib import Path
 
 import redis
@@ -144,6 +145,8 @@ class Gunicorn:
             handle, name = tempfile.mkstemp(prefix="gunicorn-", suffix=".log")
             os.close(handle)
             log_path = Path(name)
+            # Read after stop() (no_tracebacks), so gone with the server.
+            weakref.finalize(self, log_path.unlink, True)
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
