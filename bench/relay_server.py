@@ -34,6 +34,14 @@ customers: dict[int, ServerConnection] = {}
 operators: dict[int, ServerConnection] = {}
 
 
+class Written(t.NamedTuple):
+    """One author's statements (``bench.statements``)."""
+
+    claim: str
+    insert: str
+    at_once: str
+
+
 class Storage:
     """Stores each message in its own transaction, as the driver alone can.
 
@@ -44,6 +52,16 @@ class Storage:
         self.uri = uri
         self.kind = "sqlite" if uri.startswith("sqlite") else "postgresql"
         self.chats: list[tuple[int, int, int]] = []
+        # Written once, not for every message: the floor does no more than it must.
+        authors: tuple[statements.Author, ...] = ("visitor", "operator")
+        self.sql = {
+            author: Written(
+                statements.claim(self.kind, author),
+                statements.insert(self.kind, author),
+                statements.at_once(author),
+            )
+            for author in authors
+        }
 
     async def open(self) -> None:
         if self.kind == "sqlite":
@@ -82,7 +100,7 @@ class Storage:
             )
         else:
             cursor = await self.postgresql.execute(
-                statements.at_once(author),
+                self.sql[author].at_once,
                 (*_claim(author, now, conversation, writer), frame["id"], name,
                  operator_id, frame["body"], now),
             )  # fmt: skip
@@ -103,14 +121,14 @@ class Storage:
         stamp = now.isoformat(" ")
         with self.sqlite:  # commits
             claimed = self.sqlite.execute(
-                statements.claim("sqlite", author),
+                self.sql[author].claim,
                 _claim(author, stamp, conversation, writer),
             ).fetchone()
             if claimed is None:
                 return None
             chat_id, seq, visitor_name = claimed
             self.sqlite.execute(
-                statements.insert("sqlite", author),
+                self.sql[author].insert,
                 (chat_id, seq, frame["id"], name or visitor_name, operator_id,
                  frame["body"], stamp),
             ).fetchone()  # fmt: skip
