@@ -10,9 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import sqlalchemy as sa
@@ -125,41 +122,3 @@ def test_the_checkpoint_finds_the_database_file(
     engine = sa.create_engine(uri, poolclass=sa.pool.NullPool)
     assert database_file(engine) == found
     engine.dispose()
-
-
-def test_a_checkpoint_under_gevent_holds_up_no_other_request() -> None:
-    """Under gevent every request of a worker shares one system thread: the
-    checkpoint runs in gevent's pool of system threads, and the other
-    greenlets go on meanwhile."""
-    script = textwrap.dedent(
-        """
-        from gevent import monkey
-        monkey.patch_all()
-        import gevent
-        from flask_livehelp.sqlite_tuning import off_the_event_loop
-
-        # A C call that holds its thread, as a checkpoint's copying and disk
-        # sync do.
-        hold = monkey.get_original("time", "sleep")
-        ticks = []
-
-        def tick():
-            while True:
-                gevent.sleep(0.01)
-                ticks.append(1)
-
-        ticker = gevent.spawn(tick)
-        gevent.sleep(0)
-        off_the_event_loop(hold, 0.5)
-        print(len(ticks))
-        """
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    # About 50; none if the call held the worker's thread.
-    assert int(done.stdout) >= 10, done.stdout

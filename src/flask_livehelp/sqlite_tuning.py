@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import sys
 import typing as t
 import urllib.parse
 
 import sqlalchemy as sa
 from sqlalchemy.engine.interfaces import DBAPIConnection
+
+from .threads import off_the_event_loop
 
 if t.TYPE_CHECKING:
     from .state import LiveHelpState
@@ -32,8 +33,6 @@ CHECKPOINT_SECONDS = 1.0
 #: should the background loop not run (off, or in no process) or fall behind:
 #: about 40 MB with SQLite's 4 KB pages.
 BACKSTOP_PAGES = 10_000
-
-_T = t.TypeVar("_T")
 
 
 def tune_sqlite(engine: sa.Engine) -> None:
@@ -100,18 +99,3 @@ def checkpoint(name: str, uri: bool) -> tuple[int, int, int]:
         return 1, -1, -1
     finally:
         connection.close()
-
-
-def off_the_event_loop(function: t.Callable[..., _T], *args: object) -> _T:
-    """``function(*args)`` where its C calls hold up no other request.
-
-    Under gevent's monkey patching every request of a worker shares one
-    system thread, and a C call that works for long stops all of them: it
-    runs in gevent's pool of system threads then, and only the caller waits.
-    Elsewhere each request has a thread of its own, and it runs here.
-    """
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("threading"):
-        hub = sys.modules["gevent"].get_hub()
-        return t.cast(_T, hub.threadpool.apply(function, args))
-    return function(*args)

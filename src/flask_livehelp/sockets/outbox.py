@@ -31,13 +31,14 @@ import os
 import select
 import socket
 import struct
-import sys
 import threading
 import time
 import typing as t
 
 from simple_websocket import Server
 from wsproto.connection import ConnectionState
+
+from ..threads import unpatched
 
 log = logging.getLogger(__name__)
 
@@ -271,12 +272,7 @@ def unpatched_poll() -> t.Callable[[], select.poll]:
     Asking whether a socket takes data right now needs no waiting, and the
     patched poll costs a timer and a watcher per call even for that.
     """
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("select"):
-        return t.cast(
-            "t.Callable[[], select.poll]", monkey.get_original("select", "poll")
-        )
-    return select.poll
+    return t.cast("t.Callable[[], select.poll]", unpatched("select", "poll"))
 
 
 def takes_data_now(sock: _socket.socket) -> bool:
