@@ -25,7 +25,6 @@ from flask_livehelp.services.conversations.posting import Posting
 from flask_livehelp.services.conversations.prepared import driver_transaction
 from flask_livehelp.services.conversations.prepared import NeedsDefaults
 from flask_livehelp.services.conversations.prepared import Prepared
-from flask_livehelp.services.conversations.prepared import PreparedCache
 from flask_livehelp.services.conversations.prepared import watched
 from servers import wait_until
 
@@ -70,6 +69,24 @@ def stored_how(request: pytest.FixtureRequest) -> c.Iterator[str | None]:
             sa.event.remove(engine, "before_cursor_execute", watch)
 
 
+@pytest.fixture(autouse=True)
+def statements_for_batches(request: pytest.FixtureRequest) -> None:
+    """The statements compiled for batches of up to 32 messages, as in a
+    worker that has run a while: a fresh one stores its first batches a few
+    messages at a time, while it compiles for larger ones in the background
+    (tested below, where a test is ``cold``)."""
+    if "app" not in request.fixturenames or getattr(request.function, "cold", False):
+        return
+    app: Flask = request.getfixturevalue("app")
+    with app.app_context():
+        state = get_state()
+        statements = state.conversations._statements
+        dialect = state.db.engine.dialect
+    wait_until(
+        lambda: statements.room(32, dialect) == 32, 30, "statements for batches of 32"
+    )
+
+
 def open_chats(app: Flask, count: int) -> list[tuple[int, int]]:
     """``count`` queued chats, each of its own visitor: (visitor, chat) ids."""
     with app.app_context():
@@ -87,9 +104,10 @@ def open_chats(app: Flask, count: int) -> list[tuple[int, int]]:
 
 
 def post_together(
-    app: Flask, posts: list[tuple[int, int, str]]
+    app: Flask, posts: list[tuple[int, int, str]], bodies: list[str] | None = None
 ) -> list[tuple[t.Any, bool] | BaseException]:
-    """Each (visitor, chat, client id) posted by a thread of its own, all at once."""
+    """Each (visitor, chat, client id) posted by a thread of its own, all at
+    once; the client id is the body, unless ``bodies`` gives each one."""
     answers: list[tuple[t.Any, bool] | BaseException] = [
         RuntimeError("not answered")
     ] * len(posts)
@@ -100,7 +118,10 @@ def post_together(
             barrier.wait()
             try:
                 message, created = get_state().conversations.post_by_visitor(
-                    visitor_id, chat_id, client_id=client_id, body=client_id
+                    visitor_id,
+                    chat_id,
+                    client_id=client_id,
+                    body=client_id if bodies is None else bodies[number],
                 )
                 answers[number] = ((message.seq, message.client_id), created)
             except BaseException as error:  # noqa: B036 (Stopped, below)
@@ -635,26 +656,88 @@ def test_a_connection_lent_for_one_statement_comes_back_with_transactions(
     assert noted(engine) == ["alone"]
 
 
-def test_statements_for_batches_of_every_size_do_not_pile_up() -> None:
-    """A batch's statement is compiled for its sizes; a long-running worker
-    keeps the ones it used last, not one for every size it ever met."""
-    dialect = sa.create_engine("sqlite://").dialect
-    cache = PreparedCache(size=3)
-    built: list[int] = []
+def test_a_fresh_process_compiles_for_larger_batches_beside_the_posters(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, database_kind: str
+) -> None:
+    """Compiling a batch's statements takes milliseconds, tens for a large
+    batch; on a poster's thread under gevent that stalls every chat of the
+    worker, and each stall made the next batch larger, a size new again. A
+    fresh process's first burst is stored a few at a time while statements
+    for larger batches are compiled in a thread of their own; no poster
+    compiles more than the smallest batch's. Every message is stored once,
+    in order."""
+    chats = open_chats(app, 24)
+    compiled_by: list[str] = []
+    prepare = Prepared.__init__
 
-    def build(size: int) -> c.Callable[[], Prepared]:
-        def prepare() -> Prepared:
-            built.append(size)
-            return Prepared(sa.insert(sa.table("t", sa.column("n"))), dialect)
+    def noted(self: Prepared, statement: t.Any, dialect: sa.Dialect) -> None:
+        prepare(self, statement, dialect)
+        compiled_by.append(threading.current_thread().name)
 
-        return prepare
+    monkeypatch.setattr(Prepared, "__init__", noted)
+    answers, inserts = inserts_during(
+        app,
+        lambda: post_together(app, [(v, c, f"m{c}") for v, c in chats]),
+        monkeypatch,
+    )
+    assert answers == [((2, f"m{c}"), True) for _, c in chats]
+    for number, (_, chat_id) in enumerate(chats):
+        assert stored(app, chat_id) == [(1, f"q{number}"), (2, f"m{chat_id}")]
+    # The batch of one: the claim and the insert, or both in one (PostgreSQL).
+    per_batch = 1 if database_kind == "postgresql" else 2
+    by_posters = [name for name in compiled_by if name != "livehelp-statements"]
+    assert len(by_posters) == per_batch
+    assert 1 < inserts < len(chats)
+    wait_until(lambda: len(compiled_by) > per_batch, 10, "a larger batch's statements")
 
-    first = cache.get(1, build(1))
-    for size in (2, 3, 1, 4):  # 1 used again: 2 is the one dropped
-        cache.get(size, build(size))
-    assert cache.get(1, build(1)) is first
-    cache.get(2, build(2))
-    assert built == [1, 2, 3, 4, 2]
+
+test_a_fresh_process_compiles_for_larger_batches_beside_the_posters.cold = True  # type: ignore[attr-defined]
+
+
+def test_batches_of_many_sizes_share_a_few_compiled_statements(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, database_kind: str
+) -> None:
+    """A statement is compiled for a few sizes of batch, not for every size
+    a worker meets, and the rows that round a batch up store nothing."""
+    chats = open_chats(app, 35)
+    compiled: list[str] = []
+    prepare = Prepared.__init__
+
+    def counted(self: Prepared, statement: t.Any, dialect: sa.Dialect) -> None:
+        prepare(self, statement, dialect)
+        compiled.append(self.sql)
+
+    monkeypatch.setattr(Prepared, "__init__", counted)
+    with app.app_context():
+        state = get_state()
+        kept_before = state.db.session.query(state.models.message).count()
+    start = 0
+    for size in (3, 4, 5, 7, 8, 1, 2, 5):  # rounded up: 4, 4, 8, 8, 8, 1, 2, 8
+        batch = chats[start : start + size]
+        start += size
+        answers = post_together(app, [(v, c, f"m{c}") for v, c in batch])
+        assert answers == [((2, f"m{c}"), True) for _, c in batch]
+    with app.app_context():
+        state = get_state()
+        kept = state.db.session.query(state.models.message).count()
+    assert kept == kept_before + start
+    # Compiled before for 2 to 32 (statements_for_batches): only a batch of
+    # one compiles its own, once.
+    assert len(compiled) == (1 if database_kind == "postgresql" else 2)
+
+
+def test_text_of_any_kind_is_stored_as_it_was_sent(app: Flask) -> None:
+    """The rows go to the database as one JSON parameter: quotes, newlines,
+    backslashes, every script and emoji come back as they went in."""
+    bodies = ['"Hej", sagde hun.\n\\ \\n {"a": 1}', "Ærø 😀 مرحبا 你好", "'; --"]
+    chats = open_chats(app, len(bodies))
+    answers = post_together(app, [(v, c, f"m{c}") for v, c in chats], bodies)
+    assert answers == [((2, f"m{c}"), True) for _, c in chats]
+    with app.app_context():
+        kept = [
+            get_state().conversations.messages_after(c, 1)[0].body for _, c in chats
+        ]
+    assert kept == bodies
 
 
 def test_a_transaction_stopped_midway_keeps_nothing_and_drops_its_connection(

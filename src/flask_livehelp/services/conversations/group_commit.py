@@ -54,6 +54,8 @@ class Draft:
 #: Stores a batch in one transaction and publishes what it stored, setting
 #: ``stored`` on each draft it stored; raises if the transaction failed.
 Store = c.Callable[[list[Draft]], None]
+#: How many of so many messages waiting the next batch may take.
+Room = c.Callable[[int], int]
 
 
 class GroupCommit:
@@ -72,13 +74,17 @@ class GroupCommit:
         self._queue: collections.deque[Draft] = collections.deque()
         self._leading = False
 
-    def submit(self, draft: Draft, store: Store) -> StoredMessage | None:
+    def submit(
+        self, draft: Draft, store: Store, room: Room | None = None
+    ) -> StoredMessage | None:
         """Store ``draft`` together with whatever else is waiting.
 
         Returns the stored message, or ``None`` when the batch did not store
         it: its chat refused it (or it was sent before) or the transaction
         failed. The poster then posts it alone, which stores it or says why
-        not, exactly as without group commit.
+        not, exactly as without group commit. A batch takes as many of the
+        messages waiting as ``room`` says (up to the limit); the rest wait
+        for the next.
         """
         with self._lock:
             self._queue.append(draft)
@@ -93,18 +99,22 @@ class GroupCommit:
                 raise
             if not draft.leads:
                 return draft.stored
-        self._lead(draft, store)
+        self._lead(draft, store, room)
         return draft.stored
 
-    def _lead(self, draft: Draft, store: Store) -> None:
+    def _lead(self, draft: Draft, store: Store, room: Room | None) -> None:
         batch: list[Draft] = []
         try:
             if len(self._queue) < self.limit:
                 # Even for no time at all: under gevent this lets every socket
                 # with a message waiting read it and join, before we store.
                 time.sleep(self.window)
+            wanted = min(len(self._queue), self.limit)
+            size = wanted if room is None else room(wanted)
             with self._lock:
-                batch = [self._queue.popleft() for _ in range(self._take())]
+                # A poster stopped meanwhile has left the queue.
+                size = min(size, len(self._queue))
+                batch = [self._queue.popleft() for _ in range(size)]
             store(batch)
         except Exception as error:
             # Nothing of the batch was committed: each poster posts alone and
@@ -120,9 +130,6 @@ class GroupCommit:
                 taken.stored = None
         finally:
             self._hand_over(draft, batch)
-
-    def _take(self) -> int:
-        return min(len(self._queue), self.limit)
 
     def _abandon(self, draft: Draft) -> None:
         with self._lock:

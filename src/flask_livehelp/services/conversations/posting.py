@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
+import logging
 import os
 import threading
 import typing as t
@@ -21,17 +22,24 @@ from ...i18n import N_
 from ...models import MessageMixin
 from ...models import Models
 from ...models import utcnow
+from ...threads import off_the_event_loop
 from .. import access
 from ..access import OPEN
 from .announcing import Announcer
 from .group_commit import Draft
 from .group_commit import GroupCommit
+from .prepared import batch_size
+from .prepared import bound_rows
+from .prepared import bound_values
 from .prepared import driver_transaction
 from .prepared import Prepared
 from .prepared import PreparedCache
 from .prepared import Run
+from .prepared import Statement
 from .prepared import through_connection
 from .prepared import watched
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,8 +78,15 @@ class PostStatements:
     """The statements that store messages, built once per set of models.
 
     Storing messages is the hot path: each statement is built and compiled
-    once for each number of chats or messages it takes (.prepared), then
-    only run.
+    once for each size of batch (.prepared.batch_size), then only run.
+
+    Compiling for a larger batch takes tens of milliseconds. On a poster's
+    thread that stalls every chat of a gevent worker, just when messages
+    pile up: a worker started under load compiled one size after another,
+    each stall making the next batch larger, of a size new again. So a
+    batch takes no more messages than the statements compiled so far take
+    (:meth:`room`), and a backlog larger has the next size compiled in the
+    background, off the event loop.
     """
 
     #: The message's columns a post sets; the others get their defaults.
@@ -85,6 +100,8 @@ class PostStatements:
         "body",
         "created_at",
     )
+    #: Those given for each message; all of a batch are stored at once (``now``).
+    GIVEN = tuple(column for column in COLUMNS if column != "created_at")
 
     def __init__(self, models: Models) -> None:
         self.chat = models.conversation.__table__
@@ -93,6 +110,16 @@ class PostStatements:
         #: By dialect and size: building a statement and its cache key for
         #: each batch would cost more than running it.
         self._prepared = PreparedCache()
+        self._builders: dict[str, t.Callable[[int], Statement]] = {
+            "claim": self._claim_only_of,
+            "insert": self._insert_of,
+            "claim and insert": self._claim_and_insert_of,
+        }
+        #: By dialect: the largest batch the statements are compiled for
+        #: (every size below it too), and those growing in the background.
+        self._room: dict[tuple[str, str], int] = {}
+        self._growing: set[tuple[str, str]] = set()
+        self._growing_lock = threading.Lock()
         #: The driver's SQL gets no defaults worked out: the model's own
         #: (a message's kind, say) go in as constants.
         self.defaults = {
@@ -115,14 +142,9 @@ class PostStatements:
         ``groups`` once (an UPDATE changes a row once). Its rows: each
         chat's id, its last number now, and its visitor's name.
         """
-
-        def build() -> Prepared:
-            claims = self._claims_of(len(groups))
-            claim = self._claim_of(claims).returning(*self._claimed_columns)
-            return Prepared(claim, dialect)
-
-        prepared = self._prepared.get(("claim", *_kind(dialect), len(groups)), build)
-        return prepared, self._claim_parameters(groups)
+        size = batch_size(len(groups))
+        prepared = self._prepared_for("claim", size, dialect)
+        return prepared, self._claim_parameters(groups, size)
 
     def claim_and_insert(
         self, groups: list[Group], dialect: sa.Dialect
@@ -145,19 +167,16 @@ class PostStatements:
             for group in groups
             for ordinal, draft in enumerate(group.drafts, start=1)
         ]
-        prepared = self._prepared.get(
-            ("claim and insert", *_kind(dialect), len(groups), len(drafts)),
-            lambda: Prepared(
-                self._claim_and_insert_of(len(groups), len(drafts)), dialect
-            ),
-        )
+        # One size for both: there are never more chats than messages.
+        size = batch_size(len(drafts))
+        prepared = self._prepared_for("claim and insert", size, dialect)
         return prepared, {
-            **self._claim_parameters(groups),
-            **bound_values("drafts", drafts),
+            **self._claim_parameters(groups, size),
+            **bound_values("drafts", drafts, size),
         }
 
     @staticmethod
-    def _claim_parameters(groups: list[Group]) -> dict[str, object]:
+    def _claim_parameters(groups: list[Group], size: int) -> dict[str, object]:
         return bound_values(
             "claims",
             [
@@ -169,54 +188,100 @@ class PostStatements:
                 }
                 for group in groups
             ],
+            size,
         )
 
     def insert(
         self, rows: list[dict[str, t.Any]], dialect: sa.Dialect
     ) -> tuple[Prepared, dict[str, object]]:
-        """One INSERT of ``rows`` (values of :attr:`COLUMNS`), and its
-        parameters. Its rows: each message's id, chat and number."""
-        parameters = {
-            f"{column}_{number}": value
-            for number, row in enumerate(rows)
-            for column, value in row.items()
-        }
-        prepared = self._prepared.get(
-            ("insert", *_kind(dialect), len(rows)),
-            lambda: Prepared(self._insert_of(len(rows)), dialect),
-        )
-        return prepared, parameters
+        """One INSERT of ``rows`` (values of :attr:`COLUMNS`, all stored at
+        the parameter ``now``), and its parameters. Its rows: each message's
+        id, chat and number."""
+        size = batch_size(len(rows))
+        prepared = self._prepared_for("insert", size, dialect)
+        given = [{column: row[column] for column in self.GIVEN} for row in rows]
+        return prepared, bound_values("rows", given, size)
+
+    @staticmethod
+    def in_one_statement(dialect: sa.Dialect) -> bool:
+        """Whether a batch of one round is stored by :meth:`claim_and_insert`
+        (else :meth:`claim`, then :meth:`insert`)."""
+        return dialect.name == "postgresql"
+
+    def room(self, wanted: int, dialect: sa.Dialect) -> int:
+        """How many of ``wanted`` messages the next batch may take: as many
+        as the statements compiled so far take. Wanting more starts the
+        next size compiling in the background."""
+        kind = _kind(dialect)
+        room = self._room.get(kind, 1)  # the first batch compiles its own
+        if wanted > room:
+            with self._growing_lock:
+                grows = kind not in self._growing
+                self._growing.add(kind)
+            if grows:
+                threading.Thread(
+                    target=self._grow,
+                    args=(room * 2, dialect),
+                    name="livehelp-statements",
+                    daemon=True,
+                ).start()
+        return min(wanted, room)
+
+    def _grow(self, size: int, dialect: sa.Dialect) -> None:
+        """Compile a batch's statements for ``size``, then let batches take as
+        many. In a thread of its own (a greenlet under gevent)."""
+        kind = _kind(dialect)
+        names = ["claim and insert"] if self.in_one_statement(dialect) else []
+        try:
+            for name in names or ["claim", "insert"]:
+                self._prepared_for(name, size, dialect, aside=True)
+            self._room[kind] = max(size, self._room.get(kind, 1))
+        except Exception:
+            log.exception("Compiling the statements for batches of %d failed.", size)
+        finally:
+            with self._growing_lock:
+                self._growing.discard(kind)
+
+    def _prepared_for(
+        self, name: str, size: int, dialect: sa.Dialect, *, aside: bool = False
+    ) -> Prepared:
+        """The statement ``name`` for ``size`` rows, compiled the first time
+        (``aside``: off the event loop)."""
+        build = functools.partial(self._compiled, name, size, dialect)
+        if aside:
+            build = functools.partial(off_the_event_loop, build)
+        return self._prepared.get((name, *_kind(dialect), size), build)
+
+    def _compiled(self, name: str, size: int, dialect: sa.Dialect) -> Prepared:
+        return Prepared(self._builders[name](size), dialect)
 
     def _insert_of(self, size: int) -> sa.Insert:
         message = self.message
-        rows = [
-            {
-                **{
-                    column: sa.bindparam(
-                        f"{column}_{number}", type_=message.c[column].type
-                    )
-                    for column in self.COLUMNS
-                },
-                **{
-                    column: sa.bindparam(
-                        f"default_{column}_{number}",
-                        value,
-                        type_=message.c[column].type,
-                    )
-                    for column, value in self.defaults.items()
-                },
-            }
-            for number in range(size)
-        ]
+        types = {column: message.c[column].type for column in self.GIVEN}
+        rows = bound_rows("rows", size, **types)
+        values = sa.select(
+            *(rows.c[column] for column in self.GIVEN), self.now, *self._defaults
+        ).where(rows.c.conversation_id.is_not(None))  # not the padding
         return (
             sa.insert(message)
-            .values(rows)
+            .from_select([*self.GIVEN, "created_at", *self.defaults], values)
             .returning(message.c.id, message.c.conversation_id, message.c.seq)
         )
 
     @property
+    def _defaults(self) -> list[sa.BindParameter[t.Any]]:
+        """The model's defaults (:attr:`defaults`) as the statements' constants."""
+        return [
+            sa.bindparam(f"default_{column}", value, type_=self.message.c[column].type)
+            for column, value in self.defaults.items()
+        ]
+
+    @property
     def _claimed_columns(self) -> tuple[sa.ColumnElement[t.Any], ...]:
         return (self.chat.c.id, self.chat.c.last_seq, self.chat.c.visitor_name)
+
+    def _claim_only_of(self, size: int) -> sa.Update:
+        return self._claim_of(self._claims_of(size)).returning(*self._claimed_columns)
 
     @staticmethod
     def _claims_of(size: int) -> sa.Subquery:
@@ -267,9 +332,9 @@ class PostStatements:
             )
         )
 
-    def _claim_and_insert_of(self, chats: int, messages: int) -> sa.Insert:
+    def _claim_and_insert_of(self, size: int) -> sa.Insert:
         message = self.message
-        claims = self._claims_of(chats)
+        claims = self._claims_of(size)
         claimed = (
             self._claim_of(claims)
             .returning(*self._claimed_columns, claims.c.taken)
@@ -278,7 +343,7 @@ class PostStatements:
         typed = message.c
         drafts = bound_rows(
             "drafts",
-            messages,
+            size,
             chat=sa.Integer(),
             ordinal=sa.Integer(),
             client_id=typed.client_id.type,
@@ -299,10 +364,7 @@ class PostStatements:
             drafts.c.operator_id,
             drafts.c.body,
             self.now,
-            *(
-                sa.bindparam(f"default_{column}", value, type_=message.c[column].type)
-                for column, value in self.defaults.items()
-            ),
+            *self._defaults,
         ).join_from(drafts, claimed, claimed.c.id == drafts.c.chat)
         return (
             sa.insert(message)
@@ -315,42 +377,6 @@ class PostStatements:
                 message.c.author_name,
             )
         )
-
-
-def bound_rows(
-    name: str, size: int, **columns: sa.types.TypeEngine[t.Any]
-) -> sa.Subquery:
-    """``size`` rows of values given when the statement runs, as a subquery
-    called ``name``: the value of ``column`` in row ``n`` is the parameter
-    ``{name}_{column}_{n}`` (see :func:`bound_values`).
-
-    Each is cast to its type: a driver that binds on the client (psycopg2)
-    sends a NULL without one, and to PostgreSQL a column of NULLs is text.
-    """
-    return sa.union_all(
-        *(
-            sa.select(
-                *(
-                    sa.cast(
-                        sa.bindparam(f"{name}_{column}_{n}", type_=type_), type_
-                    ).label(column)
-                    for column, type_ in columns.items()
-                )
-            )
-            for n in range(size)
-        )
-    ).subquery(name)
-
-
-def bound_values(
-    name: str, rows: c.Sequence[c.Mapping[str, object]]
-) -> dict[str, object]:
-    """The parameters of :func:`bound_rows` ``name`` for ``rows``."""
-    return {
-        f"{name}_{column}_{n}": value
-        for n, row in enumerate(rows)
-        for column, value in row.items()
-    }
 
 
 def _kind(dialect: sa.Dialect) -> tuple[str, str]:
@@ -477,11 +503,15 @@ class Posting(Announcer):
         )
         group = self._group_commit()
         if group is not None and self._done_with_session():
-            stored = group.submit(draft, self._store_together)
+            stored = group.submit(draft, self._store_together, self._batch_room)
             if stored is not None:
                 self._announce_posted(stored)
                 return stored, True
         return self._post_alone(draft, refuse)
+
+    def _batch_room(self, wanted: int) -> int:
+        """How many messages the next batch may take, of ``wanted``."""
+        return self._statements.room(wanted, self._engine.dialect)
 
     def _group_commit(self) -> GroupCommit | None:
         """This process's group commit, or ``None`` when each message goes alone."""
@@ -534,7 +564,9 @@ class Posting(Announcer):
 
     def _at_once(self, rounds: list[list[Group]]) -> bool:
         """Whether ``rounds`` are stored by one statement."""
-        return len(rounds) == 1 and self._engine.dialect.name == "postgresql"
+        return len(rounds) == 1 and self._statements.in_one_statement(
+            self._engine.dialect
+        )
 
     def _store(
         self,
@@ -554,7 +586,7 @@ class Posting(Announcer):
                 if self._at_once(rounds):
                     stored = self._claim_and_insert(run, rounds[0], now)
                 else:
-                    stored = self._insert(run, self._claim(run, rounds, now))
+                    stored = self._insert(run, self._claim(run, rounds, now), now)
         except BaseException:
             for draft in stored:
                 draft.stored = None
@@ -600,7 +632,7 @@ class Posting(Announcer):
         return claimed
 
     def _insert(
-        self, run: Run, claimed: list[tuple[Draft, dict[str, t.Any]]]
+        self, run: Run, claimed: list[tuple[Draft, dict[str, t.Any]]], now: dt.datetime
     ) -> list[Draft]:
         """Insert the claimed rows in one statement; each draft learns its id.
         The drafts stored."""
@@ -609,7 +641,7 @@ class Posting(Announcer):
         rows = [fields for _, fields in claimed]
         statement, parameters = self._statements.insert(rows, self._engine.dialect)
         # By chat and number: the order of RETURNING's rows is not promised.
-        inserted = run(statement, parameters)
+        inserted = run(statement, {"now": now, **parameters})
         ids = {
             (chat, seq): message_id
             for message_id, chat, seq in t.cast(list[tuple[int, int, int]], inserted)

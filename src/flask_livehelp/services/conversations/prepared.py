@@ -17,11 +17,9 @@ the session's ``Connection.exec_driver_sql`` for it to see them.
 
 from __future__ import annotations
 
-import collections
 import collections.abc as c
 import contextlib
 import logging
-import threading
 import typing as t
 
 import sqlalchemy as sa
@@ -97,28 +95,74 @@ class Prepared:
 
 
 class PreparedCache:
-    """Prepared statements by key (a batch's sizes), the most recently used
-    ``size`` of them: batches of every size are compiled as they come."""
+    """Prepared statements by key (which statement, for which driver and
+    size), each compiled the first time it is asked for."""
 
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
-        self._lock = threading.Lock()
-        self._prepared: collections.OrderedDict[t.Hashable, Prepared] = (
-            collections.OrderedDict()
-        )
+    def __init__(self) -> None:
+        self._prepared: dict[t.Hashable, Prepared] = {}
 
     def get(self, key: t.Hashable, build: c.Callable[[], Prepared]) -> Prepared:
-        with self._lock:
-            found = self._prepared.get(key)
-            if found is not None:
-                self._prepared.move_to_end(key)
-                return found
-        found = build()  # outside the lock: compiling takes milliseconds
-        with self._lock:
-            self._prepared[key] = found
-            if len(self._prepared) > self.size:
-                self._prepared.popitem(last=False)
+        found = self._prepared.get(key)
+        if found is None:
+            # No lock: two posters may both compile a statement, once; a
+            # poster must never wait for a compile in the background.
+            found = self._prepared.setdefault(key, build())
         return found
+
+
+def batch_size(count: int) -> int:
+    """How many rows the statement for ``count`` rows takes: ``count``
+    rounded up to a power of two.
+
+    Compiling a statement takes milliseconds (tens for a batch of a
+    hundred), more than running it many times: rounded up, a worker compiles
+    each statement for at most eight sizes in its life (up to 128 rows). The
+    rows beyond ``count`` are NULLs that match nothing (:func:`bound_values`).
+    """
+    return 1 << (count - 1).bit_length()
+
+
+def bound_rows(
+    name: str, size: int, **columns: sa.types.TypeEngine[t.Any]
+) -> sa.Subquery:
+    """``size`` rows of values given when the statement runs, as a subquery
+    called ``name``: the value of ``column`` in row ``n`` is the parameter
+    ``{name}_{column}_{n}`` (see :func:`bound_values`).
+
+    Placeholders, not one parameter holding every row (a JSON array, say):
+    then the database plans without knowing how many rows there are, and
+    PostgreSQL reads every open chat to find the few a batch claims.
+
+    Each is cast to its type: a driver that binds on the client (psycopg2)
+    sends a NULL without one, and to PostgreSQL a column of NULLs is text.
+    """
+    return sa.union_all(
+        *(
+            sa.select(
+                *(
+                    sa.cast(
+                        sa.bindparam(f"{name}_{column}_{n}", type_=type_), type_
+                    ).label(column)
+                    for column, type_ in columns.items()
+                )
+            )
+            for n in range(size)
+        )
+    ).subquery(name)
+
+
+def bound_values(
+    name: str, rows: c.Sequence[c.Mapping[str, object]], size: int
+) -> dict[str, object]:
+    """The parameters of :func:`bound_rows` ``name`` of ``size`` for
+    ``rows``; the rows beyond them all NULL, which the statement is to
+    match with nothing (a NULL id joins no row)."""
+    padding = [dict.fromkeys(rows[0])] * (size - len(rows)) if rows else []
+    return {
+        f"{name}_{column}_{n}": value
+        for n, row in enumerate([*rows, *padding])
+        for column, value in row.items()
+    }
 
 
 #: Runs a prepared statement in the transaction; the rows it returned.
