@@ -640,3 +640,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             or item.module.__name__ in SERVER_MODULES
         ):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def events(state: t.Any) -> list[tuple[str, dict[str, t.Any]]]:
+    """Everything published on the hub during the test."""
+    seen: list[tuple[str, dict[str, t.Any]]] = []
+    original = state.hub.deliver
+
+    def record(channel: str, text: str) -> None:
+        seen.append((channel, json.loads(text)))
+        original(channel, text)
+
+    state.hub.deliver = record
+    return seen
+
+
+def statements_of(state: t.Any, work: t.Callable[..., t.Any], *args: t.Any) -> int:
+    """How many SQL statements ``work(*args)`` sends."""
+    count = 0
+
+    def counted(*args: t.Any) -> None:
+        nonlocal count
+        count += 1
+
+    engine = state.db.engine
+    sa.event.listen(engine, "before_cursor_execute", counted)
+    try:
+        work(*args)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", counted)
+    return count

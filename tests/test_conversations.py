@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import typing as t
 
@@ -10,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from conftest import statements_of
 from flask_livehelp import get_state
 from flask_livehelp import NotAllowed
 from flask_livehelp import Refused
@@ -22,20 +22,6 @@ def visitor(state: t.Any) -> t.Any:
         ip_address="10.0.0.1", user_agent="pytest", locale="da"
     )
     return visitor
-
-
-@pytest.fixture
-def events(state: t.Any) -> list[tuple[str, dict[str, t.Any]]]:
-    """Everything published on the hub during the test."""
-    seen: list[tuple[str, dict[str, t.Any]]] = []
-    original = state.hub.deliver
-
-    def record(channel: str, text: str) -> None:
-        seen.append((channel, json.loads(text)))
-        original(channel, text)
-
-    state.hub.deliver = record
-    return seen
 
 
 def start(
@@ -350,23 +336,6 @@ def test_signals_tell_the_host_what_happened(
     assert all(sender is app for _, sender, _ in heard)
     assert heard[2][2] == ["conversation", "operator"]
     assert heard[3][2] == ["conversation", "reason"]
-
-
-def statements_of(state: t.Any, work: t.Callable[..., t.Any], *args: t.Any) -> int:
-    """How many SQL statements ``work(*args)`` sends."""
-    count = 0
-
-    def counted(*args: t.Any) -> None:
-        nonlocal count
-        count += 1
-
-    engine = state.db.engine
-    sa.event.listen(engine, "before_cursor_execute", counted)
-    try:
-        work(*args)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", counted)
-    return count
 
 
 def test_accepting_costs_the_same_with_five_or_twenty_waiting(

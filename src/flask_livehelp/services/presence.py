@@ -52,6 +52,8 @@ class OperatorPresence:
     department_ids: tuple[int, ...]
     #: What :func:`~flask_livehelp.services.access.scope` says of them.
     department_scope: frozenset[int] | None
+    #: The status they chose (``status`` is what visitors see of it now).
+    chosen: str = "offline"
 
     @property
     def busy(self) -> bool:
@@ -146,6 +148,8 @@ class PresenceService(Service):
         panels have been gone longer than the grace time is set offline, so a
         later reconnect does not bring them back online unasked; and the
         panels hear of every effective status that changed since last time.
+        Every few seconds on a worker that serves chats: a few queries
+        whatever the number of operators.
 
         :returns: The operators gone that long who still have active chats,
             for the caller to hand those on.
@@ -155,32 +159,51 @@ class PresenceService(Service):
         connection = self.models.connection
         self.session.execute(sa.delete(connection).where(connection.seen_at < stale))
         self.session.commit()
-        changed = []
-        for presence in self.operators(now=now):
-            if presence.status == "offline":
-                self._persist_offline(presence.id)
-            if self._told.get(presence.id) != presence.status:
-                changed.append(presence.id)
-        for operator_id in changed:
-            self.announce(operator_id)
-        return self._gone_with_chats(now)
+        rows, live, load = self._operators_now()
+        presences = self._presences(rows, live, load, now)
+        gone = {
+            p.id for p in presences if p.status == "offline" and p.chosen != "offline"
+        }
+        if gone:
+            self._persist_offline(gone)
+            presences = [
+                dataclasses.replace(p, chosen="offline") if p.id in gone else p
+                for p in presences
+            ]
+        changed = [p.id for p in presences if self._told.get(p.id) != p.status]
+        if changed:
+            self._tell(presences, changed)
+        return self._gone_with_chats(rows, live, load, now)
 
-    def _gone_with_chats(self, now: dt.datetime) -> list[int]:
-        load = self._active_chats()
-        if not load:
-            return []
-        live = self._live_connections()
+    def _gone_with_chats(
+        self,
+        rows: list[OperatorMixin],
+        live: dict[int, dt.datetime],
+        load: dict[int | None, int],
+        now: dt.datetime,
+    ) -> list[int]:
         model = self.models.operator
-        rows = self.session.execute(
-            sa.select(model).where(model.id.in_(load.keys()))
-        ).scalars()
-        return [row.id for row in rows if self._gone(row, live.get(row.id), now)]
+        loaded = {row.id for row in rows}
+        # An operator made inactive with chats still open is not among rows.
+        others = [id_ for id_ in load if id_ is not None and id_ not in loaded]
+        if others:
+            rows = [
+                *rows,
+                *self.session.execute(sa.select(model).where(model.id.in_(others)))
+                .scalars()
+                .all(),
+            ]
+        return [
+            row.id
+            for row in rows
+            if load.get(row.id) and self._gone(row, live.get(row.id), now)
+        ]
 
-    def _persist_offline(self, operator_id: int) -> None:
+    def _persist_offline(self, operator_ids: t.Collection[int]) -> None:
         model = self.models.operator
         self.session.execute(
             sa.update(model)
-            .where(model.id == operator_id, model.status != "offline")
+            .where(model.id.in_(operator_ids), model.status != "offline")
             .values(status="offline", status_changed_at=utcnow())
         )
         self.session.commit()
@@ -198,8 +221,14 @@ class PresenceService(Service):
 
     def announce(self, operator_id: int) -> None:
         """Tell every panel, and this operator's own tabs, who is there now."""
+        self._tell(self.operators(), [operator_id])
+
+    def _tell(
+        self, operators: list[OperatorPresence], operator_ids: t.Iterable[int]
+    ) -> None:
+        """Tell every panel who is there (``operators``, just found), and
+        each of ``operator_ids``'s tabs their own status."""
         self.forget_state()
-        operators = self.operators()
         self._told = {o.id: o.status for o in operators}
         self.hub.publish(
             STAFF_CHANNEL,
@@ -208,26 +237,51 @@ class PresenceService(Service):
                 "operators": [o.public() for o in operators],
             },
         )
-        mine = next((o for o in operators if o.id == operator_id), None)
-        chosen = self.row(self.models.operator, operator_id).status
-        self.hub.publish(
-            operator_channel(operator_id),
-            {
-                "type": "status",
-                "chosen": chosen,
-                "effective": mine.status if mine else "offline",
-            },
-        )
+        by_id = {o.id: o for o in operators}
+        for operator_id in operator_ids:
+            mine = by_id.get(operator_id)
+            chosen = (
+                mine.chosen
+                if mine is not None
+                else self.row(self.models.operator, operator_id).status
+            )
+            self.hub.publish(
+                operator_channel(operator_id),
+                {
+                    "type": "status",
+                    "chosen": chosen,
+                    "effective": mine.status if mine else "offline",
+                },
+            )
 
     def operators(self, now: dt.datetime | None = None) -> list[OperatorPresence]:
         """Every active operator with their effective status and load."""
-        now = now or utcnow()
+        return self._presences(*self._operators_now(), now or utcnow())
+
+    def _operators_now(
+        self,
+    ) -> tuple[list[OperatorMixin], dict[int, dt.datetime], dict[int | None, int]]:
+        """Every active operator's row, when their panels were last heard
+        from, and how many chats each has active."""
         live = self._live_connections()
         load = self._active_chats()
         operator = self.models.operator
-        rows = self.session.execute(
-            sa.select(operator).where(operator.is_active).order_by(operator.name)
-        ).scalars()
+        rows = (
+            self.session.execute(
+                sa.select(operator).where(operator.is_active).order_by(operator.name)
+            )
+            .scalars()
+            .all()
+        )
+        return list(rows), live, load
+
+    def _presences(
+        self,
+        rows: list[OperatorMixin],
+        live: dict[int, dt.datetime],
+        load: dict[int | None, int],
+        now: dt.datetime,
+    ) -> list[OperatorPresence]:
         return [
             OperatorPresence(
                 id=row.id,
@@ -237,6 +291,7 @@ class PresenceService(Service):
                 max_chats=row.max_chats,
                 department_ids=tuple(d.id for d in row.departments),
                 department_scope=access.scope(row),
+                chosen=row.status,
             )
             for row in rows
         ]
