@@ -583,6 +583,39 @@ def test_a_socket_leaving_never_takes_a_socket_opening_beside_it_off_the_count(
     assert client.hget(key, holder) is None
 
 
+def test_the_sockets_of_a_fresh_process_share_one_redis_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sockets opened at once on a fresh process each made a client of their
+    own, and a client replaced and collected closed its connections under
+    whoever still used it: now and then a visitor's hello failed with
+    "server-error" (test_sockets_opened_at_once_on_a_fresh_process_...)."""
+    counts = RedisCounts("redis://127.0.0.1:1/0", "livehelp-test:")
+    made: list[redis.Redis] = []
+    from_url = redis.Redis.from_url
+
+    def slowly(*args: t.Any, **kwargs: t.Any) -> redis.Redis:
+        time.sleep(0.05)  # the moment the sockets raced through
+        made.append(from_url(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(redis.Redis, "from_url", slowly)
+    barrier = threading.Barrier(10)
+    got: list[redis.Redis] = []
+
+    def take() -> None:
+        barrier.wait()
+        got.append(counts.client())
+
+    threads = [threading.Thread(target=take) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(made) == 1
+    assert len(got) == 10 and all(client is made[0] for client in got)
+
+
 def test_a_messages_limits_are_counted_in_one_round_trip_and_hold(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

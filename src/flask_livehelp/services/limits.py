@@ -64,16 +64,24 @@ class RedisClient:
         self.prefix = prefix
         self._client: redis.Redis | None = None
         self._pid: int | None = None
+        self._lock = threading.Lock()
 
     def client(self) -> redis.Redis:
         import redis  # an optional extra: only with LIVEHELP_HUB_URL
 
-        if self._client is None or self._pid != os.getpid():
-            self._client = redis.Redis.from_url(
-                self.url, socket_connect_timeout=1, socket_timeout=1
-            )
-            self._pid = os.getpid()
-        return self._client
+        client = self._client
+        if client is not None and self._pid == os.getpid():
+            return client
+        with self._lock:
+            # One client for all: the sockets a fresh process opens at once
+            # each made their own, and a client replaced and collected closed
+            # its connections under whoever still used them.
+            if self._client is None or self._pid != os.getpid():
+                self._client = redis.Redis.from_url(
+                    self.url, socket_connect_timeout=1, socket_timeout=1
+                )
+                self._pid = os.getpid()
+            return self._client
 
 
 class RedisCounts(RedisClient):
