@@ -681,6 +681,27 @@ def test_an_invitation_reaches_the_widget_and_a_decline_the_operator(
     assert "invitation" not in client.get("/livehelp/widget/status?pid=abcdef1234").json
 
 
+def test_the_invitations_job_is_one_query_however_many_operators_invited(
+    state: t.Any, make_operator: t.Callable[..., t.Any]
+) -> None:
+    """It runs every second on a worker that serves chats; each inviting
+    operator's name was a query of its own."""
+    inviters = [make_operator() for _ in range(4)]
+    for number, inviter in enumerate(inviters):
+        visitor, _ = state.visitors.create(
+            ip_address=None, user_agent=None, locale=None
+        )
+        visitor.presence_id = f"tab{number}"
+        state.db.session.commit()
+        state.visitors.invite(state.operators.get(inviter.id), visitor.id, "Hej")
+    state.db.session.remove()  # each run of the job has a session of its own
+    assert statements_of(state, state.visitors.load_invitations) == 1
+    assert {
+        f"tab{number}": state.visitors.invitation_for(f"tab{number}")["operator"]
+        for number in range(4)
+    } == {f"tab{number}": inviter.name for number, inviter in enumerate(inviters)}
+
+
 def test_an_accepted_invitation_routes_the_chat_to_the_inviter(
     app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
 ) -> None:

@@ -318,19 +318,27 @@ class VisitorService(Service):
         self.load_invitations()
 
     def load_invitations(self) -> None:
-        """Refresh this process's view of open invitations (a background job)."""
-        model = self.models.visitor
+        """Refresh this process's view of open invitations (a background job,
+        every second: one query, however many operators invited)."""
+        visitor, operator = self.models.visitor, self.models.operator
         rows = self.session.execute(
-            sa.select(model).where(model.invited_at.is_not(None))
-        ).scalars()
+            sa.select(
+                visitor.presence_id,
+                operator.name,
+                visitor.invited_by_id,
+                visitor.invitation,
+            )
+            .outerjoin(operator, visitor.invited_by_id == operator.id)
+            .where(visitor.invited_at.is_not(None))
+        )
         self._invitations = {
-            v.presence_id: {
-                "operator": v.invited_by.name if v.invited_by else None,
-                "operator_id": v.invited_by_id,
-                "message": v.invitation,
+            presence_id: {
+                "operator": name,
+                "operator_id": operator_id,
+                "message": message,
             }
-            for v in rows
-            if v.presence_id
+            for presence_id, name, operator_id, message in rows
+            if presence_id
         }
 
     def invitation_for(self, presence_id: str | None) -> dict[str, object] | None:
