@@ -143,6 +143,36 @@ def stored(app: Flask, chat_id: int) -> list[tuple[int, str | None]]:
         return [(m.seq, m.client_id) for m in messages]
 
 
+def compiles(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every statement compiled from now on: the thread that compiled it,
+    and its SQL."""
+    compiled: list[tuple[str, str]] = []
+    prepare = Prepared.__init__
+
+    def noted(self: Prepared, statement: t.Any, dialect: sa.Dialect) -> None:
+        prepare(self, statement, dialect)
+        compiled.append((threading.current_thread().name, self.sql))
+
+    monkeypatch.setattr(Prepared, "__init__", noted)
+    return compiled
+
+
+def second_messages_posted_together(
+    app: Flask, chats: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+) -> int:
+    """Each chat's second message posted at once, each stored once and in
+    order; how many statements inserted them."""
+    answers, inserts = inserts_during(
+        app,
+        lambda: post_together(app, [(v, c, f"m{c}") for v, c in chats]),
+        monkeypatch,
+    )
+    assert answers == [((2, f"m{c}"), True) for _, c in chats]
+    for number, (_, chat_id) in enumerate(chats):
+        assert stored(app, chat_id) == [(1, f"q{number}"), (2, f"m{chat_id}")]
+    return t.cast(int, inserts)
+
+
 def inserts_during(
     app: Flask, work: c.Callable[[], t.Any], monkeypatch: pytest.MonkeyPatch
 ) -> tuple[t.Any, int]:
@@ -171,14 +201,7 @@ def test_messages_posted_together_share_a_commit_and_keep_their_numbers(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chats = open_chats(app, 8)
-    answers, inserts = inserts_during(
-        app,
-        lambda: post_together(app, [(v, c, f"m{c}") for v, c in chats]),
-        monkeypatch,
-    )
-    assert answers == [((2, f"m{c}"), True) for _, c in chats]
-    for number, (_, chat_id) in enumerate(chats):
-        assert stored(app, chat_id) == [(1, f"q{number}"), (2, f"m{chat_id}")]
+    inserts = second_messages_posted_together(app, chats, monkeypatch)
     # Eight messages, and (with a window that gathers them all) far fewer
     # transactions: one, or two if a thread came late.
     assert inserts <= 2, inserts
@@ -667,28 +690,14 @@ def test_a_fresh_process_compiles_for_larger_batches_beside_the_posters(
     compiles more than the smallest batch's. Every message is stored once,
     in order."""
     chats = open_chats(app, 24)
-    compiled_by: list[str] = []
-    prepare = Prepared.__init__
-
-    def noted(self: Prepared, statement: t.Any, dialect: sa.Dialect) -> None:
-        prepare(self, statement, dialect)
-        compiled_by.append(threading.current_thread().name)
-
-    monkeypatch.setattr(Prepared, "__init__", noted)
-    answers, inserts = inserts_during(
-        app,
-        lambda: post_together(app, [(v, c, f"m{c}") for v, c in chats]),
-        monkeypatch,
-    )
-    assert answers == [((2, f"m{c}"), True) for _, c in chats]
-    for number, (_, chat_id) in enumerate(chats):
-        assert stored(app, chat_id) == [(1, f"q{number}"), (2, f"m{chat_id}")]
+    compiled = compiles(monkeypatch)
+    inserts = second_messages_posted_together(app, chats, monkeypatch)
     # The batch of one: the claim and the insert, or both in one (PostgreSQL).
     per_batch = 1 if database_kind == "postgresql" else 2
-    by_posters = [name for name in compiled_by if name != "livehelp-statements"]
+    by_posters = [name for name, _ in compiled if name != "livehelp-statements"]
     assert len(by_posters) == per_batch
     assert 1 < inserts < len(chats)
-    wait_until(lambda: len(compiled_by) > per_batch, 10, "a larger batch's statements")
+    wait_until(lambda: len(compiled) > per_batch, 10, "a larger batch's statements")
 
 
 test_a_fresh_process_compiles_for_larger_batches_beside_the_posters.cold = True  # type: ignore[attr-defined]
@@ -700,14 +709,7 @@ def test_batches_of_many_sizes_share_a_few_compiled_statements(
     """A statement is compiled for a few sizes of batch, not for every size
     a worker meets, and the rows that round a batch up store nothing."""
     chats = open_chats(app, 35)
-    compiled: list[str] = []
-    prepare = Prepared.__init__
-
-    def counted(self: Prepared, statement: t.Any, dialect: sa.Dialect) -> None:
-        prepare(self, statement, dialect)
-        compiled.append(self.sql)
-
-    monkeypatch.setattr(Prepared, "__init__", counted)
+    compiled = compiles(monkeypatch)
     with app.app_context():
         state = get_state()
         kept_before = state.db.session.query(state.models.message).count()
@@ -727,7 +729,8 @@ def test_batches_of_many_sizes_share_a_few_compiled_statements(
 
 
 def test_text_of_any_kind_is_stored_as_it_was_sent(app: Flask) -> None:
-    """The rows go to the database as one JSON parameter: quotes, newlines,
+    """A group's rows go to the driver as the compiled statement's
+    parameters, rounded up with NULLs: quotes, newlines,
     backslashes, every script and emoji come back as they went in."""
     bodies = ['"Hej", sagde hun.\n\\ \\n {"a": 1}', "Ærø 😀 مرحبا 你好", "'; --"]
     chats = open_chats(app, len(bodies))

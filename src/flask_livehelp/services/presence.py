@@ -71,6 +71,15 @@ class OperatorPresence:
         }
 
 
+class Staff(t.NamedTuple):
+    """Every active operator's row, when each one's panels were last heard
+    from, and how many chats each has active: one look at the tables."""
+
+    rows: list[OperatorMixin]
+    live: dict[int, dt.datetime]
+    load: dict[int | None, int]
+
+
 class PresenceService(Service):
     def __init__(self, *args: *Basics) -> None:
         super().__init__(*args)
@@ -159,8 +168,8 @@ class PresenceService(Service):
         connection = self.models.connection
         self.session.execute(sa.delete(connection).where(connection.seen_at < stale))
         self.session.commit()
-        rows, live, load = self._operators_now()
-        presences = self._presences(rows, live, load, now)
+        staff = self._staff()
+        presences = self._presences(staff, now)
         gone = {
             p.id for p in presences if p.status == "offline" and p.chosen != "offline"
         }
@@ -173,16 +182,11 @@ class PresenceService(Service):
         changed = [p.id for p in presences if self._told.get(p.id) != p.status]
         if changed:
             self._tell(presences, changed)
-        return self._gone_with_chats(rows, live, load, now)
+        return self._gone_with_chats(staff, now)
 
-    def _gone_with_chats(
-        self,
-        rows: list[OperatorMixin],
-        live: dict[int, dt.datetime],
-        load: dict[int | None, int],
-        now: dt.datetime,
-    ) -> list[int]:
+    def _gone_with_chats(self, staff: Staff, now: dt.datetime) -> list[int]:
         model = self.models.operator
+        rows, live, load = staff
         loaded = {row.id for row in rows}
         # An operator made inactive with chats still open is not among rows.
         others = [id_ for id_ in load if id_ is not None and id_ not in loaded]
@@ -256,13 +260,9 @@ class PresenceService(Service):
 
     def operators(self, now: dt.datetime | None = None) -> list[OperatorPresence]:
         """Every active operator with their effective status and load."""
-        return self._presences(*self._operators_now(), now or utcnow())
+        return self._presences(self._staff(), now or utcnow())
 
-    def _operators_now(
-        self,
-    ) -> tuple[list[OperatorMixin], dict[int, dt.datetime], dict[int | None, int]]:
-        """Every active operator's row, when their panels were last heard
-        from, and how many chats each has active."""
+    def _staff(self) -> Staff:
         live = self._live_connections()
         load = self._active_chats()
         operator = self.models.operator
@@ -273,15 +273,10 @@ class PresenceService(Service):
             .scalars()
             .all()
         )
-        return list(rows), live, load
+        return Staff(list(rows), live, load)
 
-    def _presences(
-        self,
-        rows: list[OperatorMixin],
-        live: dict[int, dt.datetime],
-        load: dict[int | None, int],
-        now: dt.datetime,
-    ) -> list[OperatorPresence]:
+    def _presences(self, staff: Staff, now: dt.datetime) -> list[OperatorPresence]:
+        rows, live, load = staff
         return [
             OperatorPresence(
                 id=row.id,
