@@ -21,6 +21,7 @@ from browser import go_online
 from browser import reply
 from browser import shop_state
 from browser import sign_in
+from browser import write
 from flask_livehelp import get_state
 from flask_livehelp.models import utcnow
 from flask_livehelp.services import timeouts
@@ -108,6 +109,46 @@ def test_an_ended_chat_leaves_the_list_when_dismissed(
     operator.evaluate("window.sockets.at(-1).close()")
     expect(operator.locator("#lh-active")).to_have_text("No active chats.")
     expect(chat(anna).locator("#lh-log")).to_contain_text("The chat has ended.")
+
+
+# Page views reach the visitors' list through the jobs.
+@pytest.mark.livehelp(jobs="thread", jobs_tick_seconds=0.2)
+def test_what_the_keyboard_reached_keeps_focus_while_the_lists_change(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    """The lists are drawn anew on each message and each visitors' poll; an
+    operator tabbing through them was thrown back to the top of the page."""
+    operator = panel(new_page, shop_server.url)
+    anna, bent = chats_with(new_page, shop_server.url, operator, "Anna", "Bent")
+    # Reading Anna's chat, so Bent's next lines count as unread.
+    active_item(operator, "Anna").locator(".lh-item").click()
+
+    bents_item = active_item(operator, "Bent").locator(".lh-item")
+    bents_item.focus()
+    write(bent, "Er der nogen?")
+    expect(bents_item.locator(".lh-unread")).to_have_text("1")
+    expect(bents_item).to_be_focused()
+
+    chat(anna).locator("#lh-end").click()
+    expect(active_item(operator, "Anna")).to_contain_text("The chat has ended.")
+    dismiss = operator.get_by_role("button", name="Dismiss the chat with Anna")
+    dismiss.focus()
+    write(bent, "Hallo?")
+    expect(bents_item.locator(".lh-unread")).to_have_text("2")
+    expect(dismiss).to_be_focused()
+
+    # The visitors' list comes again every 5 s; Anna, her chat over, may be
+    # invited again.
+    operator.click("#lh-show-visitors")
+    rows = operator.locator("#lh-visitor-rows tr")
+    expect(rows).to_have_count(2, timeout=10_000)
+    invite_anna = rows.filter(has_text="Anna").get_by_role("button", name="Invite")
+    invite_anna.focus()
+    customer_on_site(new_page, shop_server.url)
+    expect(rows).to_have_count(3, timeout=10_000)
+    expect(invite_anna).to_be_focused()
+    operator.keyboard.press("Enter")
+    expect(operator.locator("#lh-invite-dialog")).to_be_visible()
 
 
 @pytest.mark.livehelp(default_max_chats=1)

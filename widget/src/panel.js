@@ -15,6 +15,21 @@
     if (text != null) node.textContent = text;
     return node;
   };
+  // Lists are drawn anew on every change, several times a second on a busy
+  // shift. The element an operator had reached with the keyboard is found
+  // in the new list by its data-key and focused again, or each message in
+  // any chat would throw them back to the top of the page.
+  const redraw = (list, children) => {
+    const focused = list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+    list.replaceChildren(...children);
+    if (!focused) return;
+    const again = [...list.querySelectorAll("[data-key]")].find((node) => node.dataset.key === focused);
+    if (again) again.focus();
+  };
+  const keyed = (node, key) => {
+    node.dataset.key = key;
+    return node;
+  };
   const minutes = new Intl.NumberFormat(settings.lang, { style: "unit", unit: "minute", unitDisplay: "short" });
   const seconds = new Intl.NumberFormat(settings.lang, { style: "unit", unit: "second", unitDisplay: "short" });
   const since = (iso) => {
@@ -454,7 +469,7 @@
   };
   const render = () => {
     const waiting = [...queue.values()].sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at));
-    $("lh-queue").replaceChildren(...waiting.map((info) => {
+    redraw($("lh-queue"), waiting.map((info) => {
       const routed = info.requested_operator_id;
       // Seed 001: routed to a named operator shows green, for everyone blue "Queued".
       const tag = routed ? el("span", "lh-tag lh-routed", format(strings.routedTo, { name: info.requested_operator })) : el("span", "lh-tag", strings.queued);
@@ -462,6 +477,7 @@
         el("strong", null, visitorName(info)), tag, el("small", "lh-preview", info.preview || ""), el("small", "lh-time", format(strings.waitingFor, { time: since(info.created_at) })),
       ]);
       li.firstChild.dataset.conversation = info.id;
+      keyed(li.firstChild, "chat:" + info.id);
       return li;
     }));
     if (!waiting.length) $("lh-queue").append(el("li", "lh-none", strings.noQueue));
@@ -474,7 +490,7 @@
       if (wa || wb) return wa ? -1 : 1;
       return Date.parse(a.info.accepted_at) - Date.parse(b.info.accepted_at);
     });
-    $("lh-active").replaceChildren(...list.map((chat) => {
+    redraw($("lh-active"), list.map((chat) => {
       const info = chat.info;
       const ended = info.status !== "active";
       const waitingAt = waitingSince(chat);
@@ -484,9 +500,10 @@
         el("strong", null, visitorName(info)), chat.unread ? el("span", "lh-unread", String(chat.unread)) : null, el("small", "lh-time", note),
       ]);
       li.firstChild.dataset.conversation = chat.id;
+      keyed(li.firstChild, "chat:" + chat.id);
       if (ended) {
         // Beside the item, not in it: a button inside a button is unreachable.
-        const dismissIt = el("button", "lh-dismiss", "×");
+        const dismissIt = keyed(el("button", "lh-dismiss", "×"), "dismiss:" + chat.id);
         dismissIt.type = "button";
         dismissIt.setAttribute("aria-label", format(strings.dismissChat, { name: visitorName(info) }));
         dismissIt.title = dismissIt.getAttribute("aria-label");
@@ -501,11 +518,11 @@
     $("lh-active-count").textContent = list.filter((c) => c.info.status === "active").length;
 
     $("lh-transfers-box").hidden = !transfers.size;
-    $("lh-transfers").replaceChildren(...[...transfers.values()].map((offer) => {
+    redraw($("lh-transfers"), [...transfers.values()].map((offer) => {
       const li = el("li", "lh-offer");
       li.append(el("p", null, format(strings.transferFrom, { name: offer.from, visitor: offer.visitor_name || strings.anonymous })));
       if (offer.note) li.append(el("p", "lh-note", format(strings.note, { note: offer.note })));
-      const take = el("button", "lh-button lh-primary", strings.takeIt);
+      const take = keyed(el("button", "lh-button lh-primary", strings.takeIt), "take:" + offer.id);
       take.type = "button";
       take.addEventListener("click", () => {
         // The offer goes when the chat is ours (assigned), not before: the
@@ -513,7 +530,7 @@
         accepting = offer.conversation;
         send({ type: "transfer-answer", transfer: offer.id, accept: true });
       });
-      const no = el("button", "lh-button", strings.decline);
+      const no = keyed(el("button", "lh-button", strings.decline), "decline:" + offer.id);
       no.type = "button";
       no.addEventListener("click", () => {
         transfers.delete(offer.id);
@@ -613,9 +630,9 @@
     const cart = Array.isArray(context.cart) ? context.cart : [];
     $("lh-cart-box").hidden = !cart.length;
     $("lh-cart").replaceChildren(...cart.map((line) => el("li", null, `${line.quantity || 1} × ${line.name || ""}${line.price ? " · " + line.price : ""}`)));
-    $("lh-tag-list").replaceChildren(...tagsOf(chat).map((name) => {
+    redraw($("lh-tag-list"), tagsOf(chat).map((name) => {
       const li = el("li", "lh-chip", name);
-      const remove = el("button", "lh-chip-remove", "×");
+      const remove = keyed(el("button", "lh-chip-remove", "×"), "tag:" + name);
       remove.type = "button";
       remove.setAttribute("aria-label", format(strings.removeTag, { name }));
       remove.addEventListener("click", () => tag(chat, name, false));
@@ -861,19 +878,19 @@
   const visitorRows = (items) => {
     $("lh-visitor-count").textContent = items.filter((v) => v.on_site).length;
     if ($("lh-visitors").hidden) return;
-    $("lh-visitor-rows").replaceChildren(...items.map((v) => {
+    redraw($("lh-visitor-rows"), items.map((v) => {
       const row = el("tr", v.on_site ? "lh-on-site" : "lh-gone");
       const who = el("td");
       who.append(el("strong", null, v.name || strings.anonymous));
       if (v.conversation) who.append(el("span", "lh-tag", strings.chatting));
       if (!v.on_site) who.append(el("small", null, " " + strings.left));
       const page = el("td");
-      const link = el("a", null, v.title || v.page || "");
+      const link = keyed(el("a", null, v.title || v.page || ""), "page:" + v.id);
       if (safeUrl(v.page)) { link.href = v.page; link.target = "_blank"; link.rel = "noopener noreferrer"; }
       page.append(link);
       const action = el("td");
       if (v.on_site && !v.conversation) {
-        const button = el("button", "lh-button", v.invited ? strings.invited : strings.invite);
+        const button = keyed(el("button", "lh-button", v.invited ? strings.invited : strings.invite), "invite:" + v.id);
         button.type = "button";
         button.disabled = v.invited;
         button.addEventListener("click", () => { inviting = v.id; $("lh-invite-dialog").showModal(); });
