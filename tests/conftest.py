@@ -301,10 +301,18 @@ class Socket:
         self.ws = WsClient.connect(url, headers=headers or {})
 
     def send(self, **frame: t.Any) -> None:
-        self.ws.send(json.dumps(frame))
+        self.send_raw(json.dumps(frame))
 
     def send_raw(self, text: str) -> None:
-        self.ws.send(text)
+        try:
+            self.ws.send(text)
+        except OSError as error:
+            # The client's reader thread closes the socket once the server
+            # has closed the connection; a send racing it gets EBADF, which
+            # says nothing of why the server closed.
+            raise ConnectionClosed(self.ws.close_reason, self.ws.close_message) from (
+                error
+            )
 
     def receive(self, timeout: float = 5) -> dict[str, t.Any]:
         text = self.ws.receive(timeout=timeout)
@@ -628,8 +636,19 @@ SERVER_FIXTURES = {"live_server", "shop_server", "imap_server", "redis_server"}
 SERVER_MODULES = {"test_chaos", "test_deployment", "test_redis_hub"}
 
 
+#: Settings a test shortens to see presence and silence time-outs pass in
+#: seconds: it measures time, so it runs with no other test beside it.
+TIMED_SETTINGS = {
+    "heartbeat_seconds",
+    "client_silence_seconds",
+    "presence_grace_seconds",
+}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        if item.module.__name__ in SERVER_MODULES or _shortens_time_outs(item):
+            item.add_marker(pytest.mark.alone)
         uses = set(getattr(item, "fixturenames", ()))
         if uses & BROWSER_FIXTURES or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.browser)
@@ -640,6 +659,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             or item.module.__name__ in SERVER_MODULES
         ):
             item.add_marker(pytest.mark.integration)
+
+
+def _shortens_time_outs(item: pytest.Item) -> bool:
+    settings = {
+        key: value
+        for mark in item.iter_markers("livehelp")
+        for key, value in mark.kwargs.items()
+    }
+    return any(settings.get(key, 60) < 60 for key in TIMED_SETTINGS)
 
 
 @pytest.fixture
