@@ -25,6 +25,7 @@ from flask_livehelp import get_state
 from flask_livehelp.hub import operator_channel
 from flask_livehelp.hub import STAFF_CHANNEL
 from flask_livehelp.sockets import outbox
+from flask_livehelp.sockets.operator import OperatorConnection
 from wsclient import WsClient
 
 
@@ -871,6 +872,31 @@ def test_an_idle_panel_that_answers_keeps_its_operator_online(
     while time.monotonic() < deadline:
         assert widget_state(app) == "online"
         time.sleep(0.25)
+    staff.send(type="ping")
+    assert staff.expect("pong")
+
+
+@pytest.mark.livehelp(heartbeat_seconds=0.5, client_silence_seconds=1.5)
+def test_a_slow_hello_is_not_counted_as_the_panels_silence(
+    app: Flask,
+    operator_socket: t.Any,
+    operator: t.Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A loaded server took longer than the silence time to say hello, and
+    closed the panel as silent right after: the panel had not been asked
+    anything yet (seen once in CI)."""
+    opening = OperatorConnection.on_open
+
+    def slow_open(connection: OperatorConnection) -> None:
+        time.sleep(2)
+        opening(connection)
+
+    monkeypatch.setattr(OperatorConnection, "on_open", slow_open)
+    staff = operator_socket(operator)
+    staff.send(type="status", state="online")
+    assert staff.expect("status")["chosen"] == "online"
+    time.sleep(1)
     staff.send(type="ping")
     assert staff.expect("pong")
 

@@ -204,9 +204,10 @@ class Connection:
             # Every socket hears when the hub goes down and comes back up, so
             # the client can say so and ask for what it missed.
             self.subscription.add(HEALTH_CHANNEL)
-            self.heard = time.monotonic()
             self.guarded(self.on_open)
-            ticked = time.monotonic()
+            # Silence counts from the hello: a loaded server slow to say it
+            # has asked the client nothing yet.
+            self.heard = ticked = time.monotonic()
             while not self.closed:
                 # Read each time: a hook may change how often it ticks.
                 next_tick = None
@@ -218,6 +219,8 @@ class Connection:
                     self.heard = now
                 if text is not None:
                     self.guarded(self.handle, text)
+                    # Nor is the time spent on its frame the client's silence.
+                    self.heard = time.monotonic()
                 if self.silence_seconds and now - self.heard >= self.silence_seconds:
                     log.info("Closing a socket whose client went silent.")
                     self.close(4408, "silent")
