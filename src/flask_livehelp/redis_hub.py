@@ -314,7 +314,8 @@ class RedisHub(Hub):
     def _listen(self) -> None:
         pause = 0.1
         while not self._stopping.is_set():
-            pubsub = self._subscriber.pubsub()  # type: ignore[no-untyped-call]
+            # Typed from redis 8.2 on; the lock's 8.1 is not.
+            pubsub = self._subscriber.pubsub()  # type: ignore[no-untyped-call, unused-ignore]
             try:
                 self._subscribe_wanted(pubsub)
                 pause = 0.1
