@@ -7,6 +7,7 @@ import threading
 import typing as t
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from playwright.sync_api import expect
 from playwright.sync_api import Page
@@ -22,6 +23,8 @@ from browser import reply
 from browser import SHOP_OPERATOR
 from browser import shop_state
 from browser import sign_in
+from browser import staffed_chat
+from browser import write
 from flask_livehelp import get_state
 
 
@@ -196,3 +199,69 @@ def test_a_customer_whose_operator_is_gone_is_told_and_waits_for_the_next(
         timeout=20_000,
     )
     expect(window.locator("#lh-input")).to_be_editable()
+
+
+# Where a message log is scrolled: 0 at its top, 1 at its end.
+SCROLLED = "log => log.scrollTop / (log.scrollHeight - log.clientHeight)"
+
+
+def test_reading_back_is_not_interrupted_by_new_lines(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    """Each new line threw a customer or operator reading back in a long chat
+    down to its end; now only those at the end follow, and writing takes
+    the writer there."""
+    customer, operator = staffed_chat(new_page, shop_server.url)
+    panel_log, widget_log = (
+        operator.locator("#lh-log"),
+        chat(customer).locator("#lh-log"),
+    )
+    with shop.app_context():
+        state = get_state()
+        chat_id = state.db.session.scalars(
+            sa.select(state.models.conversation.id)
+        ).one()
+        mette = state.operators.find_by_email(SHOP_OPERATOR["email"])
+
+        def answer(number: int) -> None:
+            state.conversations.post_by_operator(
+                mette, chat_id, client_id=f"long-{number}", body=f"Svar {number}. " * 20
+            )
+
+        for number in range(1, 21):
+            answer(number)
+        expect(widget_log).to_contain_text("Svar 20.")
+        expect(panel_log).to_contain_text("Svar 20.")
+        # At the end, each follows the new lines.
+        assert widget_log.evaluate(SCROLLED) > 0.99
+        assert panel_log.evaluate(SCROLLED) > 0.99
+
+        for log in (widget_log, panel_log):
+            log.evaluate("log => { log.scrollTop = 0; }")
+        answer(21)
+        expect(widget_log).to_contain_text("Svar 21.")
+        expect(panel_log).to_contain_text("Svar 21.")
+    assert widget_log.evaluate(SCROLLED) == 0
+    assert panel_log.evaluate(SCROLLED) == 0
+
+    write(customer, "Tak, jeg læser stadig")
+    expect(panel_log).to_contain_text("Tak, jeg læser stadig")
+    expect(widget_log.locator(".lh-pending")).to_have_count(0)
+    assert widget_log.evaluate(SCROLLED) > 0.99
+    assert panel_log.evaluate(SCROLLED) == 0
+
+    reply(operator, "Selvfølgelig")
+    expect(widget_log).to_contain_text("Selvfølgelig")
+    expect(panel_log).to_contain_text("Selvfølgelig")
+    assert panel_log.evaluate(SCROLLED) > 0.99
+
+    # Closed meanwhile, and opened again: the lines that came are in sight.
+    launcher(customer).click()
+    expect(customer.locator("livehelp-widget iframe")).to_be_hidden()
+    for text in ("Og en ting mere", "Og det sidste"):
+        reply(operator, text * 10)
+        expect(widget_log).to_contain_text(text)
+    launcher(customer).click()
+    expect(customer.locator("livehelp-widget iframe")).to_be_visible()
+    expect(chat(customer).locator("#lh-log")).to_be_visible()
+    assert widget_log.evaluate(SCROLLED) > 0.99

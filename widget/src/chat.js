@@ -61,6 +61,11 @@
 
   // The messages, in the log region (#lh-log) that screen readers follow.
   const log = $("lh-lines");
+  // The log follows new lines only for a reader at its end: one who scrolled
+  // back to read stays where they are, until they write.
+  const scroller = $("lh-log");
+  const atEnd = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 32;
+  const toEnd = () => { scroller.scrollTop = scroller.scrollHeight; };
   const shown = new Set();
   // Every message numbered up to lastSeq is here; a fresh page starts from 0
   // and so gets the whole conversation back. One that comes early waits in
@@ -147,7 +152,7 @@
     li.dataset.id = frame.id;
     li.lastChild.textContent = strings.sending;
     log.append(li);
-    li.scrollIntoView({ block: "end" });
+    toEnd();
   };
   const showStored = (m, live) => {
     if (shown.has(m.seq)) return;
@@ -162,8 +167,9 @@
     } else {
       li = bubble(m.author, m.name, m.body);
     }
+    const follow = atEnd();
     place(li, m.seq);
-    li.scrollIntoView({ block: "end" });
+    if (follow) toEnd();
     if (m.author === "operator") counted(m.seq);
     if (!live) return;
     if (m.author === "operator") {
@@ -594,8 +600,12 @@
     const message = event.data && event.data.livehelp;
     if (!message) return;
     if (message.state) followState(message.state);
-    // Just opened: the customer types where they left off.
-    if (message.shown && !visible) focusField();
+    // Just opened: the customer sees what came while it was closed, and
+    // types where they left off.
+    if (message.shown && !visible) {
+      toEnd();
+      focusField();
+    }
     visible = Boolean(message.shown);
     if (visible) {
       saved.seen = lastSeq;

@@ -574,6 +574,7 @@
     $("lh-chat").hidden = false;
     $("lh-log").replaceChildren();
     [...chat.messages.values()].sort((a, b) => a.seq - b.seq).forEach(appendMessage);
+    toEnd($("lh-log"));
     $("lh-reply").value = chat.draft;
     $("lh-typing").textContent = chat.typing ? strings.typing : "";
     catchUp(chat, true);
@@ -652,8 +653,13 @@
     if (m.body === "ended") return data.by === "timeout" ? (anyChat(m.conversation).info.accepted_at ? strings.closedQuiet : strings.timedOut) : strings.ended;
     return m.body;
   };
+  // The log follows new lines only for an operator at its end: one who
+  // scrolled back to read stays where they are, until they answer.
+  const atEnd = (log) => log.scrollHeight - log.scrollTop - log.clientHeight < 32;
+  const toEnd = (log) => { log.scrollTop = log.scrollHeight; };
   const appendMessage = (m) => {
     const log = $("lh-log");
+    const follow = atEnd(log);
     let li;
     if (m.kind === "event") {
       li = el("li", "lh-event", eventText(m));
@@ -671,7 +677,7 @@
     li.dataset.seq = m.seq;
     const after = [...log.children].find((other) => Number(other.dataset.seq) > m.seq);
     log.insertBefore(li, after || null);
-    li.scrollIntoView({ block: "end" });
+    if (follow) toEnd(log);
   };
 
   // Actions on the chat.
@@ -744,6 +750,7 @@
     send(frame);
     $("lh-reply").value = "";
     anyChat(current).draft = "";
+    toEnd($("lh-log"));
     hideCanned();
     stopTyping();
   };
