@@ -586,7 +586,7 @@
     list.append(el("dt", null, label));
     const dd = el("dd");
     if (href) {
-      const link = el("a", null, value);
+      const link = keyed(el("a", null, value), "fact:" + label);
       link.href = href;
       link.target = "_blank";
       link.rel = "noopener noreferrer";
@@ -617,8 +617,7 @@
     $("lh-composer").hidden = !open;
     $("lh-tags").hidden = !(open || mine(chat));
     $("lh-mail-customer").hidden = !info.visitor_email;
-    const facts = $("lh-facts");
-    facts.replaceChildren();
+    const facts = document.createDocumentFragment();
     fact(facts, strings.name, info.visitor_name || context.name, null, vouched(info, "name"));
     const email = info.visitor_email || context.email;
     fact(facts, strings.email, email || strings.noEmail, null, email && vouched(info, "email"));
@@ -628,6 +627,7 @@
     fact(facts, strings.page, info.page_url, safeUrl(info.page_url));
     const department = departments.find((d) => d.id === info.department_id);
     fact(facts, strings.department, department && department.name);
+    redraw($("lh-facts"), [facts]);
     const cart = Array.isArray(context.cart) ? context.cart : [];
     $("lh-cart-box").hidden = !cart.length;
     $("lh-cart").replaceChildren(...cart.map((line) => el("li", null, `${line.quantity || 1} × ${line.name || ""}${line.price ? " · " + line.price : ""}`)));
