@@ -328,9 +328,8 @@ class Socket:
             # The client's reader thread closes the socket once the server
             # has closed the connection; a send racing it gets EBADF, which
             # says nothing of why the server closed.
-            raise ConnectionClosed(self.ws.close_reason, self.ws.close_message) from (
-                error
-            )
+            closed = ConnectionClosed(self.ws.close_reason, self.ws.close_message)
+            raise closed from error
 
     def receive(self, timeout: float = 5) -> dict[str, t.Any]:
         text = self.ws.receive(timeout=timeout)
