@@ -9,6 +9,7 @@ from flask import Flask
 from playwright.sync_api import expect
 
 from browser import chat
+from browser import held_requests
 from browser import launcher
 from browser import reply
 from browser import sign_in
@@ -57,6 +58,22 @@ def test_the_chat_window_before_a_chat_and_offline(
     expect(window.locator("#lh-offline")).to_be_visible()
     accessible(chat_frame(customer))
     accessible(customer, "livehelp-widget")
+
+
+def test_the_chat_window_has_its_name_when_opened_before_the_shops_state(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    """Its name was the button's words, which come with the status answer: a
+    customer quicker than that answer (a loaded server) opened a window
+    without a name for screen readers."""
+    customer = new_page()
+    held = held_requests(customer, "**/livehelp/widget/status*")
+    customer.goto(shop_server.url + "/")
+    launcher(customer).click()
+    frame = customer.locator("livehelp-widget iframe")
+    expect(frame).to_have_attribute("title", "Chat with us")
+    expect(chat(customer).locator("#lh-title")).to_have_text("Chat with us")
+    assert held, "the status request was not held"
 
 
 def test_the_panel_sign_in_page(

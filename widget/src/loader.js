@@ -108,7 +108,7 @@
     load = (x) => {
       if (fr) return;
       fr = make("iframe", win);
-      fr.title = txt.textContent;
+      fr.title = cfg.title;
       fr.src = base + "frame?" + query({ identity: cfg.identity || "", ...x });
     },
     up = () => win.className,

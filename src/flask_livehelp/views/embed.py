@@ -43,6 +43,9 @@ def livehelp_widget(
     with in_language(lang):
         # The button's words while the chat is open: it closes it then.
         settings["close"] = widget_text("closeChat")
+        # The chat window's name for screen readers, known before the
+        # status answers (the customer may open the chat before it does).
+        settings["title"] = widget_text("title")
     if department is not None:
         settings["department"] = department
     if identity:
