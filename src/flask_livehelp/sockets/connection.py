@@ -219,8 +219,6 @@ class Connection:
                     self.heard = now
                 if text is not None:
                     self.guarded(self.handle, text)
-                    # Nor is the time spent on its frame the client's silence.
-                    self.heard = time.monotonic()
                 if self.silence_seconds and now - self.heard >= self.silence_seconds:
                     log.info("Closing a socket whose client went silent.")
                     self.close(4408, "silent")
