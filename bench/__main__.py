@@ -24,6 +24,7 @@ import flask_livehelp
 from bench import load
 from bench import procstat
 from bench import targets
+from bench.crossing import crossing
 from bench.posting import posting
 from bench.profile import Profiler
 from bench.report import kb
@@ -431,6 +432,7 @@ SECTIONS = (
     "browsers",
     "throughput",
     "scale",
+    "crossing",
 )
 
 
@@ -459,8 +461,10 @@ async def run(arguments: argparse.Namespace) -> str:
             text = await memory_as_browsers_connect(settings)
         elif section == "throughput":
             text = await throughput(settings)
-        else:
+        elif section == "scale":
             text = await scale(settings)
+        else:
+            text = crossing(settings.rate, settings.duration)
         print(text)
         print(f"({section}: {time.perf_counter() - began:.0f} s)\n", file=sys.stderr)
         printed.append(text)
