@@ -185,6 +185,29 @@ def test_a_hub_started_while_redis_is_down_says_so_and_comes_up(
         hub.close()
 
 
+def test_a_publishing_connection_redis_closed_is_replaced_without_a_loss(
+    hubs: t.Any, redis_server: RedisServer
+) -> None:
+    here, there = hubs(), hubs()
+    health, remote = Inbox(), Inbox()
+    here.subscribe(health, HEALTH_CHANNEL)
+    there.subscribe(remote, "conversation:8")
+    here.publish("conversation:8", {"type": "message", "seq": 1})
+    assert remote.next()[1]["seq"] == 1
+    # Redis closes every connection but the subscribers' (an idle time-out
+    # or an admin would): the publisher's had every command answered.
+    admin = redis.Redis(port=redis_server.port)
+    try:
+        assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
+    finally:
+        admin.close()
+    # The next event finds the connection closed before it is written into
+    # it, and goes out on a new one; nothing was lost, so nothing to announce.
+    here.publish("conversation:8", {"type": "message", "seq": 2})
+    assert remote.next()[1]["seq"] == 2
+    assert health.empty_after() and here.is_healthy()
+
+
 def test_a_burst_of_events_arrives_in_the_other_process_in_order_and_once(
     hubs: t.Any,
 ) -> None:

@@ -4,8 +4,10 @@ Each process keeps one subscriber connection to Redis, whatever the number of
 its sockets: it subscribes to a channel when the first local subscriber
 appears and unsubscribes when the last one leaves. An event is handed to this
 process's subscribers at once and queued for the others: one publisher thread
-sends everything queued in one round trip, so a publisher never waits for
-Redis. Each process skips its own events when Redis hands them back.
+writes everything queued at once on a connection of its own, so a publisher
+never waits for Redis, and reads Redis's answers only as they come in (not
+waiting for them batch by batch was half of what crossing Redis cost). Each
+process skips its own events when Redis hands them back.
 
 When Redis goes away, or cannot keep up with what is queued, the hub says so
 on :data:`~flask_livehelp.hub.HEALTH_CHANNEL`, keeps delivering within the
@@ -45,6 +47,10 @@ MAX_RETRY_SECONDS = 2.0
 #: Events waiting to be published beyond this mean Redis cannot keep up:
 #: they are dropped, and the hub is down until Redis answers again.
 MAX_QUEUED_EVENTS = 10_000
+#: A publisher with nothing to send and Redis's answers outstanding waits
+#: this long before it waits for the answers themselves (up to the
+#: connection's time-out), so a Redis that hung is noticed.
+ANSWER_WAIT_SECONDS = 1.0
 
 #: A queued event: the hub channel and the event as JSON text.
 Queued = tuple[str, str]
@@ -90,6 +96,7 @@ class RedisHub(Hub):
         self._wake_listener_now()
         for thread in (self._listener, self._publisher):
             thread.join(timeout=5)
+        self._drop_publishing()
         self._client.close()
         self._subscriber.close()
         self._pid = None
@@ -129,6 +136,10 @@ class RedisHub(Hub):
         self._first_change = True
         self._outbox: collections.deque[Queued] = collections.deque()
         self._queued = threading.Event()
+        #: The publisher's own connection, and how many of its PUBLISH
+        #: commands Redis has yet to be heard answering.
+        self._publishing: redis.Connection | None = None
+        self._unanswered = 0
         #: Messages to this process alone: it keeps the subscriber connection
         #: subscribed, so a ping is always answered, and one wakes the
         #: listener to bring its subscriptions in line with the sockets'.
@@ -206,35 +217,96 @@ class RedisHub(Hub):
             if not self._sending:
                 self._wait_for_redis()
                 continue
-            self._queued.wait()
+            if not self._unanswered:
+                self._queued.wait()
+            elif not self._queued.wait(ANSWER_WAIT_SECONDS):
+                self._guarded(self._read_answers, True)
+                continue
             self._queued.clear()
             # Everything queued so far, in order; more may come meanwhile.
             outbox = self._outbox
             batch = [outbox.popleft() for _ in range(len(outbox))]
             if batch:
-                self._send(batch)
+                self._guarded(self._send, batch)
             if self._stopping.is_set():
-                # What was published before close() went out above.
+                # What was published before close() goes out: closing with
+                # answers unread would reset the connection under it.
+                self._guarded(self._read_answers, True)
                 return
 
     def _send(self, batch: list[Queued]) -> None:
-        """Publish ``batch`` in one round trip, in order.
+        """Publish ``batch`` in one write, in order, without waiting for Redis.
 
         Each event is a Redis message of its own, after the sender's mark, as
         every release has sent it: while a deploy replaces processes one by
-        one, the old ones read what the new ones send.
+        one, the old ones read what the new ones send. Redis's answers (how
+        many heard each) are read when they are there by the next batch, so
+        nobody wakes up to wait for them one batch at a time.
         """
-        pipeline = self._client.pipeline(transaction=False)
-        for channel, text in batch:
-            pipeline.publish(self.prefix + channel, f"{self._origin} {text}")
         try:
-            pipeline.execute()
+            self._read_answers(False)
+        except redis.ConnectionError:
+            if self._unanswered:
+                raise
+            # Closed while idle (Redis restarted, say) with every command
+            # answered: nothing was lost, and a new connection will do.
+            self._drop_publishing()
+        connection = self._publishing_connection()
+        prefix, mark = self.prefix, self._origin
+        commands = [
+            ("PUBLISH", prefix + channel, f"{mark} {text}") for channel, text in batch
+        ]
+        # Untyped in the lock's redis 8.1.
+        packed = connection.pack_commands(commands)  # type: ignore[no-untyped-call, unused-ignore]
+        connection.send_packed_command(packed, check_health=False)  # type: ignore[no-untyped-call, unused-ignore]
+        self._unanswered += len(batch)
+
+    def _read_answers(self, wait: bool) -> None:
+        """Read Redis's answers that came, or with ``wait`` all of them.
+
+        Looking costs one read that finds nothing, and it is what notices a
+        connection Redis closed (restarted, say) before a batch is written
+        into it and lost. An error answer or a lost connection raises.
+        """
+        connection = self._publishing
+        if connection is None:
+            return
+        while self._unanswered or not wait:
+            if not wait and not connection.can_read(timeout=0):
+                return
+            if not self._unanswered:
+                raise redis.ConnectionError("Redis answered what nobody asked.")
+            connection.read_response()
+            self._unanswered -= 1
+
+    def _guarded(self, work: c.Callable[..., None], *args: object) -> None:
+        """Run the publisher's ``work``; any failure means Redis is not reached."""
+        try:
+            work(*args)
         except redis.RedisError as error:
+            self._drop_publishing()
             self._stop_sending(f"could not publish: {error}")
         except Exception:
             # The thread must outlive any surprise.
             log.exception("The Redis hub's publisher failed.")
+            self._drop_publishing()
             self._stop_sending("the publisher failed")
+
+    def _publishing_connection(self) -> redis.Connection:
+        if self._publishing is None:
+            # A connection of the client's pool, kept: the publisher is its
+            # only user, and its commands need no pool round each time.
+            self._publishing = self._client.connection_pool.get_connection()
+            self._unanswered = 0
+        return self._publishing
+
+    def _drop_publishing(self) -> None:
+        # Whatever it had in flight is lost with it, as the hub announced.
+        if self._publishing is not None:
+            self._publishing.disconnect()  # type: ignore[no-untyped-call, unused-ignore]
+            self._client.connection_pool.release(self._publishing)
+            self._publishing = None
+        self._unanswered = 0
 
     def _wait_for_redis(self) -> None:
         pause = 0.1
