@@ -639,11 +639,32 @@ def test_the_sockets_of_a_fresh_process_share_one_redis_client(
     assert len(got) == 10 and all(client is made[0] for client in got)
 
 
+def test_limits_go_on_counting_in_redis_after_it_closed_their_connection(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    one, other = (
+        Limits(RedisCounts(redis_server.url, "livehelp-test:")) for _ in range(2)
+    )
+    check = [Limit("VISITOR_MESSAGES_PER_MINUTE", 8, 2, 60)]
+    assert one.exceeded(check) is None
+    # Redis closes the kept connections (an idle time-out or an admin would).
+    admin = redis.Redis(port=redis_server.port)
+    try:
+        assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
+    finally:
+        admin.close()
+    # Still counted in Redis, where the other process sees it: the second
+    # is within the limit, the third in the other process is past it.
+    assert one.exceeded(check) is None
+    assert other.exceeded(check) == check[0]
+    assert "Redis is away" not in caplog.text
+
+
 def test_a_messages_limits_are_counted_in_one_round_trip_and_hold(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each message counts against the visitor and the address: both in one
-    pipeline, not a round trip each on the socket's way to storing it."""
+    write, not a round trip each on the socket's way to storing it."""
     one, other = (
         Limits(RedisCounts(redis_server.url, "livehelp-test:")) for _ in range(2)
     )
@@ -652,16 +673,19 @@ def test_a_messages_limits_are_counted_in_one_round_trip_and_hold(
         Limit("MESSAGES_PER_MINUTE_PER_IP", "203.0.113.7", 4, 60),
     ]
     round_trips = []
-    execute = redis.client.Pipeline.execute
+    send = redis.connection.Connection.send_packed_command
 
-    def counted(pipeline: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        round_trips.append(len(pipeline.command_stack))
-        return execute(pipeline, *args, **kwargs)
+    def counted(connection: t.Any, packed: t.Any, *args: t.Any, **kw: t.Any) -> t.Any:
+        sent = b"".join(packed)
+        counts = sent.count(b"\r\nINCR\r\n"), sent.count(b"\r\nEXPIRE\r\n")
+        if counts != (0, 0):  # not the connection's own greeting
+            round_trips.append(counts)
+        return send(connection, packed, *args, **kw)
 
-    monkeypatch.setattr(redis.client.Pipeline, "execute", counted)
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counted)
     assert one.exceeded(checks) is None
     # INCR and EXPIRE for each of the two limits, sent together.
-    assert round_trips == [4]
+    assert round_trips == [(2, 2)]
     assert other.exceeded(checks) is None
     assert one.exceeded(checks) is None
     # The fourth message of the visitor passes their limit of three, in
