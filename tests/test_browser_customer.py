@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import typing as t
 
 import pytest
@@ -314,6 +315,41 @@ def test_hiding_the_button_leaves_the_chat_as_it_was(
     customer.evaluate("LiveHelp.hide()")
     customer.goto(shop_server.url + "/")
     expect(launcher(customer)).to_be_visible()
+    reply(operator, "Stadig her?")
+    expect(launcher(customer).locator("b")).to_have_text("1")
+
+
+class SlowSocket:
+    """The widget's socket on a slow network: open, but nothing heard yet."""
+
+    def __init__(self) -> None:
+        self.slow = True
+
+    def route(self, ws: t.Any) -> None:
+        if not self.slow:
+            ws.connect_to_server()
+
+
+def test_a_chat_closed_before_the_page_heard_of_it_comes_back_minimised(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    customer, operator = staffed_chat(new_page, shop_server.url)
+    network = SlowSocket()
+    customer.context.route_web_socket(
+        re.compile(r"/livehelp/widget/ws(\?|$)"), network.route
+    )
+    # On the next page the customer closes the chat before its window has
+    # heard from the server whether the chat goes on.
+    customer.goto(shop_server.url + "/cart")
+    frame = customer.locator("livehelp-widget iframe")
+    expect(frame).to_be_visible()
+    expect(chat(customer).locator("#lh-talk")).to_be_visible()
+    chat(customer).locator("#lh-close").click()
+    expect(frame).to_be_hidden()
+    # It goes on, so the page after brings it back minimised, and the
+    # operator's answer is counted on the button.
+    network.slow = False
+    customer.goto(shop_server.url + "/")
     reply(operator, "Stadig her?")
     expect(launcher(customer).locator("b")).to_have_text("1")
 

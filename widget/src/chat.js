@@ -557,7 +557,11 @@
     view(firstView());
     (current() === "lh-offline" ? $("lh-offline-body") : $("lh-question")).focus();
   });
-  $("lh-close").addEventListener("click", () => tell({ type: "close", keep: status === "queued" || status === "active" }));
+  // Closed, a chat that goes on comes back minimised on the next page. Until
+  // this page hears from the server, one goes on if the last page left one:
+  // a customer quicker than a slow network must not lose it.
+  const goesOn = () => (status ? status === "queued" || status === "active" : wanted());
+  $("lh-close").addEventListener("click", () => tell({ type: "close", keep: goesOn() }));
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape") tell({ type: "close", keep: true });
   });
