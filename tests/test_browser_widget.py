@@ -556,7 +556,9 @@ def test_a_shop_moves_hides_and_opens_the_chat_from_its_own_page(
     page = new_page()
     page.goto(shop_server.url + "/")
     button = launcher(page)
-    expect(button).to_be_visible()
+    # Measured once the shop's state gave it its words: before, it is
+    # smaller and sits lower.
+    shop_state(page, "offline")
     before = button.bounding_box()
     # The shop's own CSS moves it up, over its bar at the bottom.
     page.add_style_tag(content="livehelp-widget { --livehelp-bottom: 120px }")
