@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from browser import chat
 from browser import held_requests
 from browser import launcher
+from browser import online_operator
 from browser import reply
 from browser import sign_in
 from browser import staffed_chat
@@ -58,6 +59,27 @@ def test_the_chat_window_before_a_chat_and_offline(
     expect(window.locator("#lh-offline")).to_be_visible()
     accessible(chat_frame(customer))
     accessible(customer, "livehelp-widget")
+
+
+def test_the_button_has_its_state_and_words_before_the_status_answers(
+    shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    """The state came only with the first status answer: until then the
+    button was an empty pill without a name for screen readers, which then
+    grew and moved (for seconds on a slow line)."""
+    customer = new_page()
+    held = held_requests(customer, "**/livehelp/widget/status*")
+    customer.goto(shop_server.url + "/")
+    button = launcher(customer)
+    expect(button).to_have_class("offline")
+    expect(button).to_have_accessible_name("Offline - send a message")
+    accessible(customer, "livehelp-widget")
+    assert held, "the status request was not held"
+    # An operator comes online: the next page has it from its first paint.
+    online_operator(new_page, shop_server.url)
+    customer.goto(shop_server.url + "/cart")
+    expect(button).to_have_class("online")
+    expect(button).to_have_accessible_name("We are online - chat with us")
 
 
 def test_the_chat_window_has_its_name_when_opened_before_the_shops_state(

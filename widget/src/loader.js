@@ -71,7 +71,6 @@
   make("i", btn);
   const txt = make("span", btn),
     num = make("b", btn);
-  paint(cfg);
 
   let fr, state, tick, asked, label;
   const query = (x) => new URLSearchParams({
@@ -143,6 +142,9 @@
   });
 
   const start = () => {
+      // The tag brings the state as the page was made; the status answers
+      // what it is now.
+      show(cfg);
       d.body.append(host);
       poll();
       const r = local?.getItem("livehelp.open");

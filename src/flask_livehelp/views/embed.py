@@ -14,7 +14,7 @@ from ..i18n import in_language
 from ..identity import sign_identity
 from ..state import get_state
 from .assets import asset_url
-from .widget import looks
+from .widget import widget_status
 from .widget import widget_text
 
 
@@ -38,7 +38,10 @@ def livehelp_widget(
         "lang": lang,
         "poll": config_value("STATUS_POLL_SECONDS"),
         "bottom": config_value("WIDGET_BOTTOM"),
-        **looks(lang),
+        # The state and its words now, so the button has them from the first
+        # paint: without, it showed as an empty pill, with no name for screen
+        # readers, until the first status answer, then grew and moved.
+        **widget_status(lang, department),
     }
     with in_language(lang):
         # The button's words while the chat is open: it closes it then.

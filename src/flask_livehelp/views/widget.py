@@ -237,9 +237,7 @@ def status() -> Response:
         current_language()
     )
     department = _department()
-    payload = state.presence.remember(
-        ("status", lang, department), lambda: _status_payload(state, lang, department)
-    )
+    payload = widget_status(lang, department)
     pid = request.args.get("pid", "")
     if PRESENCE_ID.fullmatch(pid):
         _note_beat(state, pid, lang)
@@ -256,6 +254,18 @@ def status() -> Response:
         response.cache_control.public = True
     _allow_cross_origin(response)
     return response
+
+
+def widget_status(lang: str, department: int | None) -> dict[str, object]:
+    """The button's state, words and looks for ``lang``, made once a second.
+
+    What the status request answers, and what the widget's tag carries so the
+    button has them from the first paint.
+    """
+    state = get_state()
+    return state.presence.remember(
+        ("status", lang, department), lambda: _status_payload(state, lang, department)
+    )
 
 
 def _status_payload(
