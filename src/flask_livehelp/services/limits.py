@@ -93,9 +93,10 @@ class RedisClient:
         """A connection for one round trip, the caller's alone meanwhile.
 
         For the round trips on every message: redis-py's pool and pipeline
-        wrap each in more work than the round trip itself (the limits of a
-        message cost 300-400 µs of CPU through them, 100-200 µs on a kept
-        connection). Kept between uses, looked at before each (one read that
+        wrap each in more work than the round trip itself (a message's
+        limits cost 215-330 µs of CPU beyond counting in the process through
+        them, 105-130 µs on a kept connection; ``python -m bench --only
+        crossing``). Kept between uses, looked at before each (one read that
         finds nothing, or that Redis closed it while idle), and dropped on
         any failure.
         """
