@@ -31,6 +31,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from . import redis_wire
 from .hub import encode
 from .hub import Hub
 from .hub import LOCAL_CHANNELS
@@ -256,9 +257,7 @@ class RedisHub(Hub):
         commands = [
             ("PUBLISH", prefix + channel, f"{mark} {text}") for channel, text in batch
         ]
-        # Untyped in the lock's redis 8.1.
-        packed = connection.pack_commands(commands)  # type: ignore[no-untyped-call, unused-ignore]
-        connection.send_packed_command(packed, check_health=False)  # type: ignore[no-untyped-call, unused-ignore]
+        redis_wire.send(connection, commands)
         self._unanswered += len(batch)
 
     def _read_answers(self, wait: bool) -> None:

@@ -19,6 +19,8 @@ import threading
 import time
 import typing as t
 
+from .. import redis_wire
+
 if t.TYPE_CHECKING:
     import redis
 
@@ -143,9 +145,7 @@ class RedisCounts(RedisClient):
             commands += [("INCR", name), ("EXPIRE", name, window + 1)]
         try:
             with self.connection() as connection:
-                # Untyped in the lock's redis 8.1.
-                packed = connection.pack_commands(commands)  # type: ignore[no-untyped-call, unused-ignore]
-                connection.send_packed_command(packed, check_health=False)  # type: ignore[no-untyped-call, unused-ignore]
+                redis_wire.send(connection, commands)
                 answers = [connection.read_response() for _ in commands]
         except redis.RedisError as error:
             log.warning("Redis is away; limits count in this process: %s", error)
