@@ -25,6 +25,7 @@ from bench import load
 from bench import procstat
 from bench import targets
 from bench.crossing import crossing
+from bench.pauses import gc_pauses
 from bench.posting import posting
 from bench.profile import Profiler
 from bench.report import kb
@@ -433,6 +434,7 @@ SECTIONS = (
     "throughput",
     "scale",
     "crossing",
+    "gc",
 )
 
 
@@ -463,8 +465,16 @@ async def run(arguments: argparse.Namespace) -> str:
             text = await throughput(settings)
         elif section == "scale":
             text = await scale(settings)
-        else:
+        elif section == "crossing":
             text = crossing(settings.rate, settings.duration)
+        else:
+            text = await gc_pauses(
+                settings.databases,
+                500 if 500 in settings.sizes else settings.sizes[-1],
+                OPERATORS,
+                settings.rate,
+                settings.duration,
+            )
         print(text)
         print(f"({section}: {time.perf_counter() - began:.0f} s)\n", file=sys.stderr)
         printed.append(text)

@@ -1,13 +1,17 @@
 """The shop the benchmarks serve: Flask-LiveHelp plus a bare Flask route.
 
 ``bench.app:app`` under gunicorn reads ``BENCH_DATABASE_URI`` and, for
-several processes, ``BENCH_HUB_URL`` from the environment.
+several processes, ``BENCH_HUB_URL`` from the environment; with
+``BENCH_GC_PAUSES``, the worker's garbage collections go to that file.
 """
 
 from __future__ import annotations
 
+import gc
 import os
+import time
 import typing as t
+from pathlib import Path
 
 from flask import Flask
 from flask import jsonify
@@ -63,4 +67,28 @@ def bare() -> Response:
 
 
 def from_environment() -> Flask:
+    if path := os.environ.get("BENCH_GC_PAUSES"):
+        record_collections(Path(path))
     return create_app(os.environ["BENCH_DATABASE_URI"], os.environ.get("BENCH_HUB_URL"))
+
+
+def record_collections(path: Path) -> None:
+    """Append each collection older than the youngest generation to ``path``.
+
+    A line each: when it ended (``time.time()``), its generation, and how
+    long it held the worker, in seconds.
+    """
+    began = time.perf_counter()
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        nonlocal began
+        if info["generation"] == 0:
+            return
+        if phase == "start":
+            began = time.perf_counter()
+            return
+        held = time.perf_counter() - began
+        with path.open("a") as file:
+            file.write(f"{time.time():.6f} {info['generation']} {held:.6f}\n")
+
+    gc.callbacks.append(callback)

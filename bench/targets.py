@@ -95,16 +95,20 @@ def livehelp(
     operators: int,
     processes: int = 1,
     split_customers: bool = False,
+    gunicorn_config: Path | None = None,
+    environment: dict[str, str] | None = None,
 ) -> t.Iterator[Running]:
     """The shop on ``processes`` gunicorn processes joined by Redis.
 
     Operators use the last process; customers the first, so every message
     crosses Redis, or all of them in turn with ``split_customers``.
+    ``gunicorn_config`` is a settings file for gunicorn's ``-c``;
+    ``environment`` is added to the servers'.
     """
     with contextlib.ExitStack() as stack:
         uri = stack.enter_context(database(db_kind))
         seeded = seed(uri, chats, operators)
-        env = {"BENCH_DATABASE_URI": uri}
+        env = {"BENCH_DATABASE_URI": uri, **(environment or {})}
         redis_pids: list[int] = []
         if processes > 1:
             if REDIS_SERVER is None:
@@ -114,7 +118,7 @@ def livehelp(
             env["BENCH_HUB_URL"] = redis.url
             redis_pids = [redis.pid()]
         shops = [
-            stack.enter_context(_gunicorn("bench.wsgi:app", env))
+            stack.enter_context(_gunicorn("bench.wsgi:app", env, gunicorn_config))
             for _ in range(processes)
         ]
         cookies = [sign_in(shops[-1].url, email) for email in seeded.operator_emails]
@@ -135,7 +139,10 @@ def livehelp(
 
 
 @contextlib.contextmanager
-def _gunicorn(app: str, env: dict[str, str], **options: t.Any) -> t.Iterator[Gunicorn]:
+def _gunicorn(
+    app: str, env: dict[str, str], config: Path | None = None, **options: t.Any
+) -> t.Iterator[Gunicorn]:
+    settings = ["-c", str(config)] if config is not None else []
     server = Gunicorn(
         app,
         chdir=ROOT,
@@ -146,7 +153,7 @@ def _gunicorn(app: str, env: dict[str, str], **options: t.Any) -> t.Iterator[Gun
         },
         worker_connections=WORKER_CONNECTIONS,
         # Enough backlog for thousands of sockets opening at once.
-        extra=["--backlog", "4096", "--timeout", "120"],
+        extra=["--backlog", "4096", "--timeout", "120", *settings],
         **options,
     )
     try:

@@ -21,6 +21,7 @@ from conftest import Socket
 from deployment import base_environment
 from deployment import create_operator
 from deployment import flask
+from deployment import GUNICORN_SETTINGS
 from deployment import no_tracebacks
 from deployment import sign_in
 from deployment import stored
@@ -58,7 +59,13 @@ def servers(environment: dict[str, str]) -> c.Iterator[tuple[Gunicorn, Gunicorn]
     flask(environment, "livehelp", "db-upgrade")
     create_operator(environment)
     started = [
-        Gunicorn("deployed_app:app", chdir=TESTS, env=environment) for _ in range(2)
+        Gunicorn(
+            "deployed_app:app",
+            chdir=TESTS,
+            env=environment,
+            extra=["-c", str(GUNICORN_SETTINGS)],
+        )
+        for _ in range(2)
     ]
     try:
         for server in started:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+import runpy
+from pathlib import Path
+
 import pytest
 from flask import Flask
+
+GUNICORN_SETTINGS = Path(__file__).parent.parent / "example_shop" / "gunicorn.conf.py"
 
 
 @pytest.mark.parametrize("lang", ["en", "da"])
@@ -39,3 +45,16 @@ def test_the_shop_reads_its_mail_server_from_the_environment(
         2525,
     )
     assert app.extensions["mail"].server == "smtp.example.com"
+
+
+def test_the_gunicorn_settings_leave_what_was_loaded_out_of_full_collections() -> None:
+    """What a full collection walks, and holds the worker for, after the hook."""
+    hook = runpy.run_path(str(GUNICORN_SETTINGS))["post_worker_init"]
+    walked_before = len(gc.get_objects())
+    try:
+        hook(None)
+        walked_after = len(gc.get_objects())
+        assert gc.get_freeze_count() >= walked_before / 2
+    finally:
+        gc.unfreeze()
+    assert walked_after < walked_before / 10
