@@ -32,6 +32,7 @@ from bench.report import kb
 from bench.report import ms
 from bench.report import percentile
 from bench.report import ratio
+from bench.report import slug
 from bench.report import table
 from bench.report import us
 
@@ -53,6 +54,8 @@ class Settings:
     databases: list[str]
     throughput_chats: int
     profiler: Profiler = dataclasses.field(default_factory=lambda: Profiler(None))
+    #: Where each delivery's send time and latency go, one file a figure.
+    latencies: Path | None = None
 
 
 def settings_from(arguments: argparse.Namespace) -> Settings:
@@ -63,10 +66,19 @@ def settings_from(arguments: argparse.Namespace) -> Settings:
         print(f"NOTE: no PostgreSQL at {targets.PG_SERVER}; SQLite only.\n")
     profiler = Profiler(arguments.profile)
     if arguments.quick:
-        return Settings([50, 500], arguments.rate, 4, 1, databases, 20, profiler)
-    return Settings(
-        arguments.sizes, arguments.rate, arguments.duration, 2, databases, 50, profiler
-    )
+        settings = Settings([50, 500], arguments.rate, 4, 1, databases, 20, profiler)
+    else:
+        settings = Settings(
+            arguments.sizes,
+            arguments.rate,
+            arguments.duration,
+            2,
+            databases,
+            50,
+            profiler,
+        )
+    settings.latencies = arguments.latencies
+    return settings
 
 
 # Measuring one chat load.
@@ -117,19 +129,27 @@ class ChatFigures:
 
 
 async def measure_chats(
-    running: targets.Running, chats: int, settings: Settings, label: str | None = None
+    running: targets.Running,
+    chats: int,
+    settings: Settings,
+    label: str,
+    profiled: bool = True,
 ) -> ChatFigures:
     chat_load = load.ChatLoad(running.target, chats, min(OPERATORS, chats))
     before = procstat.rss_bytes(running.pids())
     connect_seconds = await chat_load.open()
     await asyncio.sleep(1)
     after = procstat.rss_bytes(running.pids())
-    samples, started, ended = measured_window(running, settings, label)
+    samples, started, ended = measured_window(
+        running, settings, label if profiled else None
+    )
     result = await chat_load.run(
         settings.rate, settings.duration, settings.warmup, started, ended
     )
     result.connect_seconds = connect_seconds
     await chat_load.close()
+    if settings.latencies is not None and result.to_operator:
+        write_latencies(settings.latencies / f"{slug(label)}.csv", result)
     handled = 2 * result.sent
     start, end = samples
     return ChatFigures(
@@ -140,6 +160,16 @@ async def measure_chats(
             for name in end.helpers
         },
         (after - before) / chats,
+    )
+
+
+def write_latencies(path: Path, result: load.ChatResult) -> None:
+    """Each delivery to the operator: when it was sent, and how long it took."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = zip(result.to_operator_sent, result.to_operator, strict=True)
+    path.write_text(
+        "sent (unix time),to operator (ms)\n"
+        + "".join(f"{sent:.6f},{seconds * 1000:.3f}\n" for sent, seconds in rows)
     )
 
 
@@ -227,9 +257,14 @@ async def latency(settings: Settings, memory: list[list[str]]) -> str:
     for chats in settings.sizes:
         echo: ChatFigures | None = None
         for name, start in chat_servers(settings, chats):
-            label = f"{name} {chats}" if "livehelp" in name else None
             with start() as running:
-                figures = await measure_chats(running, chats, settings, label)
+                figures = await measure_chats(
+                    running,
+                    chats,
+                    settings,
+                    f"{name} {chats}",
+                    profiled="livehelp" in name,
+                )
             result = figures.result
             if name == "websockets echo":
                 echo = figures
@@ -547,6 +582,12 @@ def main() -> None:
         "--profile",
         type=Path,
         help="record Flask-LiveHelp's processes with py-spy into this directory",
+    )
+    parser.add_argument(
+        "--latencies",
+        type=Path,
+        help="write each delivery's send time and latency to a CSV file a figure"
+        " in this directory, to line up with the servers' own logs",
     )
     arguments = parser.parse_args()
     unknown = set(arguments.only) - set(SECTIONS)

@@ -246,6 +246,8 @@ class ChatResult:
     sent: int = 0
     #: Seconds from the customer's send to the operator's receipt.
     to_operator: list[float] = dataclasses.field(default_factory=list)
+    #: When each of those was sent (``time.time()``), in the same order.
+    to_operator_sent: list[float] = dataclasses.field(default_factory=list)
     #: Seconds from the customer's send to the operator's answer arriving.
     round_trip: list[float] = dataclasses.field(default_factory=list)
     lost: int = 0
@@ -272,6 +274,8 @@ class ChatLoad:
         self._readers: list[asyncio.Task[None]] = []
         self._replies_open = 0
         self._key_to_chat = {target.chat_key(n): n for n in range(chats)}
+        #: From ``time.perf_counter()`` to ``time.time()``, to line up with logs.
+        self._wall_clock = time.time() - time.perf_counter()
 
     async def open(self, readers: bool = True) -> float:
         """Connect everyone; ``readers=False`` leaves the customers' reading
@@ -358,6 +362,7 @@ class ChatLoad:
                 sent = self.sent_at.get(message_id)
                 if sent is not None and message_id[0] == "m" and self.result:
                     self.result.to_operator.append(time.perf_counter() - sent)
+                    self.result.to_operator_sent.append(sent + self._wall_clock)
                 await ws.send(target.operator_reply(key, message_id))
         except ConnectionClosed:
             pass

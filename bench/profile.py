@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.report import slug
+
 #: Samples a second; py-spy reads the process from outside without pausing it.
 RATE = 250
 
@@ -35,7 +37,7 @@ class Profiler:
         if self.directory is None:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+        name = slug(label)
         for number, pid in enumerate(pids):
             stem = self.directory / f"{name}-{number}"
             for kind, suffix in (("flamegraph", ".svg"), ("raw", ".txt")):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing as t
 
 
@@ -50,3 +51,8 @@ def ratio(value: float | None, baseline: float | None) -> str:
     if value is None or not baseline:
         return "-"
     return f"{value / baseline:.1f}×"
+
+
+def slug(label: str) -> str:
+    """``label`` as a file name: lower case, words joined by dashes."""
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
