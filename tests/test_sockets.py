@@ -26,6 +26,7 @@ from flask_livehelp.hub import operator_channel
 from flask_livehelp.hub import STAFF_CHANNEL
 from flask_livehelp.sockets import outbox
 from flask_livehelp.sockets.operator import OperatorConnection
+from staff import department
 from wsclient import WsClient
 
 
@@ -248,6 +249,44 @@ def test_reconnect_resumes_with_exactly_what_was_missed(
         (4, "text", "Ja, helt."),
         (5, "text", "Og den er blå."),
     ]
+
+
+def test_a_customer_back_on_a_page_is_welcomed_reading_nothing_twice(
+    app: Flask, visitor_socket: t.Any, operator_socket: t.Any, make_operator: t.Any
+) -> None:
+    """The socket every page of a customer in a chat opens, as a deploy has
+    them all reopen at once: the visitor read once, and the operator only for
+    their name, not with their departments."""
+    operator = make_operator(department_ids=[department(app, "Salg")])
+    visitor = visitor_socket()
+    token, conversation_id = start_chat(visitor)
+    staff = operator_socket(operator)
+    staff.send(type="accept", conversation=conversation_id)
+    staff.expect("assigned")
+    visitor.close()
+    prefix = get_state(app).models.visitor.__tablename__.removesuffix("visitor")
+    statements: list[tuple[int, str]] = []
+
+    def record(*args: t.Any) -> None:
+        statements.append((threading.get_ident(), args[2]))
+
+    with app.app_context():
+        engine = get_state(app).db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        back = visitor_socket()
+        hello(back, token=token, conversation=conversation_id, after=2)
+        assert back.expect("conversation")["operator"] == operator.name
+        back.expect("synced")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    # The hello's own, apart from the panel's and the closed socket's work.
+    (hello_thread,) = {
+        n for n, s in statements if s.startswith(f"UPDATE {prefix}visitor")
+    }
+    reads = [s for n, s in statements if n == hello_thread and s.startswith("SELECT")]
+    assert len([s for s in reads if f"FROM {prefix}visitor " in s]) == 1, reads
+    assert not [s for s in reads if f"{prefix}operator_department" in s], reads
 
 
 def test_a_long_backlog_comes_whole_in_order_and_says_where_it_ended(

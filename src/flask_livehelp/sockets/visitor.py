@@ -82,6 +82,8 @@ class VisitorConnection(Connection):
                 page=self.page,
                 presence_id=self.pid,
             )
+        # Read before seen() commits: after, the row would be read again.
+        self.visitor_id = visitor.id
         visitors.seen(
             visitor.id,
             self.page,
@@ -89,7 +91,6 @@ class VisitorConnection(Connection):
             identity=self.context,
             timezone=valid_timezone(frame["timezone"]),
         )
-        self.visitor_id = visitor.id
         self.tick_seconds = config_value("HEARTBEAT_SECONDS")
         conversation = self._resumable(frame["conversation"])
         known = self.context or {}

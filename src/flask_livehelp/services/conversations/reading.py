@@ -46,12 +46,25 @@ class ConversationStore(Service):
         return conversation
 
     def _load(self, conversation_id: int) -> ConversationMixin | None:
-        # Tags only when asked for: posting a message reads none, and loading
-        # them with every conversation would cost a query per message.
-        model = self.models.conversation
         return self.session.get(
-            model, conversation_id, options=[sa_orm.lazyload(model.tags)]
+            self.models.conversation, conversation_id, options=self._alone()
         )
+
+    def _alone(self) -> list[sa_orm.interfaces.LoaderOption]:
+        """How one conversation is read: what it links to, only when asked for.
+
+        Posting a message reads no tags, and a widget's frame only the
+        operator's name: loading the tags, or the operator's departments,
+        with each conversation would cost a query every message, and every
+        page a customer in a chat opens.
+        """
+        model = self.models.conversation
+        return [
+            sa_orm.lazyload(model.tags),
+            sa_orm.defaultload(model.operator).lazyload(
+                self.models.operator.departments
+            ),
+        ]
 
     def for_visitor(self, visitor_id: int, conversation_id: int) -> ConversationMixin:
         """The visitor's own conversation; anyone else's does not exist for them."""
@@ -83,6 +96,7 @@ class ConversationStore(Service):
             .where(model.visitor_id == visitor_id, model.status.in_(OPEN))
             .order_by(model.id.desc())
             .limit(1)
+            .options(*self._alone())
         )
         return self.session.execute(query).scalar_one_or_none()
 
