@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import queue
+import re
 import socket
 import threading
 import time
@@ -255,8 +256,8 @@ def test_a_customer_back_on_a_page_is_welcomed_reading_nothing_twice(
     app: Flask, visitor_socket: t.Any, operator_socket: t.Any, make_operator: t.Any
 ) -> None:
     """The socket every page of a customer in a chat opens, as a deploy has
-    them all reopen at once: the visitor read once, and the operator only for
-    their name, not with their departments."""
+    them all reopen at once: the visitor read once, and the operator with the
+    chat, for their name, without their departments."""
     operator = make_operator(department_ids=[department(app, "Salg")])
     visitor = visitor_socket()
     token, conversation_id = start_chat(visitor)
@@ -285,6 +286,9 @@ def test_a_customer_back_on_a_page_is_welcomed_reading_nothing_twice(
     reads = [s for n, s in statements if n == hello_thread and s.startswith("SELECT")]
     assert len([s for s in reads if f"FROM {prefix}visitor " in s]) == 1, reads
     assert not [s for s in reads if f"{prefix}operator_department" in s], reads
+    # The operator's name comes with the chat, not in a query of its own.
+    by_id = re.compile(rf"FROM {prefix}operator\s+WHERE {prefix}operator\.id =")
+    assert not [s for s in reads if by_id.search(s)], reads
 
 
 def test_a_long_backlog_comes_whole_in_order_and_says_where_it_ended(

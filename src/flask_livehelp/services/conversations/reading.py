@@ -45,30 +45,40 @@ class ConversationStore(Service):
             raise NotFound("no-conversation", N_("This chat does not exist."))
         return conversation
 
-    def _load(self, conversation_id: int) -> ConversationMixin | None:
+    def _load(
+        self, conversation_id: int, with_operator: bool = False
+    ) -> ConversationMixin | None:
         return self.session.get(
-            self.models.conversation, conversation_id, options=self._alone()
+            self.models.conversation,
+            conversation_id,
+            options=self._alone(with_operator),
         )
 
-    def _alone(self) -> list[sa_orm.interfaces.LoaderOption]:
+    def _alone(
+        self, with_operator: bool = False
+    ) -> list[sa_orm.interfaces.LoaderOption]:
         """How one conversation is read: what it links to, only when asked for.
 
         Posting a message reads no tags, and a widget's frame only the
         operator's name: loading the tags, or the operator's departments,
         with each conversation would cost a query every message, and every
-        page a customer in a chat opens.
+        page a customer in a chat opens. ``with_operator`` reads the operator
+        in the same query, for the widget's frame.
         """
         model = self.models.conversation
+        operator = (
+            sa_orm.joinedload(model.operator)
+            if with_operator
+            else sa_orm.defaultload(model.operator)
+        )
         return [
             sa_orm.lazyload(model.tags),
-            sa_orm.defaultload(model.operator).lazyload(
-                self.models.operator.departments
-            ),
+            operator.lazyload(self.models.operator.departments),
         ]
 
     def for_visitor(self, visitor_id: int, conversation_id: int) -> ConversationMixin:
         """The visitor's own conversation; anyone else's does not exist for them."""
-        conversation = self._load(conversation_id)
+        conversation = self._load(conversation_id, with_operator=True)
         if (
             conversation is None
             or conversation.visitor_id != visitor_id
@@ -96,7 +106,7 @@ class ConversationStore(Service):
             .where(model.visitor_id == visitor_id, model.status.in_(OPEN))
             .order_by(model.id.desc())
             .limit(1)
-            .options(*self._alone())
+            .options(*self._alone(with_operator=True))
         )
         return self.session.execute(query).scalar_one_or_none()
 
