@@ -65,20 +65,21 @@ def settings_from(arguments: argparse.Namespace) -> Settings:
     elif "postgresql" in arguments.db:
         print(f"NOTE: no PostgreSQL at {targets.PG_SERVER}; SQLite only.\n")
     profiler = Profiler(arguments.profile)
+    latencies = arguments.latencies
     if arguments.quick:
-        settings = Settings([50, 500], arguments.rate, 4, 1, databases, 20, profiler)
-    else:
-        settings = Settings(
-            arguments.sizes,
-            arguments.rate,
-            arguments.duration,
-            2,
-            databases,
-            50,
-            profiler,
+        return Settings(
+            [50, 500], arguments.rate, 4, 1, databases, 20, profiler, latencies
         )
-    settings.latencies = arguments.latencies
-    return settings
+    return Settings(
+        arguments.sizes,
+        arguments.rate,
+        arguments.duration,
+        2,
+        databases,
+        50,
+        profiler,
+        latencies,
+    )
 
 
 # Measuring one chat load.
@@ -354,15 +355,11 @@ async def _memory_after_chatting(
     chat_load = load.ChatLoad(running.target, chats, min(OPERATORS, chats))
     before = procstat.rss_bytes(running.pids())
     await chat_load.open()
-    await chat_load.run(settings.rate, 1, 0, _nothing, _nothing)
+    await chat_load.run(settings.rate, 1, 0)
     await asyncio.sleep(1)
     grown = procstat.rss_bytes(running.pids()) - before
     await chat_load.close()
     return grown
-
-
-def _nothing() -> None:
-    pass
 
 
 async def throughput(settings: Settings) -> str:

@@ -311,8 +311,8 @@ class ChatLoad:
         rate: float,
         duration: float,
         warmup: float,
-        window_started: t.Callable[[], None],
-        window_ended: t.Callable[[], None],
+        window_started: t.Callable[[], None] = lambda: None,
+        window_ended: t.Callable[[], None] = lambda: None,
     ) -> ChatResult:
         result = ChatResult(self.target.name, self.chats, rate)
         self.result = result

@@ -20,8 +20,10 @@ from bench import targets
 from bench.report import ms
 from bench.report import table
 
-CONFIG = targets.ROOT / "example_shop" / "gunicorn.conf.py"
-WORKERS = (("as gunicorn starts it", None), ("frozen after loading", CONFIG))
+WORKERS = (
+    ("as gunicorn starts it", None),
+    ("frozen after loading", targets.GUNICORN_SETTINGS),
+)
 
 
 @dataclasses.dataclass
@@ -90,7 +92,7 @@ async def _phases(
     began = time.time()
     await chat_load.open()
     opened = time.time()
-    await chat_load.run(rate, duration, 0, _nothing, _nothing)
+    await chat_load.run(rate, duration, 0)
     chatted = time.time()
     await chat_load.close()
     return {
@@ -111,7 +113,3 @@ def _read(path: Path) -> list[Collection]:
 def _figures(collections: list[Collection], generation: int) -> list[t.Any]:
     held = [c.held for c in collections if c.generation == generation]
     return [len(held), ms(max(held)) if held else "-"]
-
-
-def _nothing() -> None:
-    pass

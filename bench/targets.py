@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from servers import free_port  # noqa: E402
 from servers import Gunicorn  # noqa: E402
+from servers import GUNICORN_SETTINGS as GUNICORN_SETTINGS  # noqa: E402
 from servers import REDIS_SERVER  # noqa: E402
 from servers import RedisServer  # noqa: E402
 from servers import wait_until  # noqa: E402

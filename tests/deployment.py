@@ -29,8 +29,6 @@ from servers import RedisServer
 from servers import VENV_BIN
 
 TESTS = Path(__file__).parent
-#: The gunicorn settings docs/deployment.md tells a shop to run with.
-GUNICORN_SETTINGS = TESTS.parent / "example_shop" / "gunicorn.conf.py"
 OPERATOR = {"email": "mette@example.com", "password": "correct horse"}
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 import redis
 
 VENV_BIN = Path(sys.executable).parent
+#: The gunicorn settings docs/deployment.md tells a shop to run with.
+GUNICORN_SETTINGS = Path(__file__).parent.parent / "example_shop" / "gunicorn.conf.py"
 REDIS_SERVER = shutil.which("redis-server")
 
 

@@ -21,13 +21,13 @@ from conftest import Socket
 from deployment import base_environment
 from deployment import create_operator
 from deployment import flask
-from deployment import GUNICORN_SETTINGS
 from deployment import no_tracebacks
 from deployment import sign_in
 from deployment import stored
 from deployment import TESTS
 from mailservers import SMTPServer
 from servers import Gunicorn
+from servers import GUNICORN_SETTINGS
 from servers import RedisServer
 from servers import VENV_BIN
 from servers import wait_until

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import gc
 import runpy
-from pathlib import Path
 
 import pytest
 from flask import Flask
 
-GUNICORN_SETTINGS = Path(__file__).parent.parent / "example_shop" / "gunicorn.conf.py"
+from servers import GUNICORN_SETTINGS
 
 
 @pytest.mark.parametrize("lang", ["en", "da"])
