@@ -102,23 +102,30 @@ class PresenceService(Service):
         self.announce(operator_id)
         return connection_id
 
-    def touch_connection(self, connection_id: str, operator_id: int) -> None:
-        """The panel is still there, also after its row was taken for stale."""
-        now = utcnow()
+    def touch_connection(
+        self, connection_id: str, operator_id: int, heard_at: dt.datetime | None = None
+    ) -> None:
+        """The panel is still there, also after its row was taken for stale.
+
+        It was last heard at ``heard_at`` (by default now): the grace time of
+        a panel that went silent counts from then, not from the tick that
+        noted it.
+        """
+        seen = heard_at or utcnow()
         model = self.models.connection
         touched = self.changed(
-            sa.update(model).where(model.id == connection_id).values(seen_at=now)
+            sa.update(model).where(model.id == connection_id).values(seen_at=seen)
         )
         if not touched:
             self.session.add(
                 model(
                     id=connection_id,
                     operator_id=operator_id,
-                    opened_at=now,
-                    seen_at=now,
+                    opened_at=seen,
+                    seen_at=seen,
                 )
             )
-        self._seen(operator_id, now)
+        self._seen(operator_id, seen)
         self.session.commit()
         if not touched:
             self.announce(operator_id)

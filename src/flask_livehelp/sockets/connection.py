@@ -6,6 +6,7 @@ import collections.abc as c
 import datetime as dt
 import json
 import logging
+import random
 import select
 import socket
 import threading
@@ -198,6 +199,12 @@ class Connection:
     tick_seconds: float | None = None
     #: A client not heard from for this long (its pongs included) is gone.
     silence_seconds: float | None = None
+    #: Whether the first tick comes at a random point of its period rather
+    #: than a whole period after the socket opened. Sockets opened together
+    #: (every panel reconnecting after a deploy) would otherwise tick
+    #: together for good, and their ticks' work would run back to back while
+    #: every chat of the worker waited.
+    spread_ticks = False
 
     def run(self) -> None:
         try:
@@ -208,6 +215,8 @@ class Connection:
             # Silence counts from the hello: a loaded server slow to say it
             # has asked the client nothing yet.
             self.heard = ticked = time.monotonic()
+            if self.spread_ticks and self.tick_seconds:
+                ticked -= random.uniform(0, self.tick_seconds)
             while not self.closed:
                 # Read each time: a hook may change how often it ticks.
                 next_tick = None

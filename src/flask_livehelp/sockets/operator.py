@@ -88,6 +88,8 @@ class Seat:
 
 class OperatorConnection(Connection):
     specs = OPERATOR_FRAMES
+    # A tick writes presence, and panels reconnect together after a deploy.
+    spread_ticks = True
 
     def __init__(
         self, ws: Server, state: LiveHelpState, operator: OperatorMixin
@@ -216,7 +218,9 @@ class OperatorConnection(Connection):
         # not heard for two ticks stopped answering and is no longer
         # refreshed (shown away, then offline) even before its socket closes.
         if time.monotonic() - self.heard < 2 * t.cast(float, self.tick_seconds):
-            self.state.presence.touch_connection(self.connection_id, self.seat.id)
+            self.state.presence.touch_connection(
+                self.connection_id, self.seat.id, self.heard_at()
+            )
 
     def on_close(self) -> None:
         if self.connection_id is not None:
