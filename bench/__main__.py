@@ -56,6 +56,16 @@ class Settings:
     profiler: Profiler = dataclasses.field(default_factory=lambda: Profiler(None))
     #: Where each delivery's send time and latency go, one file a figure.
     latencies: Path | None = None
+    #: With ``latencies``, Flask-LiveHelp's worker of the delivery table
+    #: notes its greenlet switches there too (:mod:`bench.switches`).
+    switches: bool = False
+
+    def worker_environment(self, label: str) -> dict[str, str]:
+        """What Flask-LiveHelp's server of the figure ``label`` is started with."""
+        if not self.switches or self.latencies is None:
+            return {}
+        self.latencies.mkdir(parents=True, exist_ok=True)
+        return {"BENCH_SWITCHES": str(self.latencies / f"{slug(label)}.switches")}
 
 
 def settings_from(arguments: argparse.Namespace) -> Settings:
@@ -67,10 +77,18 @@ def settings_from(arguments: argparse.Namespace) -> Settings:
         print("NOTE: SQLite instead, so that something is measured.\n")
         databases = ["sqlite"]
     profiler = Profiler(arguments.profile)
-    latencies = arguments.latencies
+    latencies, switches = arguments.latencies, arguments.switches
     if arguments.quick:
         return Settings(
-            [50, 500], arguments.rate, 4, 1, databases, 20, profiler, latencies
+            [50, 500],
+            arguments.rate,
+            4,
+            1,
+            databases,
+            20,
+            profiler,
+            latencies,
+            switches,
         )
     return Settings(
         arguments.sizes,
@@ -81,6 +99,7 @@ def settings_from(arguments: argparse.Namespace) -> Settings:
         50,
         profiler,
         latencies,
+        switches,
     )
 
 
@@ -192,10 +211,14 @@ def chat_servers(settings: Settings, chats: int) -> list[tuple[str, t.Any]]:
             )
         )
     for kind in settings.databases:
+        name = f"flask-livehelp, {kind}"
+        environment = settings.worker_environment(f"{name} {chats}")
         servers.append(
             (
-                f"flask-livehelp, {kind}",
-                lambda kind=kind: targets.livehelp(kind, chats, operators),
+                name,
+                lambda kind=kind, environment=environment: targets.livehelp(
+                    kind, chats, operators, environment=environment
+                ),
             )
         )
     return servers
@@ -605,10 +628,18 @@ def main() -> None:
         help="write each delivery's send time and latency to a CSV file a figure"
         " in this directory, to line up with the servers' own logs",
     )
+    parser.add_argument(
+        "--switches",
+        action="store_true",
+        help="with --latencies: Flask-LiveHelp's worker of the delivery table"
+        " also notes its greenlet switches there, for python -m bench.switches",
+    )
     arguments = parser.parse_args()
     unknown = set(arguments.only) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    if arguments.switches and arguments.latencies is None:
+        parser.error("--switches needs --latencies")
     raise_open_files_limit()
     text = asyncio.run(run(arguments))
     if arguments.output:

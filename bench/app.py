@@ -2,7 +2,8 @@
 
 ``bench.app:app`` under gunicorn reads ``BENCH_DATABASE_URI`` and, for
 several processes, ``BENCH_HUB_URL`` from the environment; with
-``BENCH_GC_PAUSES``, the worker's garbage collections go to that file.
+``BENCH_GC_PAUSES``, the worker's garbage collections go to that file, and
+with ``BENCH_SWITCHES`` its greenlet switches (``bench.switches``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from flask import Response
 from flask_babel import Babel
 from flask_sqlalchemy import SQLAlchemy
 
+from bench.switches import record_switches
 from flask_livehelp import LiveHelp
 
 SECRET_KEY = "bench-only-not-secret"
@@ -69,6 +71,8 @@ def bare() -> Response:
 def from_environment() -> Flask:
     if path := os.environ.get("BENCH_GC_PAUSES"):
         record_collections(Path(path))
+    if path := os.environ.get("BENCH_SWITCHES"):
+        record_switches(Path(path))
     return create_app(os.environ["BENCH_DATABASE_URI"], os.environ.get("BENCH_HUB_URL"))
 
 
