@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections.abc as c
 import http.cookiejar
 import os
-import re
 import subprocess
 import urllib.parse
 import urllib.request
@@ -27,6 +26,7 @@ from servers import Gunicorn
 from servers import REDIS_SERVER
 from servers import RedisServer
 from servers import VENV_BIN
+from staff import csrf_in
 
 TESTS = Path(__file__).parent
 OPERATOR = {"email": "mette@example.com", "password": "correct horse"}
@@ -132,10 +132,8 @@ def sign_in(server: Gunicorn, email: str = OPERATOR["email"]) -> str:
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     page = opener.open(server.url + "/livehelp/panel/login").read().decode()
-    token = re.search(r'name="_lh_csrf" value="([^"]+)"', page)
-    assert token is not None
     fields = {"email": email, "password": OPERATOR["password"]}
-    form = urllib.parse.urlencode({**fields, "_lh_csrf": token.group(1)}).encode()
+    form = urllib.parse.urlencode({**fields, "_lh_csrf": csrf_in(page)}).encode()
     opener.open(server.url + "/livehelp/panel/login", data=form)
     return "; ".join(f"{cookie.name}={cookie.value}" for cookie in jar)
 

@@ -20,12 +20,12 @@ from flask_livehelp import get_state
 _client_ids = itertools.count(1)
 
 
-def department(app: Flask, name: str) -> int:
+def department(app: Flask, name: str, email: str | None = None) -> int:
     with app.app_context():
         return t.cast(
             int,
             get_state()
-            .operators.save_department(None, name=name, email=None, by=None)
+            .operators.save_department(None, name=name, email=email, by=None)
             .id,
         )
 
@@ -129,8 +129,13 @@ def set_times(app: Flask, chat_id: int, **moments: dt.datetime | None) -> None:
 def csrf_of(client: t.Any, path: str = "/livehelp/history/") -> str:
     """Our CSRF token, as a page of the panel carries it."""
     page = client.get(path)
-    found = re.search(r'name="_lh_csrf" value="([^"]+)"', page.text)
-    assert found, f"no CSRF token on {path} ({page.status_code})"
+    return csrf_in(page.text, f"{path} ({page.status_code})")
+
+
+def csrf_in(page: str, where: str = "the page") -> str:
+    """The CSRF token of a form on ``page`` (its HTML)."""
+    found = re.search(r'name="_lh_csrf" value="([^"]+)"', page)
+    assert found, f"no CSRF token on {where}"
     return found.group(1)
 
 

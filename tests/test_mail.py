@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from flask_livehelp.errors import Refused
 from mailservers import html_of
 from mailservers import SMTPServer
 from mailservers import text_of
+from staff import csrf_in
 
 SUBJECT = "Ny besked fra kunden: Æbleskiver på lager?"
 TEXT = "Hej! Har I æbleskivepander? Mvh Søren Ærø"
@@ -173,7 +173,7 @@ def test_after_too_many_failures_a_mail_is_failed_and_admins_see_why(
 
     # The admin fixed the mail server and sends it again.
     smtp.start()
-    token = re.search(r'name="_lh_csrf" value="([^"]+)"', page.text).group(1)
+    token = csrf_in(page.text)
     sent_again = admin.post(
         f"/livehelp/offline/outbox/{mail_id}/retry", data={"_lh_csrf": token}
     )
@@ -502,6 +502,6 @@ def test_an_admin_sees_who_holds_a_stuck_mail_and_sends_it_now(
     page = client.get("/livehelp/offline/outbox").text
     assert "Being sent by" in page and "Send now" in page
     [mail_id] = [m.id for m in rows(state)]
-    token = re.search(r'name="_lh_csrf" value="([^"]+)"', page).group(1)
+    token = csrf_in(page)
     client.post(f"/livehelp/offline/outbox/{mail_id}/retry", data={"_lh_csrf": token})
     assert len(smtp.wait_for(1)) == 1

@@ -25,6 +25,7 @@ from flask_livehelp.errors import Refused
 from mailservers import html_of
 from mailservers import SMTPServer
 from mailservers import text_of
+from staff import csrf_in
 
 URL = "/livehelp/offline/message"
 QUESTION = "Hej! Har I regnjakken i blå, størrelse M? Jeg vil gerne hente den på Ærø."
@@ -399,12 +400,6 @@ def _offline_message(app: Flask, **fields: t.Any) -> int:
     return t.cast(int, answer.json["conversation"])
 
 
-def _csrf(page: str) -> str:
-    found = re.search(r'name="_lh_csrf" value="([^"]+)"', page)
-    assert found is not None
-    return found.group(1)
-
-
 @pytest.mark.livehelp(mail_send_now="off")
 def test_the_offline_pages_say_whether_the_customer_may_be_e_mailed(
     app: Flask, receivers: dict[str, t.Any]
@@ -447,7 +442,7 @@ def test_an_operator_answers_an_offline_message_by_mail(
     form_id = re.search(r'name="form_id" value="([^"]+)"', page.text).group(1)
 
     reply = "Hej Søren, ja - vi har den i blå, størrelse M. Venlig hilsen Jens"
-    data = {"body": reply, "form_id": form_id, "_lh_csrf": _csrf(page.text)}
+    data = {"body": reply, "form_id": form_id, "_lh_csrf": csrf_in(page.text)}
     done = client.post(f"/livehelp/offline/{conversation_id}/answer", data=data)
     assert done.status_code == 302
     # A double click sends the same form again: still one answer.
@@ -486,7 +481,7 @@ def test_an_answer_needs_the_customers_address(
     assert "gave no e-mail address" in page.text
     refused = client.post(
         f"/livehelp/offline/{conversation_id}/answer",
-        data={"body": "Mit svar", "_lh_csrf": _csrf(page.text)},
+        data={"body": "Mit svar", "_lh_csrf": csrf_in(page.text)},
     )
     assert refused.status_code == 400
     assert "The customer left no e-mail address" in refused.text
@@ -505,7 +500,7 @@ def test_a_refused_answer_keeps_what_was_written(
     long_answer = "Mit lange svar " * 300
     refused = client.post(
         f"/livehelp/offline/{conversation_id}/answer",
-        data={"body": long_answer, "_lh_csrf": _csrf(page.text)},
+        data={"body": long_answer, "_lh_csrf": csrf_in(page.text)},
     )
     assert refused.status_code == 400
     assert "The message is longer than 4000 characters." in refused.text

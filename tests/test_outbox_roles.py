@@ -9,9 +9,11 @@ import typing as t
 import pytest
 from flask import Flask
 
+import staff
 from conftest import login
 from flask_livehelp import get_state
 from mailservers import SMTPServer
+from staff import csrf_in
 
 
 def offline_message(app: Flask, department_id: int, email: str) -> int:
@@ -34,17 +36,7 @@ def offline_message(app: Flask, department_id: int, email: str) -> int:
 
 
 def department(app: Flask, name: str) -> int:
-    with app.app_context():
-        saved = get_state().operators.save_department(
-            None, name=name, email=f"{name.lower()}@shop.example", by=None
-        )
-        return t.cast(int, saved.id)
-
-
-def csrf(page: str) -> str:
-    found = re.search(r'name="_lh_csrf" value="([^"]+)"', page)
-    assert found is not None
-    return found.group(1)
+    return staff.department(app, name, f"{name.lower()}@shop.example")
 
 
 @pytest.mark.livehelp(mail_send_now="off")
@@ -71,7 +63,7 @@ def test_a_manager_sends_a_waiting_mail_of_their_department_now(
 
     # Nothing sent them so far (as when the sender is stuck); "Send now" does.
     app.config["LIVEHELP_MAIL_SEND_NOW"] = "inline"
-    token = csrf(page.text)
+    token = csrf_in(page.text)
     refused = client.post(
         f"/livehelp/offline/outbox/{theirs}/retry", data={"_lh_csrf": token}
     )

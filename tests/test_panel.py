@@ -11,6 +11,7 @@ from flask import session
 from conftest import login
 from conftest import PASSWORD
 from flask_livehelp import get_state
+from staff import csrf_in
 from staff import csrf_of
 
 
@@ -115,7 +116,7 @@ def test_after_login_only_pages_of_this_site(
 ) -> None:
     client = app.test_client()
     page = client.get("/livehelp/panel/login")
-    token = page.text.split('name="_lh_csrf" value="')[1].split('"')[0]
+    token = csrf_in(page.text)
     response = client.post(
         f"/livehelp/panel/login?next={target}",
         data={"email": operator.email, "password": PASSWORD, "_lh_csrf": token},
