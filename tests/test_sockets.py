@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import json
 import queue
@@ -26,6 +27,7 @@ from conftest import Socket
 from flask_livehelp import get_state
 from flask_livehelp.hub import operator_channel
 from flask_livehelp.hub import STAFF_CHANNEL
+from flask_livehelp.services.visitors import SEEN_AGAIN_SECONDS
 from flask_livehelp.sockets import outbox
 from flask_livehelp.sockets.operator import OperatorConnection
 from staff import department
@@ -290,6 +292,43 @@ def test_a_customer_back_on_a_page_is_welcomed_reading_nothing_twice(
     # The operator's name comes with the chat, not in a query of its own.
     by_id = re.compile(rf"FROM {prefix}operator\s+WHERE {prefix}operator\.id =")
     assert not [s for s in reads if by_id.search(s)], reads
+    # Seen moments ago on the same page: nothing to write, nor to commit.
+    writes = [s for n, s in statements if n == hello_thread and s not in reads]
+    assert writes == []
+
+
+def visitor_row(app: Flask, token: str) -> t.Any:
+    with app.app_context():
+        return get_state().visitors.from_token(token)
+
+
+def test_a_customer_back_is_noted_on_a_new_page_and_after_a_while(
+    app: Flask, visitor_socket: t.Any
+) -> None:
+    """What the operators' list of visitors shows: the page a customer is
+    on, at once, and when they were last seen, also without anything new."""
+    visitor = visitor_socket()
+    token, conversation_id = start_chat(visitor)
+    visitor.close()
+    first = visitor_row(app, token)
+    back = visitor_socket()
+    hello(back, token=token, conversation=conversation_id, page="http://shop.test/kurv")
+    moved = visitor_row(app, token)
+    assert moved.current_page == "http://shop.test/kurv"
+    assert moved.last_seen_at > first.last_seen_at
+    back.close()
+    # Seen longer ago than a hello skips: noted again, on the same page.
+    long_ago = moved.last_seen_at - dt.timedelta(seconds=SEEN_AGAIN_SECONDS + 1)
+    with app.app_context():
+        state = get_state()
+        row = state.db.session.get(state.models.visitor, moved.id)
+        row.last_seen_at = long_ago
+        state.db.session.commit()
+    again = visitor_socket()
+    hello(
+        again, token=token, conversation=conversation_id, page="http://shop.test/kurv"
+    )
+    assert visitor_row(app, token).last_seen_at > moved.last_seen_at
 
 
 def test_a_long_backlog_comes_whole_in_order_and_says_where_it_ended(

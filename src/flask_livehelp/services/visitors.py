@@ -33,6 +33,9 @@ from . import Service
 ON_SITE_SECONDS = 90
 #: The visitor list shows who was there this recently.
 LISTED_MINUTES = 30
+#: A visitor's hello notes the time again only after this long, unless it
+#: brings news; their open pages' status requests say it more often.
+SEEN_AGAIN_SECONDS = 30
 MAX_INVITATION = 500
 
 
@@ -156,18 +159,32 @@ class VisitorService(Service):
     ) -> None:
         """The chat's visitor is back: note the page and who the shop says they are.
 
+        Nothing is written for a visitor seen moments ago with nothing new to
+        note: after a deploy every open widget says hello at once, and their
+        pages' status requests keep the time they were seen fresh anyway.
+
         :param timezone: Their browser's time zone, checked by the caller.
         """
         visitor = self.row(self.models.visitor, visitor_id)
-        visitor.last_seen_at = utcnow()
-        if page:
-            visitor.current_page = page
-        if timezone:
-            visitor.timezone = timezone
-        if identity:
-            visitor.shop_identity = identity
-        if presence_id and visitor.presence_id != presence_id:
-            self._adopt(visitor, presence_id)
+        now = utcnow()
+        news = {
+            column: value
+            for column, value in (
+                ("current_page", page),
+                ("timezone", timezone),
+                ("shop_identity", identity),
+            )
+            if value and getattr(visitor, column) != value
+        }
+        tab = presence_id if presence_id != visitor.presence_id else None
+        recently = dt.timedelta(seconds=SEEN_AGAIN_SECONDS)
+        if not news and not tab and now - visitor.last_seen_at < recently:
+            return
+        visitor.last_seen_at = now
+        for column, value in news.items():
+            setattr(visitor, column, value)
+        if tab:
+            self._adopt(visitor, tab)
         self.session.commit()
 
     def _adopt(self, visitor: VisitorMixin, presence_id: str) -> None:
