@@ -96,14 +96,15 @@ def livehelp(
     operators: int,
     processes: int = 1,
     split_customers: bool = False,
-    gunicorn_config: Path | None = None,
+    gunicorn_config: Path | None = GUNICORN_SETTINGS,
     environment: dict[str, str] | None = None,
 ) -> t.Iterator[Running]:
     """The shop on ``processes`` gunicorn processes joined by Redis.
 
     Operators use the last process; customers the first, so every message
     crosses Redis, or all of them in turn with ``split_customers``.
-    ``gunicorn_config`` is a settings file for gunicorn's ``-c``;
+    ``gunicorn_config`` is a settings file for gunicorn's ``-c``: by default
+    the one docs/deployment.md runs the shop with, ``None`` for none;
     ``environment`` is added to the servers'.
     """
     with contextlib.ExitStack() as stack:
