@@ -76,30 +76,22 @@ def settings_from(arguments: argparse.Namespace) -> Settings:
     if not databases:
         print("NOTE: SQLite instead, so that something is measured.\n")
         databases = ["sqlite"]
-    profiler = Profiler(arguments.profile)
-    latencies, switches = arguments.latencies, arguments.switches
-    if arguments.quick:
-        return Settings(
-            [50, 500],
-            arguments.rate,
-            4,
-            1,
-            databases,
-            20,
-            profiler,
-            latencies,
-            switches,
-        )
+    # A quick run: two sizes, short windows, fewer customers for throughput.
+    sizes, duration, warmup, throughput_chats = (
+        ([50, 500], 4, 1, 20)
+        if arguments.quick
+        else (arguments.sizes, arguments.duration, 2, 50)
+    )
     return Settings(
-        arguments.sizes,
+        sizes,
         arguments.rate,
-        arguments.duration,
-        2,
+        duration,
+        warmup,
         databases,
-        50,
-        profiler,
-        latencies,
-        switches,
+        throughput_chats,
+        Profiler(arguments.profile),
+        arguments.latencies,
+        arguments.switches,
     )
 
 
@@ -572,7 +564,9 @@ def databases(text: str) -> list[str]:
     named = set(text.split(","))
     unknown = named - set(DATABASES)
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown databases: {', '.join(unknown)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown databases: {', '.join(sorted(unknown))}"
+        )
     return [kind for kind in DATABASES if kind in named]
 
 
