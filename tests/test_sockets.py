@@ -23,7 +23,6 @@ from simple_websocket import Server
 
 from conftest import login
 from conftest import panel_cookie
-from conftest import Socket
 from flask_livehelp import get_state
 from flask_livehelp.hub import operator_channel
 from flask_livehelp.hub import STAFF_CHANNEL
@@ -984,11 +983,7 @@ def test_a_slow_hello_is_not_counted_as_the_panels_silence(
 
 @pytest.mark.livehelp(heartbeat_seconds=1.0, client_silence_seconds=60)
 def test_panels_opened_together_tick_apart(
-    app: Flask,
-    live_server: t.Any,
-    operator: t.Any,
-    sockets: list[Socket],
-    monkeypatch: pytest.MonkeyPatch,
+    operator_socket: t.Any, operator: t.Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After a deploy every panel reconnects at once. Each tick writes the
     operator's presence, and panels that ticked a whole heartbeat after they
@@ -1009,12 +1004,8 @@ def test_panels_opened_together_tick_apart(
 
     monkeypatch.setattr(OperatorConnection, "on_open", noted_open)
     monkeypatch.setattr(OperatorConnection, "on_tick", noted_tick)
-    client = app.test_client()
-    assert login(client, operator.email).status_code == 302
-    headers = {"Cookie": panel_cookie(client)}
     for _ in range(10):  # the operator's tabs, all reconnecting
-        sockets.append(Socket(live_server.ws_url("/livehelp/panel/ws"), headers))
-        sockets[-1].expect("hello")
+        operator_socket(operator)
     deadline = time.monotonic() + 5
     while len(first_tick) < 10 and time.monotonic() < deadline:
         time.sleep(0.05)
