@@ -77,9 +77,14 @@ class RedisServer:
         client.close()
         return self
 
-    def stop(self) -> None:
+    def stop(self, crash: bool = False) -> None:
+        """Shut down, or with ``crash`` die at once (what it had yet to read
+        from a connection is then reset, not answered)."""
         if self.process is not None:
-            self.process.terminate()
+            if crash:
+                self.process.kill()
+            else:
+                self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
 

@@ -274,7 +274,8 @@ def frozen(server: RedisServer) -> c.Iterator[None]:
     try:
         yield
     finally:
-        os.kill(server.pid(), signal.SIGCONT)
+        if server.process is not None:  # not crashed meanwhile
+            os.kill(server.pid(), signal.SIGCONT)
 
 
 def test_publishing_never_waits_for_a_redis_that_does_not_answer(
@@ -319,6 +320,71 @@ def test_a_queue_redis_cannot_keep_up_with_is_dropped_and_the_hub_says_so(
         assert health.next(timeout=0.5)[1] == {"type": "hub", "state": "down"}
         assert not here.is_healthy()
     assert health.next(timeout=10)[1] == {"type": "hub", "state": "up"}
+
+
+def test_events_cross_at_once_after_redis_crashed_with_events_unanswered(
+    hubs: t.Any, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The publisher reads Redis's answers with its next batch, not by a clock.
+    monkeypatch.setattr(redis_hub, "ANSWER_WAIT_SECONDS", 60)
+    here, there = hubs(), hubs()
+    health, remote = Inbox(), Inbox()
+    here.subscribe(health, HEALTH_CHANNEL)
+    there.subscribe(remote, "conversation:2")
+    here.publish("conversation:2", {"type": "message", "seq": 1})
+    assert remote.next()[1]["seq"] == 1
+    with frozen(redis_server):
+        here.publish("conversation:2", {"type": "message", "seq": 2})
+        # Written, and never to be answered: Redis crashes before reading it.
+        wait_until(lambda: here._unanswered == 1, 5, "the event written to Redis")
+        redis_server.stop(crash=True)
+    redis_server.start()
+    assert health.next(timeout=10)[1] == {"type": "hub", "state": "down"}
+    assert health.next(timeout=10)[1] == {"type": "hub", "state": "up"}
+    wait_until(there.is_healthy, 10, "the other hub being up too")
+    # The crash was announced, and clients asked for what they missed: the
+    # next channel opened and the next event find the hub up, and cross.
+    late = Inbox()
+    here.subscribe(late, "conversation:3")
+    assert subscribers(redis_server, "shop-a:conversation:3") == 1
+    there.publish("conversation:3", {"type": "message", "seq": 1})
+    assert late.next() == ("conversation:3", {"type": "message", "seq": 1})
+    here.publish("conversation:2", {"type": "message", "seq": 3})
+    assert remote.next() == ("conversation:2", {"type": "message", "seq": 3})
+    assert health.empty_after() and here.is_healthy()
+
+
+def test_a_channel_opened_while_events_cannot_reach_redis_is_subscribed_after(
+    hubs: t.Any, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redis_hub, "MAX_QUEUED_EVENTS", 5)
+    monkeypatch.setattr(redis_hub, "SUBSCRIBE_WAIT_SECONDS", 0.2)
+    # The listener would bring its subscriptions in line anyway when it
+    # pings; this long, a lost wake-up shows.
+    monkeypatch.setattr(redis_hub, "PING_SECONDS", 60)
+    here, there = hubs(), hubs()
+    health, remote, late = Inbox(), Inbox(), Inbox()
+    here.subscribe(health, HEALTH_CHANNEL)
+    there.subscribe(remote, "conversation:4")
+    here.publish("conversation:4", {"type": "message", "seq": 0})
+    assert remote.next()[1]["seq"] == 0
+    with frozen(redis_server):
+        # More than the sockets hold unread: the publisher waits on Redis,
+        # and what is queued behind it is dropped.
+        event = {"type": "message", "body": "x" * 1_000_000}
+        for seq in range(1, 30):
+            here.publish("conversation:4", {**event, "seq": seq})
+        assert health.next()[1] == {"type": "hub", "state": "down"}
+        # Its subscription waits for Redis, which does not answer.
+        here.subscribe(late, "conversation:5")
+    assert health.next(timeout=10)[1] == {"type": "hub", "state": "up"}
+    wait_until(
+        lambda: subscribers(redis_server, "shop-a:conversation:5") == 1,
+        5,
+        "the channel opened meanwhile being subscribed",
+    )
+    there.publish("conversation:5", {"type": "message", "seq": 1})
+    assert late.next() == ("conversation:5", {"type": "message", "seq": 1})
 
 
 # Two apps, each with its own server, on one database and one Redis: a

@@ -141,6 +141,12 @@ class RedisHub(Hub):
         #: commands Redis has yet to be heard answering.
         self._publishing: redis.Connection | None = None
         self._unanswered = 0
+        #: How many times the listener has connected, and how many times it
+        #: had when the publisher last wrote: each reconnection announced
+        #: "down" and "up", and clients hearing "up" asked for what they
+        #: missed, so what was written before it needs no word of its own.
+        self._connections = 0
+        self._written_in = 0
         #: Messages to this process alone: it keeps the subscriber connection
         #: subscribed, so a ping is always answered, and one wakes the
         #: listener to bring its subscriptions in line with the sockets'.
@@ -174,6 +180,8 @@ class RedisHub(Hub):
     # Health, from the listener and the publisher alike.
 
     def _set_listening(self, listening: bool) -> None:
+        if listening:
+            self._connections += 1
         self._listening = listening
         self._update_health()
 
@@ -221,7 +229,7 @@ class RedisHub(Hub):
             if not self._unanswered:
                 self._queued.wait()
             elif not self._queued.wait(ANSWER_WAIT_SECONDS):
-                self._guarded(self._read_answers, True)
+                self._guarded(self._collect_answers, True)
                 continue
             self._queued.clear()
             # Everything queued so far, in order; more may come meanwhile.
@@ -232,7 +240,7 @@ class RedisHub(Hub):
             if self._stopping.is_set():
                 # What was published before close() goes out: closing with
                 # answers unread would reset the connection under it.
-                self._guarded(self._read_answers, True)
+                self._guarded(self._collect_answers, True)
                 return
 
     def _send(self, batch: list[Queued]) -> None:
@@ -244,14 +252,7 @@ class RedisHub(Hub):
         many heard each) are read when they are there by the next batch, so
         nobody wakes up to wait for them one batch at a time.
         """
-        try:
-            self._read_answers(False)
-        except redis.ConnectionError:
-            if self._unanswered:
-                raise
-            # Closed while idle (Redis restarted, say) with every command
-            # answered: nothing was lost, and a new connection will do.
-            self._drop_publishing()
+        self._collect_answers(False)
         connection = self._publishing_connection()
         prefix, mark = self.prefix, self._origin
         commands = [
@@ -259,6 +260,21 @@ class RedisHub(Hub):
         ]
         redis_wire.send(connection, commands)
         self._unanswered += len(batch)
+        self._written_in = self._connections
+
+    def _collect_answers(self, wait: bool) -> None:
+        """Read Redis's answers, and replace a connection found closed when
+        that loses nothing the hub has yet to announce."""
+        try:
+            self._read_answers(wait)
+        except redis.ConnectionError:
+            if self._unanswered and self._written_in == self._connections:
+                raise
+            # Closed while idle with every command answered, or Redis
+            # restarted with commands unanswered that were written before the
+            # listener reconnected: a new connection will do, and the batch
+            # in hand goes out on it.
+            self._drop_publishing()
 
     def _read_answers(self, wait: bool) -> None:
         """Read Redis's answers that came, or with ``wait`` all of them.
@@ -321,6 +337,9 @@ class RedisHub(Hub):
                 self._outbox.clear()
                 self._sending = True
                 self._update_health()
+            if self._out_of_sync:
+                # The listener's wake-up was lost with the rest.
+                self._ask_listener()
             return
 
     # Channels come and go.
