@@ -239,7 +239,8 @@ def test_a_process_of_the_last_release_reads_what_this_one_sends(
     """While a deploy replaces processes one by one, old and new share Redis:
     each event stays one message, the sender's mark and the event's JSON,
     also when a burst goes out in one round trip."""
-    older = redis.Redis(port=redis_server.port).pubsub()
+    client = redis.Redis(port=redis_server.port)
+    older = client.pubsub()
     older.subscribe("shop-a:conversation:7")
     assert older.get_message(timeout=5)["type"] == "subscribe"  # type: ignore[index]
     here = hubs()
@@ -252,6 +253,7 @@ def test_a_process_of_the_last_release_reads_what_this_one_sends(
         assert len(mark) == 16 and mark.isalnum()
         got.append(json.loads(text))
     older.close()
+    client.close()
     assert got == sent
 
 
@@ -705,12 +707,21 @@ def test_the_sockets_of_a_fresh_process_share_one_redis_client(
     assert len(got) == 10 and all(client is made[0] for client in got)
 
 
+@pytest.fixture
+def limits_of_two(redis_server: RedisServer) -> c.Iterator[tuple[Limits, Limits]]:
+    """The limits of two processes, counted in one Redis."""
+    counts = [RedisCounts(redis_server.url, "livehelp-test:") for _ in range(2)]
+    yield Limits(counts[0]), Limits(counts[1])
+    for each in counts:
+        each.close()
+
+
 def test_limits_go_on_counting_in_redis_after_it_closed_their_connection(
-    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+    redis_server: RedisServer,
+    limits_of_two: tuple[Limits, Limits],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    one, other = (
-        Limits(RedisCounts(redis_server.url, "livehelp-test:")) for _ in range(2)
-    )
+    one, other = limits_of_two
     check = [Limit("VISITOR_MESSAGES_PER_MINUTE", 8, 2, 60)]
     assert one.exceeded(check) is None
     # Redis closes the kept connections (an idle time-out or an admin would).
@@ -727,13 +738,11 @@ def test_limits_go_on_counting_in_redis_after_it_closed_their_connection(
 
 
 def test_a_messages_limits_are_counted_in_one_round_trip_and_hold(
-    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    limits_of_two: tuple[Limits, Limits], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each message counts against the visitor and the address: both in one
     write, not a round trip each on the socket's way to storing it."""
-    one, other = (
-        Limits(RedisCounts(redis_server.url, "livehelp-test:")) for _ in range(2)
-    )
+    one, other = limits_of_two
     checks = [
         Limit("VISITOR_MESSAGES_PER_MINUTE", 7, 3, 60),
         Limit("MESSAGES_PER_MINUTE_PER_IP", "203.0.113.7", 4, 60),

@@ -90,6 +90,16 @@ class RedisClient:
                 self._pid = os.getpid()
             return self._client
 
+    def close(self) -> None:
+        """Close this process's connections (they are made again if used)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            for connection in idle:
+                connection.disconnect()  # type: ignore[no-untyped-call, unused-ignore]
+            if self._client is not None and self._pid == os.getpid():
+                self._client.close()
+            self._client = None
+
     @contextlib.contextmanager
     def connection(self) -> c.Iterator[redis.Connection]:
         """A connection for one round trip, the caller's alone meanwhile.
