@@ -360,6 +360,14 @@ class Socket:
                 return frame
         raise AssertionError(f"No frame of {frame_types}")
 
+    def until(self, frame_type: str, timeout: float = 5) -> list[dict[str, t.Any]]:
+        """Every frame before the next of ``frame_type`` (a backlog before
+        its "synced"), however long a loaded server takes to send them."""
+        frames = []
+        while (frame := self.receive(timeout))["type"] != frame_type:
+            frames.append(frame)
+        return frames
+
     def quiet(self, timeout: float = 0.3) -> list[dict[str, t.Any]]:
         """Every frame that arrives within ``timeout``."""
         frames = []

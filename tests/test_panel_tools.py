@@ -190,7 +190,7 @@ def test_a_transfer_is_accepted_by_the_colleague_with_the_history_intact(
 
     second.send(type="sync", conversation=conversation_id, after=0)
     history = [
-        (f["kind"], f["body"]) for f in second.quiet(0.5) if f["type"] == "message"
+        (f["kind"], f["body"]) for f in second.until("synced") if f["type"] == "message"
     ]
     assert ("text", "Et øjeblik") in history
     assert ("event", "transfer-offered") in history  # with the note, for staff
@@ -199,7 +199,7 @@ def test_a_transfer_is_accepted_by_the_colleague_with_the_history_intact(
     visitor.send(
         type="hello", token=visitor.token, conversation=conversation_id, after=0
     )
-    seen = [f for f in visitor.quiet(0.5) if f["type"] == "message"]
+    seen = [f for f in visitor.until("synced") if f["type"] == "message"]
     assert all(f["body"] != "transfer-offered" for f in seen)
     assert seen[-1]["body"] == "transferred"
 
