@@ -185,15 +185,23 @@ def test_a_hub_started_while_redis_is_down_says_so_and_comes_up(
         hub.close()
 
 
-def test_a_publishing_connection_redis_closed_is_replaced_without_a_loss(
-    hubs: t.Any, redis_server: RedisServer
-) -> None:
+def crossed(hubs: t.Any, channel: str) -> tuple[RedisHub, RedisHub, Inbox, Inbox]:
+    """Two processes' hubs, ``here`` and ``there``, and the inboxes of here's
+    health and of there's subscriber to ``channel``, once an event crossed
+    (so both listen, and here's publisher has its connection)."""
     here, there = hubs(), hubs()
     health, remote = Inbox(), Inbox()
     here.subscribe(health, HEALTH_CHANNEL)
-    there.subscribe(remote, "conversation:8")
-    here.publish("conversation:8", {"type": "message", "seq": 1})
-    assert remote.next()[1]["seq"] == 1
+    there.subscribe(remote, channel)
+    here.publish(channel, {"type": "message", "seq": 0})
+    assert remote.next()[1]["seq"] == 0
+    return here, there, health, remote
+
+
+def test_a_publishing_connection_redis_closed_is_replaced_without_a_loss(
+    hubs: t.Any, redis_server: RedisServer
+) -> None:
+    here, _, health, remote = crossed(hubs, "conversation:8")
     # Redis closes every connection but the subscribers' (an idle time-out
     # or an admin would): the publisher's had every command answered.
     admin = redis.Redis(port=redis_server.port)
@@ -329,12 +337,7 @@ def test_events_cross_at_once_after_redis_crashed_with_events_unanswered(
 ) -> None:
     # The publisher reads Redis's answers with its next batch, not by a clock.
     monkeypatch.setattr(redis_hub, "ANSWER_WAIT_SECONDS", 60)
-    here, there = hubs(), hubs()
-    health, remote = Inbox(), Inbox()
-    here.subscribe(health, HEALTH_CHANNEL)
-    there.subscribe(remote, "conversation:2")
-    here.publish("conversation:2", {"type": "message", "seq": 1})
-    assert remote.next()[1]["seq"] == 1
+    here, there, health, remote = crossed(hubs, "conversation:2")
     with frozen(redis_server):
         here.publish("conversation:2", {"type": "message", "seq": 2})
         # Written, and never to be answered: Redis crashes before reading it.
@@ -364,12 +367,8 @@ def test_a_channel_opened_while_events_cannot_reach_redis_is_subscribed_after(
     # The listener would bring its subscriptions in line anyway when it
     # pings; this long, a lost wake-up shows.
     monkeypatch.setattr(redis_hub, "PING_SECONDS", 60)
-    here, there = hubs(), hubs()
-    health, remote, late = Inbox(), Inbox(), Inbox()
-    here.subscribe(health, HEALTH_CHANNEL)
-    there.subscribe(remote, "conversation:4")
-    here.publish("conversation:4", {"type": "message", "seq": 0})
-    assert remote.next()[1]["seq"] == 0
+    here, there, health, _ = crossed(hubs, "conversation:4")
+    late = Inbox()
     with frozen(redis_server):
         # More than the sockets hold unread: the publisher waits on Redis,
         # and what is queued behind it is dropped.
