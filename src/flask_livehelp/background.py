@@ -26,6 +26,7 @@ from .models import rows_changed
 from .models import utcnow
 from .state import get_state
 from .state import LiveHelpState
+from .threads import let_requests_run
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,13 @@ class Jobs:
     def run_due(self, app: Flask, now: float | None = None) -> list[str]:
         """Run the jobs that are due; returns their names."""
         now = time.monotonic() if now is None else now
-        ran = []
+        ran: list[str] = []
         for job in list(self._jobs.values()):
             if job.due <= now:
+                if ran:
+                    # On SQLite a job's queries hold a gevent worker's every
+                    # chat; five jobs due together held them for 5-10 ms.
+                    let_requests_run()
                 job.due = now + job.every
                 self.run(app, job.name)
                 ran.append(job.name)
