@@ -68,7 +68,7 @@ class Jobs:
             if job.due <= now:
                 if ran:
                     # On SQLite a job's queries hold a gevent worker's every
-                    # chat; five jobs due together held them for 5-10 ms.
+                    # chat; the jobs due together held them for 4-10 ms.
                     let_requests_run()
                 job.due = now + job.every
                 self.run(app, job.name)
