@@ -15,6 +15,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import typing as t
@@ -59,6 +61,19 @@ def need(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI must have this: {reason}")
     pytest.skip(f"SKIPPED, NOT TESTED: {reason}")
+
+
+def printed_by(script: str) -> str:
+    """What ``script`` prints, run by this Python in a process of its own:
+    for gevent's monkey patching, which no test may leave behind."""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -5,12 +5,11 @@ threads, and the other greenlets go on meanwhile."""
 from __future__ import annotations
 
 import select
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
+from conftest import printed_by
 from flask_livehelp.threads import gevent_patched
 from flask_livehelp.threads import unpatched
 
@@ -36,15 +35,7 @@ gevent.sleep(0)
 def ticks_during(call: str) -> int:
     """How often a greenlet ticked (every 10 ms) during ``call``, in a
     gevent-patched process."""
-    script = TICKER + textwrap.dedent(call) + "\nprint(len(ticks))\n"
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return int(done.stdout)
+    return int(printed_by(TICKER + textwrap.dedent(call) + "\nprint(len(ticks))\n"))
 
 
 def test_a_c_call_off_the_event_loop_holds_up_no_other_request() -> None:
@@ -97,7 +88,4 @@ def test_the_unpatched_poll_is_the_systems(patched: bool) -> None:
               unpatched("select", "poll") is system_poll)
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    )
-    assert done.stdout.split() == ["True", "False", "True"]
+    assert printed_by(script).split() == ["True", "False", "True"]
