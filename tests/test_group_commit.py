@@ -784,3 +784,46 @@ def test_what_watches_the_engine_or_the_session_is_seen(tmp_path: t.Any) -> None
     engine.echo = True
     assert watched(engine, session)
     engine.dispose()
+
+
+def test_a_batch_makes_no_session_but_its_listeners_see_it(
+    app: Flask,
+) -> None:
+    """Storing a batch looks at the listeners a session of the app would
+    have without making one for the poster (it used to make and throw away a
+    session a message); a listener added to the app's sessions later still
+    sees the next batch."""
+    ((visitor_id, chat_id),) = open_chats(app, 1)
+
+    def post(client_id: str) -> bool:
+        """Post in a context of its own; whether that made a session."""
+        with app.app_context():
+            state = get_state()
+            state.conversations.post_by_visitor(
+                visitor_id, chat_id, client_id=client_id, body=client_id
+            )
+            made = state.db.session.registry.has()
+            state.db.session.remove()
+            return made
+
+    post("warm")  # the first post in a process looks up the engine
+    assert post("plain") is False
+    began: list[object] = []
+
+    def note(session: sa_orm.Session, *args: t.Any) -> None:
+        began.append(session)
+
+    with app.app_context():
+        sessions = get_state().db.session
+    sa.event.listen(sessions, "after_begin", note)
+    try:
+        post("seen")
+    finally:
+        sa.event.remove(sessions, "after_begin", note)
+    assert began, "the batch did not go through a session its listener sees"
+    assert [client_id for _, client_id in stored(app, chat_id)] == [
+        "q0", "warm", "plain", "seen"
+    ]  # fmt: skip
+
+
+test_a_batch_makes_no_session_but_its_listeners_see_it.watches_the_engine = True  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections.abc as c
 import contextlib
 import logging
+import operator
 import typing as t
 
 import sqlalchemy as sa
@@ -71,6 +72,7 @@ class Prepared:
             column["type"].dialect_impl(dialect).result_processor(dialect, None)
             for column in statement.returning_column_descriptions
         ]
+        self._converts = any(self._results)
 
     def parameters(self, values: dict[str, t.Any]) -> t.Any:
         """What the driver is given with :attr:`sql` for ``values``."""
@@ -79,11 +81,11 @@ class Prepared:
             parameters[name] = process(parameters[name])
         if self._order is None:
             return parameters
-        return tuple(parameters[name] for name in self._order)
+        return tuple(map(parameters.__getitem__, self._order))
 
     def rows(self, fetched: c.Sequence[t.Any]) -> list[tuple[t.Any, ...]]:
         """The returned rows the driver ``fetched``, as Python values."""
-        if not any(self._results):
+        if not self._converts:
             return [tuple(row) for row in fetched]
         return [
             tuple(
@@ -200,10 +202,16 @@ def watched(engine: sa.Engine, session: sa_orm.Session) -> bool:
     return (
         bool(engine.echo)
         or _SQL_LOG.isEnabledFor(logging.INFO)
-        or any(getattr(engine.dispatch, name) for name in STATEMENT_EVENTS)
-        or any(getattr(engine.dialect.dispatch, name) for name in DIALECT_EVENTS)
-        or any(getattr(session.dispatch, name) for name in SESSION_EVENTS)
+        or any(_statement_listeners(engine.dispatch))
+        or any(_dialect_listeners(engine.dialect.dispatch))
+        or any(_session_listeners(session.dispatch))
     )
+
+
+# Each batch looks: fetched in one call each, not attribute by attribute.
+_statement_listeners = operator.attrgetter(*STATEMENT_EVENTS)
+_dialect_listeners = operator.attrgetter(*DIALECT_EVENTS)
+_session_listeners = operator.attrgetter(*SESSION_EVENTS)
 
 
 def through_connection(connection: sa.Connection) -> Run:
