@@ -21,6 +21,7 @@ import typing as t
 from pathlib import Path
 
 import flask_livehelp
+from bench import calls
 from bench import load
 from bench import procstat
 from bench import targets
@@ -59,13 +60,24 @@ class Settings:
     #: With ``latencies``, Flask-LiveHelp's worker of the delivery table
     #: notes its greenlet switches there too (:mod:`bench.switches`).
     switches: bool = False
+    #: Where Flask-LiveHelp's worker of the delivery table counts its calls
+    #: (:mod:`bench.calls`).
+    calls: Path | None = None
 
     def worker_environment(self, label: str) -> dict[str, str]:
         """What Flask-LiveHelp's server of the figure ``label`` is started with."""
-        if not self.switches or self.latencies is None:
-            return {}
-        self.latencies.mkdir(parents=True, exist_ok=True)
-        return {"BENCH_SWITCHES": str(self.latencies / f"{slug(label)}.switches")}
+        environment = {}
+        if self.switches and self.latencies is not None:
+            self.latencies.mkdir(parents=True, exist_ok=True)
+            switches = self.latencies / f"{slug(label)}.switches"
+            environment["BENCH_SWITCHES"] = str(switches)
+        if self.calls is not None:
+            stem = calls.fresh_stem(self.calls, slug(label))
+            environment["BENCH_CALLS"] = str(stem)
+        return environment
+
+    def calls_stem(self, label: str) -> Path | None:
+        return None if self.calls is None else self.calls / slug(label)
 
 
 def settings_from(arguments: argparse.Namespace) -> Settings:
@@ -92,6 +104,7 @@ def settings_from(arguments: argparse.Namespace) -> Settings:
         Profiler(arguments.profile),
         arguments.latencies,
         arguments.switches,
+        arguments.calls,
     )
 
 
@@ -122,14 +135,20 @@ def measured_window(
     """Samples at a window's start and end; the window profiled if asked."""
     samples: list[Sample] = []
 
+    stem = None if label is None else settings.calls_stem(label)
+
     def started() -> None:
         samples.append(Sample.take(running))
         if label is not None:
             settings.profiler.start(label, running.pids())
+        if stem is not None:
+            calls.mark(stem, "start")
 
     def ended() -> None:
         samples.append(Sample.take(running))
         settings.profiler.stop()
+        if stem is not None:
+            calls.mark(stem, "end")
 
     return samples, started, ended
 
@@ -272,6 +291,7 @@ async def status_rate(settings: Settings) -> str:
 
 async def latency(settings: Settings, memory: list[list[str]]) -> str:
     rows = []
+    counted = []
     for chats in settings.sizes:
         echo: ChatFigures | None = None
         for name, start in chat_servers(settings, chats):
@@ -286,6 +306,10 @@ async def latency(settings: Settings, memory: list[list[str]]) -> str:
             result = figures.result
             if name == "websockets echo":
                 echo = figures
+            stem = settings.calls_stem(f"{name} {chats}")
+            if stem is not None and "livehelp" in name:
+                title = f"{name}, {chats:,} chats"
+                counted.append(calls.per_message(stem, 2 * result.sent, title))
             helpers = ", ".join(
                 f"{helper} {us(cost)}"
                 for helper, cost in figures.helper_cpu_per_message.items()
@@ -332,7 +356,7 @@ async def latency(settings: Settings, memory: list[list[str]]) -> str:
             "database/Redis CPU/message",
         ],
         rows,
-    )
+    ) + "".join(f"\n{tables}" for tables in counted)
 
 
 async def memory_as_browsers_connect(settings: Settings) -> str:
@@ -621,6 +645,13 @@ def main() -> None:
         type=Path,
         help="write each delivery's send time and latency to a CSV file a figure"
         " in this directory, to line up with the servers' own logs",
+    )
+    parser.add_argument(
+        "--calls",
+        type=Path,
+        help="count the Python calls Flask-LiveHelp's worker of the delivery"
+        " table makes in the measured window, into this directory, and print"
+        " them per message (that worker's CPU figures are then not the usual ones)",
     )
     parser.add_argument(
         "--switches",

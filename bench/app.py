@@ -2,8 +2,9 @@
 
 ``bench.app:app`` under gunicorn reads ``BENCH_DATABASE_URI`` and, for
 several processes, ``BENCH_HUB_URL`` from the environment; with
-``BENCH_GC_PAUSES``, the worker's garbage collections go to that file, and
-with ``BENCH_SWITCHES`` its greenlet switches (``bench.switches``).
+``BENCH_GC_PAUSES``, the worker's garbage collections go to that file, with
+``BENCH_SWITCHES`` its greenlet switches (``bench.switches``), and with
+``BENCH_CALLS`` the calls of the measured window (``bench.calls``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from flask import Response
 from flask_babel import Babel
 from flask_sqlalchemy import SQLAlchemy
 
+from bench.calls import count_when_marked
 from bench.switches import record_switches
 from flask_livehelp import LiveHelp
 
@@ -73,6 +75,8 @@ def from_environment() -> Flask:
         record_collections(Path(path))
     if path := os.environ.get("BENCH_SWITCHES"):
         record_switches(Path(path))
+    if path := os.environ.get("BENCH_CALLS"):
+        count_when_marked(Path(path))
     return create_app(os.environ["BENCH_DATABASE_URI"], os.environ.get("BENCH_HUB_URL"))
 
 
