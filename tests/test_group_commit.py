@@ -24,6 +24,7 @@ from flask_livehelp.services.conversations.posting import claim_rounds
 from flask_livehelp.services.conversations.posting import Posting
 from flask_livehelp.services.conversations.prepared import driver_transaction
 from flask_livehelp.services.conversations.prepared import NeedsDefaults
+from flask_livehelp.services.conversations.prepared import numbered_placeholders
 from flask_livehelp.services.conversations.prepared import Prepared
 from flask_livehelp.services.conversations.prepared import watched
 from servers import wait_until
@@ -827,3 +828,46 @@ def test_a_batch_makes_no_session_but_its_listeners_see_it(
 
 
 test_a_batch_makes_no_session_but_its_listeners_see_it.watches_the_engine = True  # type: ignore[attr-defined]
+
+
+def test_named_placeholders_become_postgresqls_numbered_ones() -> None:
+    assert numbered_placeholders("SELECT %(a)s, %(b)s::INTEGER, %(a)s, 5 %% 2") == (
+        "SELECT $1, $2::INTEGER, $1, 5 % 2",
+        ("a", "b"),
+    )
+
+
+def test_psycopg_is_handed_a_batch_in_postgresqls_own_placeholders(
+    app: Flask, database_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psycopg's usual cursor parses the SQL for ``%(name)s`` each time a
+    statement too long for its cache runs, as a batch's is from four messages
+    on: a batch goes to its raw cursor, in ``$1`` placeholders, instead."""
+    if database_kind != "postgresql":
+        pytest.skip("PostgreSQL only (the --db postgresql pass runs it)")
+    import psycopg
+
+    chats = open_chats(app, 4)
+    with app.app_context():
+        dialect = get_state().db.engine.dialect
+    handed: list[tuple[type, str]] = []
+    execute = dialect.do_execute
+
+    def note(cursor: t.Any, statement: str, *args: t.Any) -> None:
+        handed.append((type(cursor), statement))
+        execute(cursor, statement, *args)
+
+    monkeypatch.setattr(dialect, "do_execute", note)
+    try:
+        answers = post_together(app, [(v, c, f"m{c}") for v, c in chats])
+    finally:
+        monkeypatch.undo()
+    assert answers == [((2, f"m{c}"), True) for _, c in chats]
+    batches = [(kind, sql) for kind, sql in handed if "livehelp_message" in sql]
+    assert batches, handed
+    for kind, sql in batches:
+        assert issubclass(kind, psycopg.RawCursor), kind
+        assert "$1" in sql and "%(" not in sql, sql
+
+
+test_psycopg_is_handed_a_batch_in_postgresqls_own_placeholders.watches_the_engine = True  # type: ignore[attr-defined]
