@@ -871,3 +871,46 @@ def test_psycopg_is_handed_a_batch_in_postgresqls_own_placeholders(
 
 
 test_psycopg_is_handed_a_batch_in_postgresqls_own_placeholders.watches_the_engine = True  # type: ignore[attr-defined]
+
+
+def test_a_kind_of_cursor_the_host_chose_is_kept(
+    app: Flask, database_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host that has psycopg bind on the client (``cursor_factory``, for
+    PgBouncer, say) gets that cursor for batches too, not the raw one."""
+    if database_kind != "postgresql":
+        pytest.skip("PostgreSQL only (the --db postgresql pass runs it)")
+    import psycopg
+
+    with app.app_context():
+        url = get_state().db.engine.url
+    client_side = {"cursor_factory": psycopg.ClientCursor}
+    engine = sa.create_engine(url, connect_args=client_side)
+    metadata = sa.MetaData()
+    note = sa.Table(
+        "cursor_note",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("key", sa.String(8)),
+    )
+    metadata.create_all(engine)
+    kinds: list[type] = []
+    execute = engine.dialect.do_execute
+
+    def noted(cursor: t.Any, *args: t.Any) -> None:
+        kinds.append(type(cursor))
+        execute(cursor, *args)
+
+    try:
+        add = Prepared(
+            sa.insert(note).values(key=sa.bindparam("key")).returning(note.c.id),
+            engine.dialect,
+        )
+        monkeypatch.setattr(engine.dialect, "do_execute", noted)
+        with driver_transaction(engine) as run:
+            assert run(add, {"key": "a"}) == [(1,)]
+        monkeypatch.undo()
+        assert kinds == [psycopg.ClientCursor]
+    finally:
+        metadata.drop_all(engine)
+        engine.dispose()

@@ -131,7 +131,7 @@ def raw_cursor(
     dialect: sa.Dialect,
 ) -> c.Callable[[DBAPIConnection], DBAPICursor] | None:
     """psycopg's cursor for SQL in PostgreSQL's numbered placeholders, or
-    ``None`` (another driver).
+    ``None`` (another driver, or a psycopg before 3.2).
 
     Its usual cursor looks for ``%(name)s`` placeholders in the SQL each time
     a statement runs, unless the statement is short enough for its cache: a
@@ -140,7 +140,21 @@ def raw_cursor(
     """
     if dialect.driver != "psycopg":
         return None
-    return getattr(dialect.loaded_dbapi, "RawCursor", None)
+    return getattr(dialect.dbapi, "RawCursor", None)
+
+
+def _cursor(
+    dialect: sa.Dialect, connection: PoolProxiedConnection
+) -> tuple[DBAPICursor, bool]:
+    """A cursor of ``connection``, and whether it takes numbered placeholders:
+    psycopg's raw cursor, unless the host made the connection's cursors
+    another kind (``cursor_factory``: a client-side one for PgBouncer, say)."""
+    raw = raw_cursor(dialect)
+    driver = _driver(connection)
+    usual = getattr(dialect.dbapi, "Cursor", None)
+    if raw is not None and getattr(driver, "cursor_factory", None) is usual:
+        return raw(driver), True
+    return connection.cursor(), False
 
 
 class PreparedCache:
@@ -288,13 +302,13 @@ def driver_transaction(
     dialect = engine.dialect
     connection = engine.raw_connection()
     cursor: DBAPICursor | None = None
+    numbered = False
     statement = None
-    raw = raw_cursor(dialect)
 
     def run(prepared: Prepared, values: dict[str, t.Any]) -> list[tuple[t.Any, ...]]:
         nonlocal statement
         opened = t.cast(DBAPICursor, cursor)  # opened before the block runs
-        if raw is not None and prepared.numbered is not None:
+        if numbered and prepared.numbered is not None:
             statement = prepared.numbered[0]
             parameters = prepared.numbered_parameters(values)
         else:
@@ -304,7 +318,7 @@ def driver_transaction(
         return prepared.rows(opened.fetchall())
 
     try:
-        cursor = connection.cursor() if raw is None else raw(_driver(connection))
+        cursor, numbered = _cursor(dialect, connection)
         if autocommit:
             dialect.set_isolation_level(_driver(connection), "AUTOCOMMIT")
         yield run
