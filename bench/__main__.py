@@ -63,21 +63,21 @@ class Settings:
     #: Where Flask-LiveHelp's worker of the delivery table counts its calls
     #: (:mod:`bench.calls`).
     calls: Path | None = None
+    #: The figures whose worker counts its calls, and where.
+    counted: dict[str, Path] = dataclasses.field(default_factory=dict)
 
     def worker_environment(self, label: str) -> dict[str, str]:
-        """What Flask-LiveHelp's server of the figure ``label`` is started with."""
+        """What Flask-LiveHelp's server of the delivery table's figure
+        ``label`` is started with."""
         environment = {}
         if self.switches and self.latencies is not None:
             self.latencies.mkdir(parents=True, exist_ok=True)
             switches = self.latencies / f"{slug(label)}.switches"
             environment["BENCH_SWITCHES"] = str(switches)
         if self.calls is not None:
-            stem = calls.fresh_stem(self.calls, slug(label))
+            stem = self.counted[label] = calls.fresh_stem(self.calls, slug(label))
             environment["BENCH_CALLS"] = str(stem)
         return environment
-
-    def calls_stem(self, label: str) -> Path | None:
-        return None if self.calls is None else self.calls / slug(label)
 
 
 def settings_from(arguments: argparse.Namespace) -> Settings:
@@ -135,7 +135,7 @@ def measured_window(
     """Samples at a window's start and end; the window profiled if asked."""
     samples: list[Sample] = []
 
-    stem = None if label is None else settings.calls_stem(label)
+    stem = None if label is None else settings.counted.get(label)
 
     def started() -> None:
         samples.append(Sample.take(running))
@@ -206,8 +206,12 @@ def write_latencies(path: Path, result: load.ChatResult) -> None:
     )
 
 
-def chat_servers(settings: Settings, chats: int) -> list[tuple[str, t.Any]]:
-    """Every server of the latency table, as (name, context manager factory)."""
+def chat_servers(
+    settings: Settings, chats: int, delivery_table: bool = False
+) -> list[tuple[str, t.Any]]:
+    """Every server of the latency table, as (name, context manager factory);
+    for the delivery table itself, Flask-LiveHelp's worker is started to
+    note what ``--switches`` and ``--calls`` ask for."""
     operators = min(OPERATORS, chats)
     servers: list[tuple[str, t.Any]] = [
         ("websockets echo", lambda: targets.relay(operators, echo=True)),
@@ -223,7 +227,8 @@ def chat_servers(settings: Settings, chats: int) -> list[tuple[str, t.Any]]:
         )
     for kind in settings.databases:
         name = f"flask-livehelp, {kind}"
-        environment = settings.worker_environment(f"{name} {chats}")
+        label = f"{name} {chats}"
+        environment = settings.worker_environment(label) if delivery_table else {}
         servers.append(
             (
                 name,
@@ -294,22 +299,21 @@ async def latency(settings: Settings, memory: list[list[str]]) -> str:
     counted = []
     for chats in settings.sizes:
         echo: ChatFigures | None = None
-        for name, start in chat_servers(settings, chats):
+        for name, start in chat_servers(settings, chats, delivery_table=True):
+            label = f"{name} {chats}"
             with start() as running:
                 figures = await measure_chats(
-                    running,
-                    chats,
-                    settings,
-                    f"{name} {chats}",
-                    profiled="livehelp" in name,
+                    running, chats, settings, label, profiled="livehelp" in name
                 )
+                stem = settings.counted.get(label)
+                if stem is not None and figures.result.sent:
+                    # Read while the worker runs: it writes them on the end mark.
+                    title = f"{name}, {chats:,} chats"
+                    handled = 2 * figures.result.sent
+                    counted.append(calls.per_message(stem, handled, title))
             result = figures.result
             if name == "websockets echo":
                 echo = figures
-            stem = settings.calls_stem(f"{name} {chats}")
-            if stem is not None and "livehelp" in name:
-                title = f"{name}, {chats:,} chats"
-                counted.append(calls.per_message(stem, 2 * result.sent, title))
             helpers = ", ".join(
                 f"{helper} {us(cost)}"
                 for helper, cost in figures.helper_cpu_per_message.items()
