@@ -81,6 +81,13 @@ class Subscription:
     def close(self) -> None:
         for channel in list(self.channels):
             self.discard(channel)
+        # The subscriber holds its subscription: without this cycle, a closed
+        # socket is freed at once, not by the next full garbage collection.
+        self.callback = _deliver_nowhere
+
+
+def _deliver_nowhere(channel: str, text: str) -> None:
+    """What a closed subscription hands a late event to: nobody."""
 
 
 class Hub:

@@ -110,6 +110,8 @@ class Sequencer:
             for conversation_id in list(self._timers):
                 self._stop_timer(conversation_id)
             self._held.clear()
+            # Its socket holds it: see Subscription.close.
+            self._send = _send_nowhere
 
     # Under the lock.
 
@@ -157,6 +159,10 @@ class Sequencer:
                 if seq >= self._next.get(conversation_id, 0):
                     self._send(held[seq])
                     self._next[conversation_id] = seq + 1
+
+
+def _send_nowhere(text: str) -> None:
+    """What a closed sequencer sends with: nothing."""
 
 
 class CatchUp:
