@@ -32,6 +32,21 @@ def test_closed_subscription_gets_nothing_and_channel_is_forgotten() -> None:
     assert hub._subscribers == {}
 
 
+def test_a_closed_subscription_takes_no_channel_again() -> None:
+    """An event being delivered to a socket as it closes may follow a chat
+    (an operator's new one): the closed subscription must not come back to
+    the hub, or it would be kept, and followed in Redis, for good."""
+    hub = Hub()
+    got: list[str] = []
+    subscription = hub.subscribe(lambda ch, text: got.append(text), "a")
+    subscription.close()
+    subscription.add("b")
+    hub.publish("b", {})
+    assert got == []
+    assert hub._subscribers == {}
+    assert subscription.channels == set()
+
+
 def test_a_failing_subscriber_does_not_stop_the_others() -> None:
     hub = Hub()
     got: list[str] = []

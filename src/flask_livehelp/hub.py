@@ -67,18 +67,28 @@ class Subscription:
         self._hub = hub
         self.callback = callback
         self.channels: set[str] = set()
+        self._closed = False
 
     def add(self, channel: str) -> None:
-        if channel not in self.channels:
-            self.channels.add(channel)
-            self._hub._attach(channel, self)
+        # A closed one takes no channel, also from an event being delivered
+        # to it on another thread as it closes (an operator's new chat).
+        if self.is_closed() or channel in self.channels:
+            return
+        self.channels.add(channel)
+        self._hub._attach(channel, self)
+        if self.is_closed():
+            self.discard(channel)
 
     def discard(self, channel: str) -> None:
         if channel in self.channels:
             self.channels.discard(channel)
             self._hub._detach(channel, self)
 
+    def is_closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
+        self._closed = True
         for channel in list(self.channels):
             self.discard(channel)
         # The subscriber holds its subscription: without this cycle, a closed

@@ -242,11 +242,11 @@ class Connection:
             self.closed = True
             self.subscription.close()
             self.sequencer.close()
-            self.guarded(self.on_close)
             if self.outbox is not None:
                 # As the subscription and the sequencer let go of us: the
                 # connection is freed as it ends, not by a full collection.
                 self.outbox.on_stuck = None
+            self.guarded(self.on_close)
 
     def _ping(self) -> None:
         if self.closed or self._sock is None:

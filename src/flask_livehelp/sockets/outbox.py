@@ -168,10 +168,12 @@ class Outbox:
             while len(self._frames) > (1 if self._written else 0):
                 self._size -= len(self._frames.pop())
             self._progress.notify_all()
-        if self.on_stuck is None:
+        # Read once: the connection lets go of it as it ends, on its thread.
+        on_stuck = self.on_stuck
+        if on_stuck is None:
             return
         try:
-            self.on_stuck()
+            on_stuck()
         except Exception:
             # Called on the pump's thread too, which must go on.
             log.exception("Closing a socket given up on failed.")
