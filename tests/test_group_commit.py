@@ -762,6 +762,54 @@ def test_a_transaction_stopped_midway_keeps_nothing_and_drops_its_connection(
     assert noted(engine) == ["whole"]
 
 
+def test_a_connection_the_database_ends_mid_batch_is_thrown_away_quietly(
+    database_uri: str, database_kind: str
+) -> None:
+    """PostgreSQL ends our backend between a batch's statements (a restart,
+    an admin): the error comes out as SQLAlchemy's, saying the connection
+    was thrown away, and nothing warns of throwing it away twice (warnings
+    are errors here); the next batch runs on a new connection."""
+    if database_kind != "postgresql":
+        pytest.skip("PostgreSQL only (the --db postgresql pass runs it)")
+    probe = {"application_name": "livehelp-ended-mid-batch"}
+    engine = sa.create_engine(database_uri, connect_args=probe)
+    admin = sa.create_engine(database_uri, isolation_level="AUTOCOMMIT")
+    table = sa.Table(
+        "ended_note",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("key", sa.String(8)),
+    )
+    table.metadata.create_all(admin)
+    add = Prepared(
+        sa.insert(table).values(key=sa.bindparam("key")).returning(table.c.id),
+        engine.dialect,
+    )
+    try:
+        with pytest.raises(sa.exc.OperationalError) as raised:
+            with driver_transaction(engine) as run:
+                run(add, {"key": "first"})
+                with admin.connect() as connection:
+                    connection.execute(
+                        sa.text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                            " WHERE application_name = :name"
+                        ),
+                        {"name": probe["application_name"]},
+                    )
+                run(add, {"key": "second"})
+        assert raised.value.connection_invalidated
+        with driver_transaction(engine) as run:
+            run(add, {"key": "after"})
+        with admin.connect() as connection:
+            kept = connection.execute(sa.select(table.c.key)).scalars().all()
+        assert kept == ["after"]
+    finally:
+        engine.dispose()
+        table.metadata.drop_all(admin)
+        admin.dispose()
+
+
 def test_what_watches_the_engine_or_the_session_is_seen(tmp_path: t.Any) -> None:
     """SQL logging and any listener of statements, errors or the session's
     transactions send the batch through the session, where they see it."""

@@ -375,10 +375,11 @@ def _failed(
     )
     if lost:
         # The database restarted, or a proxy cut us off: the pool's other
-        # connections of that time are as dead, as Connection assumes too.
-        # (What Connection calls; not public, in every 2.x.)
+        # connections of that time are as dead, as Connection assumes too,
+        # and this one is thrown away with them (invalidated once: a second
+        # time warns). What Connection calls; not public, in every 2.x.
         engine.pool._invalidate(connection, error)
-    if lost or not isinstance(error, Exception):
+    elif not isinstance(error, Exception):
         # Stopped mid-statement (a greenlet killed): its answer may still
         # come, so nobody may use the connection after us.
         connection.invalidate(error)
