@@ -810,6 +810,38 @@ def test_a_connection_the_database_ends_mid_batch_is_thrown_away_quietly(
         admin.dispose()
 
 
+def test_columns_named_with_spaces_dots_or_percents_are_stored(
+    database_uri: str,
+) -> None:
+    """Columns whose names the SQL cannot take as a parameter's (SQLAlchemy
+    escapes them there) get the value the statement holds and the one
+    given when it runs, whatever the driver's placeholders."""
+    engine = sa.create_engine(database_uri)
+    table = sa.Table(
+        "odd_note",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("shop's key.1", sa.String(8)),
+        sa.Column("50% off", sa.String(8)),
+    )
+    table.metadata.create_all(engine)
+    add = Prepared(
+        sa.insert(table)
+        .values({"shop's key.1": sa.bindparam("the key%"), "50% off": "yes"})
+        .returning(table.c.id),
+        engine.dialect,
+    )
+    try:
+        with driver_transaction(engine) as run:
+            [(added,)] = run(add, {"the key%": "k1"})
+        with engine.connect() as connection:
+            row = connection.execute(sa.select(table)).one()
+        assert tuple(row) == (added, "k1", "yes")
+    finally:
+        table.metadata.drop_all(engine)
+        engine.dispose()
+
+
 def test_what_watches_the_engine_or_the_session_is_seen(tmp_path: t.Any) -> None:
     """SQL logging and any listener of statements, errors or the session's
     transactions send the batch through the session, where they see it."""

@@ -55,13 +55,20 @@ class Prepared:
         self.sql = str(compiled)
         self._constants: dict[str, t.Any] = {}
         self._processors: list[tuple[str, Processor]] = []
-        for bind, name in compiled.bind_names.items():
+        # A name the SQL cannot hold (a space, a dot, a percent sign) is
+        # escaped in named placeholders; numbered ones go by the name itself.
+        escaped = {} if compiled.positional else compiled.escaped_bind_names
+        #: Names given to :meth:`run` that the SQL has escaped, and how.
+        self._renamed = dict(escaped)
+        for bind, unescaped in compiled.bind_names.items():
+            name = escaped.get(unescaped, unescaped)
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if bind.value is not None or bind.callable is not None:
                 value = bind.effective_value
                 self._constants[name] = value if process is None else process(value)
+                self._renamed.pop(unescaped, None)
             elif not bind.required:
-                raise NeedsDefaults(f"{name} in {self.sql}")
+                raise NeedsDefaults(f"{unescaped} in {self.sql}")
             elif process is not None:
                 self._processors.append((name, process))
         #: The names in the order of the placeholders, for a driver that
@@ -91,6 +98,8 @@ class Prepared:
         return tuple(map(self._processed(values).__getitem__, names))
 
     def _processed(self, values: dict[str, t.Any]) -> dict[str, t.Any]:
+        if self._renamed:
+            values = {self._renamed.get(name, name): v for name, v in values.items()}
         parameters = {**values, **self._constants}
         for name, process in self._processors:
             parameters[name] = process(parameters[name])
