@@ -22,10 +22,13 @@ from flask_livehelp.services.conversations.group_commit import Draft
 from flask_livehelp.services.conversations.group_commit import GroupCommit
 from flask_livehelp.services.conversations.posting import claim_rounds
 from flask_livehelp.services.conversations.posting import Posting
+from flask_livehelp.services.conversations.prepared import DIALECT_EVENTS
 from flask_livehelp.services.conversations.prepared import driver_transaction
 from flask_livehelp.services.conversations.prepared import NeedsDefaults
 from flask_livehelp.services.conversations.prepared import numbered_placeholders
 from flask_livehelp.services.conversations.prepared import Prepared
+from flask_livehelp.services.conversations.prepared import SESSION_EVENTS
+from flask_livehelp.services.conversations.prepared import STATEMENT_EVENTS
 from flask_livehelp.services.conversations.prepared import watched
 from servers import wait_until
 
@@ -844,27 +847,32 @@ def test_columns_named_with_spaces_dots_or_percents_are_stored(
 
 def test_what_watches_the_engine_or_the_session_is_seen(tmp_path: t.Any) -> None:
     """SQL logging and any listener of statements, errors or the session's
-    transactions send the batch through the session, where they see it."""
-    engine = sa.create_engine(f"sqlite:///{tmp_path}/watched.db")
-    session = sa_orm.Session(engine)
-    assert not watched(engine, session)
+    transactions send the batch through the session, where they see it;
+    with the listener gone, batches go to the driver again."""
 
     def listen(*args: t.Any) -> None:
         pass
 
-    for target, name in (
-        (engine, "before_cursor_execute"),
-        (engine, "handle_error"),
-        (engine.dialect, "do_execute"),
-        (session, "after_begin"),
-    ):
-        sa.event.listen(target, name, listen)
-        assert watched(engine, session), name
-        sa.event.remove(target, name, listen)
+    events = [
+        *(("engine", name) for name in STATEMENT_EVENTS),
+        *(("dialect", name) for name in DIALECT_EVENTS),
+        ("engine", "handle_error"),  # the dialect's, listened to on the engine
+        *(("session", name) for name in SESSION_EVENTS),
+    ]
+    for which, name in events:
+        # A new engine and session each: the first listener of an engine
+        # is what SQLAlchemy marks it by, and the mark is what is read first.
+        engine = sa.create_engine(f"sqlite:///{tmp_path}/watched.db")
+        session = sa_orm.Session(engine)
+        target = {"engine": engine, "dialect": engine.dialect, "session": session}
         assert not watched(engine, session), name
+        sa.event.listen(target[which], name, listen)
+        assert watched(engine, session), name
+        sa.event.remove(target[which], name, listen)
+        assert not watched(engine, session), name
+        engine.dispose()
     engine.echo = True
     assert watched(engine, session)
-    engine.dispose()
 
 
 def test_a_batch_makes_no_session_but_its_listeners_see_it(

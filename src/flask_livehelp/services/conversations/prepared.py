@@ -269,13 +269,24 @@ def watched(engine: sa.Engine, session: sa_orm.Session) -> bool:
     """Whether anything watches ``engine``'s statements, errors or
     transactions, or ``session``'s (listeners, or SQL logging): then the hot
     path goes through the session too, for them to see it."""
+    dialect = engine.dialect
     return (
         bool(engine.echo)
         or _SQL_LOG.isEnabledFor(logging.INFO)
-        or any(_statement_listeners(engine.dispatch))
-        or any(_dialect_listeners(engine.dialect.dispatch))
+        or (_ever_listened(engine) and any(_statement_listeners(engine.dispatch)))
+        or (_ever_listened(dialect) and any(_dialect_listeners(dialect.dispatch)))
         or any(_session_listeners(session.dispatch))
     )
+
+
+def _ever_listened(target: sa.Engine | sa.Dialect) -> bool:
+    """Whether a listener was ever added to ``target`` or its class.
+
+    SQLAlchemy sets the flag when one is (``Connection`` reads it before each
+    event it fires), so where it is unset the eleven lists of listeners need
+    no look each batch. A release without it is looked at every time.
+    """
+    return bool(getattr(target, "_has_events", True))
 
 
 # Each batch looks: fetched in one call each, not attribute by attribute.
