@@ -500,6 +500,19 @@ def test_coming_online_with_customers_already_waiting_rings(
     assert shown == [["New chat request", "Anonymous visitor: Er der nogen?"]]
 
 
+def readable_within(pane: t.Any, values: t.Any) -> None:
+    """Each of ``values`` lies inside ``pane`` and is wide enough to read a
+    line of it, not a letter a line (as a long label once left them)."""
+    box = pane.bounding_box()
+    for index in range(values.count()):
+        value = values.nth(index)
+        text = value.inner_text()
+        found = value.bounding_box()
+        assert found["x"] >= box["x"], text
+        assert found["x"] + found["width"] <= box["x"] + box["width"], text
+        assert found["width"] >= box["width"] / 2, (text, found, box)
+
+
 def test_the_panel_and_history_mark_what_the_shop_vouches_for(
     shop: Flask, shop_server: t.Any, new_page: t.Any
 ) -> None:
@@ -529,6 +542,7 @@ def test_the_panel_and_history_mark_what_the_shop_vouches_for(
     expect(email.locator(".lh-typed")).to_have_text("typed by the customer")
     consent = facts.locator("dt", has_text="May be e-mailed about the question")
     expect(consent.locator("xpath=following-sibling::dd[1]")).to_have_text("Yes")
+    readable_within(operator.locator("#lh-details"), facts.locator("dd"))
 
     with shop.app_context():
         state = get_state()
