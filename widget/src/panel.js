@@ -887,11 +887,11 @@
     if ($("lh-visitors").hidden) return;
     redraw($("lh-visitor-rows"), items.map((v) => {
       const row = el("tr", v.on_site ? "lh-on-site" : "lh-gone");
-      const who = el("td");
+      const who = el("td", "lh-cell-who");
       who.append(el("strong", null, v.name || strings.anonymous));
       if (v.conversation) who.append(el("span", "lh-tag", strings.chatting));
       if (!v.on_site) who.append(el("small", null, " " + strings.left));
-      const page = el("td");
+      const page = el("td", "lh-cell-url");
       const link = keyed(el("a", null, v.title || v.page || ""), "page:" + v.id);
       if (safeUrl(v.page)) { link.href = v.page; link.target = "_blank"; link.rel = "noopener noreferrer"; }
       page.append(link);
@@ -903,7 +903,7 @@
         button.addEventListener("click", () => { inviting = v.id; $("lh-invite-dialog").showModal(); });
         action.append(button);
       }
-      row.append(who, page, el("td", null, String(v.pages)), el("td", null, since(v.since)), el("td", null, v.referrer || ""), el("td", null, v.lang || ""), action);
+      row.append(who, page, el("td", null, String(v.pages)), el("td", null, since(v.since)), el("td", "lh-cell-url", v.referrer || ""), el("td", null, v.lang || ""), action);
       return row;
     }));
   };
