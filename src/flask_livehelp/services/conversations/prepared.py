@@ -46,7 +46,7 @@ class Prepared:
     """``statement`` compiled for ``dialect``, run with the values it lacks.
 
     The values the statement holds itself (its constants) are taken and
-    processed once; the rest are given to :meth:`run` by name, as to
+    processed once; the rest are given by name each time it runs, as to
     ``Connection.execute``.
     """
 
@@ -58,7 +58,7 @@ class Prepared:
         # A name the SQL cannot hold (a space, a dot, a percent sign) is
         # escaped in named placeholders; numbered ones go by the name itself.
         escaped = {} if compiled.positional else compiled.escaped_bind_names
-        #: Names given to :meth:`run` that the SQL has escaped, and how.
+        #: The names of values given when it runs that the SQL escaped, and how.
         self._renamed = dict(escaped)
         for bind, unescaped in compiled.bind_names.items():
             name = escaped.get(unescaped, unescaped)
