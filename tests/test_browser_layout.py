@@ -82,6 +82,12 @@ SPILLS = """() => {
 }"""
 
 LANGUAGES = ("en", "da")
+#: With an address pasted in, one "word" longer than any column is wide.
+PASTED_QUESTION = (
+    "Har I den blå regnjakke i størrelse M? Som denne: https://shop.example"
+    "/produkter/regnjakker/regnjakke-blaa-med-haette-og-reflekser-str-m"
+    "?farve=blaa&utm_source=nyhedsbrev&utm_medium=email&utm_campaign=efteraar"
+)
 #: The staff pages beside the panel, under /livehelp/.
 STAFF_PAGES = (
     "history/",
@@ -138,7 +144,7 @@ def customer_asking(new_page: t.Any, base: str, lang: str) -> Page:
     shop_state(customer, "online")
     launcher(customer).click()
     window = chat(customer)
-    window.locator("#lh-question").fill("Har I den blå regnjakke i størrelse M?")
+    window.locator("#lh-question").fill(PASTED_QUESTION)
     window.locator("#lh-consent").check()
     window.locator("#lh-prechat button[type=submit]").click()
     return customer
