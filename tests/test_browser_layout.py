@@ -161,6 +161,15 @@ def test_the_panel_and_staff_pages_spill_nowhere(
     accept_first(operator)
     expect(operator.locator("#lh-cart")).to_contain_text("1")
     at_every_size(operator, lambda: spills(operator))
+    for opens, dialog in (
+        ("#lh-transfer", "#lh-transfer-dialog"),
+        ("#lh-push", "#lh-push-dialog"),
+    ):
+        operator.click(opens)
+        expect(operator.locator(dialog)).to_be_visible()
+        at_every_size(operator, lambda: spills(operator))
+        operator.click(f"{dialog} button[value=cancel]")
+        expect(operator.locator(dialog)).to_be_hidden()
 
     operator.click("#lh-show-visitors")
     expect(operator.locator("#lh-visitor-rows tr")).not_to_have_count(0)
