@@ -161,3 +161,48 @@ def reordered(page: Page) -> list[t.Any]:
         for frame in page.frames
         for found in (frame.evaluate("window.__lhReordered || []") or [])
     ]
+
+
+#: With an address pasted in, one "word" longer than any column is wide.
+PASTED_QUESTION = (
+    "Har I den blå regnjakke i størrelse M? Som denne: https://shop.example"
+    "/produkter/regnjakker/regnjakke-blaa-med-haette-og-reflekser-str-m"
+    "?farve=blaa&utm_source=nyhedsbrev&utm_medium=email&utm_campaign=efteraar"
+)
+#: The staff pages beside the panel, under /livehelp/.
+STAFF_PAGES = (
+    "history/",
+    "offline/",
+    "offline/outbox",
+    "report",
+    "admin/",
+    "admin/operators",
+    "admin/departments",
+    "admin/widget",
+    "admin/settings",
+    "admin/canned",
+    "admin/articles",
+    "admin/audit",
+    "admin/erase",
+)
+
+
+def customer_asking(new_page: t.Any, base: str, lang: str) -> Page:
+    """The shop's demo customer, signed in, a jacket in the cart, asking on
+    a page whose address is long, and agreeing to be e-mailed."""
+    customer = t.cast(Page, new_page())
+    customer.goto(f"{base}/login?lang={lang}")
+    customer.fill("input[name=email]", "kunde@example.com")
+    customer.fill("input[name=password]", "kunde")
+    customer.click("form.stacked-form [type=submit]")
+    customer.goto(f"{base}/product/regnjakke-blaa")
+    customer.click("form.add-to-cart button[type=submit]")
+    customer.wait_for_url(f"{base}/cart")
+    customer.goto(f"{base}/product/regnjakke-blaa?lang={lang}&utm_source=newsletter")
+    shop_state(customer, "online")
+    launcher(customer).click()
+    window = chat(customer)
+    window.locator("#lh-question").fill(PASTED_QUESTION)
+    window.locator("#lh-consent").check()
+    window.locator("#lh-prechat button[type=submit]").click()
+    return customer

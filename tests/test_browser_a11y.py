@@ -1,22 +1,29 @@
-"""axe-core in Chromium: the chat window, the button, the panel and its sign-in."""
+"""axe-core in Chromium: the chat window, the button, the panel and its sign-in,
+and the staff pages."""
 
 from __future__ import annotations
 
 import typing as t
 
+import pytest
 from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
 from playwright.sync_api import expect
 
+from browser import accept_first
 from browser import chat
+from browser import customer_asking
 from browser import held_requests
 from browser import launcher
 from browser import online_operator
 from browser import reply
 from browser import sign_in
+from browser import STAFF_PAGES
 from browser import staffed_chat
 
 AXE = Axe()
+LAPTOP = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}
 
 
 def accessible(target: t.Any, context: str | None = None) -> None:
@@ -106,3 +113,25 @@ def test_the_panel_sign_in_page(
     expect(page.locator("input[name=email]")).to_be_visible()
     accessible(page)
     sign_in(page, shop_server.url)
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_the_staff_pages(
+    viewport: dict[str, int], shop: Flask, shop_server: t.Any, new_page: t.Any
+) -> None:
+    """Every staff page, with a finished chat in the history and the
+    outbox, on a laptop and on a phone."""
+    base = shop_server.url
+    operator = online_operator(new_page, base)
+    operator.set_viewport_size(viewport)
+    customer = customer_asking(new_page, base, "en")
+    accept_first(operator)
+    operator.click("#lh-end")
+    expect(chat(customer).locator("#lh-new")).to_be_visible()
+    operator.goto(f"{base}/livehelp/history/")
+    operator.locator(".lh-history-table tbody a").first.click()
+    expect(operator.locator(".lh-transcript")).to_be_visible()
+    accessible(operator)
+    for path in STAFF_PAGES:
+        operator.goto(f"{base}/livehelp/{path}")
+        accessible(operator)

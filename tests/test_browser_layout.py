@@ -22,11 +22,11 @@ from playwright.sync_api import Page
 
 from browser import accept_first
 from browser import chat
-from browser import launcher
+from browser import customer_asking
 from browser import online_operator
 from browser import reply
 from browser import SHOP_OPERATOR
-from browser import shop_state
+from browser import STAFF_PAGES
 from flask_livehelp import get_state
 
 pytestmark = pytest.mark.browser
@@ -87,28 +87,6 @@ LANGUAGES = ("en", "da")
 AXE = Axe()
 #: axe-core's rule for a pane that scrolls but that no key can reach.
 KEYBOARD_SCROLLING = {"runOnly": ["scrollable-region-focusable"]}
-#: With an address pasted in, one "word" longer than any column is wide.
-PASTED_QUESTION = (
-    "Har I den blå regnjakke i størrelse M? Som denne: https://shop.example"
-    "/produkter/regnjakker/regnjakke-blaa-med-haette-og-reflekser-str-m"
-    "?farve=blaa&utm_source=nyhedsbrev&utm_medium=email&utm_campaign=efteraar"
-)
-#: The staff pages beside the panel, under /livehelp/.
-STAFF_PAGES = (
-    "history/",
-    "offline/",
-    "offline/outbox",
-    "report",
-    "admin/",
-    "admin/operators",
-    "admin/departments",
-    "admin/widget",
-    "admin/settings",
-    "admin/canned",
-    "admin/articles",
-    "admin/audit",
-    "admin/erase",
-)
 
 
 def spills(where: Page | Frame) -> list[list[t.Any]]:
@@ -137,27 +115,6 @@ def operator_speaks(shop: Flask, lang: str) -> None:
         state = get_state()
         state.operators.find_by_email(SHOP_OPERATOR["email"]).locale = lang
         state.db.session.commit()
-
-
-def customer_asking(new_page: t.Any, base: str, lang: str) -> Page:
-    """The shop's demo customer, signed in, a jacket in the cart, asking on
-    a page whose address is long, and agreeing to be e-mailed."""
-    customer = t.cast(Page, new_page())
-    customer.goto(f"{base}/login?lang={lang}")
-    customer.fill("input[name=email]", "kunde@example.com")
-    customer.fill("input[name=password]", "kunde")
-    customer.click("form.stacked-form [type=submit]")
-    customer.goto(f"{base}/product/regnjakke-blaa")
-    customer.click("form.add-to-cart button[type=submit]")
-    customer.wait_for_url(f"{base}/cart")
-    customer.goto(f"{base}/product/regnjakke-blaa?lang={lang}&utm_source=newsletter")
-    shop_state(customer, "online")
-    launcher(customer).click()
-    window = chat(customer)
-    window.locator("#lh-question").fill(PASTED_QUESTION)
-    window.locator("#lh-consent").check()
-    window.locator("#lh-prechat button[type=submit]").click()
-    return customer
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
