@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import typing as t
 
+from flask import Flask
 from playwright.sync_api import expect
 from playwright.sync_api import FrameLocator
 from playwright.sync_api import Locator
 from playwright.sync_api import Page
+
+from flask_livehelp import get_state
 
 SHOP_OPERATOR = {"email": "operator@example.com", "password": "operator"}
 QUESTION = "Hej, har I den i blå?"
@@ -206,3 +209,11 @@ def customer_asking(new_page: t.Any, base: str, lang: str) -> Page:
     window.locator("#lh-consent").check()
     window.locator("#lh-prechat button[type=submit]").click()
     return customer
+
+
+def operator_speaks(shop: Flask, lang: str) -> None:
+    """The shop's demo operator works in ``lang``."""
+    with shop.app_context():
+        state = get_state()
+        state.operators.find_by_email(SHOP_OPERATOR["email"]).locale = lang
+        state.db.session.commit()

@@ -24,10 +24,9 @@ from browser import accept_first
 from browser import chat
 from browser import customer_asking
 from browser import online_operator
+from browser import operator_speaks
 from browser import reply
-from browser import SHOP_OPERATOR
 from browser import STAFF_PAGES
-from flask_livehelp import get_state
 
 pytestmark = pytest.mark.browser
 
@@ -108,13 +107,6 @@ def at_every_size(page: Page, look: t.Callable[[], list[list[t.Any]]]) -> None:
         if spilled:
             found[size] = spilled
     assert not found, (page.url, found)
-
-
-def operator_speaks(shop: Flask, lang: str) -> None:
-    with shop.app_context():
-        state = get_state()
-        state.operators.find_by_email(SHOP_OPERATOR["email"]).locale = lang
-        state.db.session.commit()
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

@@ -24,6 +24,7 @@ from playwright.sync_api import Page
 from browser import ask
 from browser import chat
 from browser import go_online
+from browser import operator_speaks
 from browser import reply
 from browser import SHOP_OPERATOR
 from browser import shop_state
@@ -126,11 +127,9 @@ def pictures_in_guide(lang: str) -> set[str]:
 
 def speak(shop: Flask, lang: str) -> None:
     """The demo operator works in ``lang``; canned responses in that language."""
+    operator_speaks(shop, lang)
     with shop.app_context():
         state = get_state()
-        operator = state.operators.find_by_email(SHOP_OPERATOR["email"])
-        operator.locale = lang
-        state.db.session.commit()
         for name, body in WORDS[lang]["canned"]:
             state.knowledge.save_canned(None, name=name, lang=lang, body=body, by=None)
 
