@@ -28,6 +28,7 @@ from bench import targets
 from bench.crossing import crossing
 from bench.pauses import gc_pauses
 from bench.posting import posting
+from bench.profile import cpu_split
 from bench.profile import Profiler
 from bench.report import kb
 from bench.report import ms
@@ -296,7 +297,7 @@ async def status_rate(settings: Settings) -> str:
 
 async def latency(settings: Settings, memory: list[list[str]]) -> str:
     rows = []
-    counted = []
+    breakdowns = []
     for chats in settings.sizes:
         echo: ChatFigures | None = None
         for name, start in chat_servers(settings, chats, delivery_table=True):
@@ -310,7 +311,10 @@ async def latency(settings: Settings, memory: list[list[str]]) -> str:
                     # Read while the worker runs: it writes them on the end mark.
                     title = f"{name}, {chats:,} chats"
                     handled = 2 * figures.result.sent
-                    counted.append(calls.per_message(stem, handled, title))
+                    breakdowns.append(calls.per_message(stem, handled, title))
+                recordings = settings.profiler.perf_data.get(label)
+                if recordings:
+                    breakdowns.append(cpu_split(f"{name}, {chats:,} chats", recordings))
             result = figures.result
             if name == "websockets echo":
                 echo = figures
@@ -360,7 +364,7 @@ async def latency(settings: Settings, memory: list[list[str]]) -> str:
             "database/Redis CPU/message",
         ],
         rows,
-    ) + "".join(f"\n{tables}" for tables in counted)
+    ) + "".join(f"\n{tables}" for tables in breakdowns)
 
 
 async def memory_as_browsers_connect(settings: Settings) -> str:
@@ -642,7 +646,8 @@ def main() -> None:
     parser.add_argument(
         "--profile",
         type=Path,
-        help="record Flask-LiveHelp's processes with py-spy into this directory",
+        help="record Flask-LiveHelp's processes with py-spy (and perf, where"
+        " installed) into this directory",
     )
     parser.add_argument(
         "--latencies",
