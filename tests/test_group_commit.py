@@ -304,6 +304,47 @@ def test_a_message_sent_twice_at_once_is_stored_once(app: Flask) -> None:
     assert stored(app, chat_id) == [(1, "q0"), (2, "again")]
 
 
+def test_a_resend_among_new_messages_leaves_the_rest_stored_together(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client resending a message stored before fails its batch's insert;
+    the new messages of the batch are still stored together, not each in a
+    transaction of its own, so resending (after a reconnect, or at the rate
+    limit to slow a busy worker down) costs the others nothing."""
+    chats = open_chats(app, 8)
+    (resender, resent_in), *others = chats
+    posts = [(resender, resent_in, "q0")] + [(v, c, f"m{c}") for v, c in others]
+    answers, inserts = inserts_during(
+        app, lambda: post_together(app, posts), monkeypatch
+    )
+    assert answers == [((1, "q0"), False)] + [((2, f"m{c}"), True) for _, c in others]
+    for _, chat_id in others:
+        assert stored(app, chat_id)[1:] == [(2, f"m{chat_id}")]
+    assert stored(app, resent_in) == [(1, "q0")]
+    # The batch that failed, the new ones again, and the resend alone (one
+    # more if a thread came late); each alone would be nine.
+    assert inserts <= 4, inserts
+
+
+@pytest.mark.livehelp(group_commit_messages=1000)
+def test_a_batch_as_large_as_the_setting_allows_is_stored(app: Flask) -> None:
+    """A batch's rows are a compound SELECT: more than 256 of them, rounded
+    up to 512, are more terms than SQLite takes, and every batch that large
+    failed, each of its messages then stored alone."""
+    chats = open_chats(app, 257)
+    with app.app_context():
+        posting = get_state().conversations
+        group = posting._group_commit()
+        assert group is not None
+        drafts = [
+            Draft(chat_id, f"m{chat_id}", "Hej", "visitor", visitor_id)
+            for visitor_id, chat_id in chats[: group.limit]
+        ]
+        posting._store_together(drafts)
+    assert all(draft.stored is not None for draft in drafts)
+    assert stored(app, chats[0][1]) == [(1, "q0"), (2, f"m{chats[0][1]}")]
+
+
 def fail_once(
     app: Flask,
     monkeypatch: pytest.MonkeyPatch,

@@ -438,6 +438,10 @@ def _fields(
 
 #: Held while a process makes its group commit.
 _group_lock = threading.Lock()
+#: The most messages one batch stores, whatever ``GROUP_COMMIT_MESSAGES``
+#: says. A batch's rows are a compound SELECT of as many terms as its
+#: statement takes, a power of two, and SQLite takes at most 500 terms.
+MOST_IN_A_BATCH = 256
 
 
 class Posting(Announcer):
@@ -524,7 +528,7 @@ class Posting(Announcer):
             with _group_lock:
                 if self._group is None or self._group.pid != os.getpid():
                     window = self.setting("GROUP_COMMIT_SECONDS") or 0.0
-                    self._group = GroupCommit(window, limit)
+                    self._group = GroupCommit(window, min(limit, MOST_IN_A_BATCH))
                 group = self._group
         return group
 
@@ -549,8 +553,46 @@ class Posting(Announcer):
 
     def _store_together(self, drafts: list[Draft]) -> None:
         """Store a group commit's ``drafts`` in one transaction, then publish
-        each in order: on the driver, or in the session where something
-        watches the engine or the session (listeners, SQL logging)."""
+        each in order.
+
+        A message its chat stored before (a resend after a reconnect, or the
+        same one from two tabs at once) fails the whole batch. Then one
+        look-up finds such messages and the rest are stored together again:
+        one client resending, by chance or to slow the chat down, must not
+        make everyone's messages of the batch go alone. What is left out goes
+        alone, and is answered as sent before.
+        """
+        try:
+            self._store_batch(drafts)
+        except IntegrityError:
+            fresh = self._not_stored_before(drafts)
+            if len(fresh) == len(drafts):
+                raise
+            if fresh:
+                self._store_batch(fresh)
+
+    def _not_stored_before(self, drafts: list[Draft]) -> list[Draft]:
+        """Those of ``drafts`` whose chat holds no message of their client id,
+        each client id once."""
+        model = self.models.message
+        query = sa.select(model.conversation_id, model.client_id).where(
+            model.conversation_id.in_(sorted({d.conversation_id for d in drafts})),
+            model.client_id.in_(sorted({d.client_id for d in drafts})),
+        )
+        with self._engine.connect() as connection:
+            taken = {tuple(row) for row in connection.execute(query)}
+        fresh = []
+        for draft in drafts:
+            key = (draft.conversation_id, draft.client_id)
+            if key not in taken:
+                taken.add(key)
+                fresh.append(draft)
+        return fresh
+
+    def _store_batch(self, drafts: list[Draft]) -> None:
+        """Store ``drafts`` in one transaction, then publish each in order: on
+        the driver, or in the session where something watches the engine or
+        the session (listeners, SQL logging)."""
         engine = self._engine
         rounds = claim_rounds(drafts)
         if watched(engine, self._session_to_watch()):
