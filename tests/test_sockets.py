@@ -439,6 +439,39 @@ def test_a_backlog_longer_than_the_outbox_holds_comes_at_the_clients_pace(
     assert back.expect("ack", id="m9")["seq"] == 102
 
 
+def test_a_backlog_waits_for_its_client_holding_no_database_connection(
+    app: Flask, visitor_socket: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tab on a slow line takes a long chat at its own pace. Had it kept
+    a pooled connection meanwhile, a few such tabs (one visitor may open
+    thirty) would take the pool, and every chat of the process would wait."""
+    visitor = visitor_socket()
+    token, conversation_id = start_chat(visitor)
+    with app.app_context():
+        conversations = get_state().conversations
+        visitor_id = conversations.get(conversation_id).visitor_id
+        for number in range(250):
+            conversations.post_by_visitor(
+                visitor_id, conversation_id, client_id=f"v{number}", body="Hej"
+            )
+        pool = get_state().db.engine.pool
+    visitor.close()
+    held_while_waiting = []
+    wait_for_room = outbox.Outbox.wait_for_room
+
+    def noted(self: outbox.Outbox) -> None:
+        held_while_waiting.append(pool.checkedout())  # type: ignore[attr-defined]
+        wait_for_room(self)
+
+    monkeypatch.setattr(outbox.Outbox, "wait_for_room", noted)
+    back = visitor_socket()
+    hello(back, token=token, conversation=conversation_id, after=0)
+    numbers = [back.expect("message")["seq"] for _ in range(251)]
+    assert numbers == list(range(1, 252))
+    assert len(held_while_waiting) == 251
+    assert set(held_while_waiting) == {0}
+
+
 def test_a_widget_that_saw_a_gap_asks_for_it_again(
     app: Flask, visitor_socket: t.Any, operator_socket: t.Any, operator: t.Any
 ) -> None:

@@ -147,11 +147,17 @@ class Connection:
         backlog held already are not sent twice.
         """
         with self.sequencer.catch_up(conversation_id, after) as progress:
-            for message in self.state.conversations.backlog(conversation_id, after):
-                self.send(numbered_frame(message, staff=staff))
-                progress.sent(message.seq)
-                if self.outbox is not None:
-                    self.outbox.wait_for_room()
+            for page in self.state.conversations.backlog(conversation_id, after):
+                frames = [(m.seq, numbered_frame(m, staff=staff)) for m in page]
+                # The client reads a long backlog at its own pace: no
+                # database connection waits with it, or a few slow tabs take
+                # the pool from every chat of the process.
+                self.state.db.session.commit()
+                for seq, frame in frames:
+                    self.send(frame)
+                    progress.sent(seq)
+                    if self.outbox is not None:
+                        self.outbox.wait_for_room()
             self.send(
                 {
                     "type": "synced",

@@ -134,15 +134,18 @@ class ConversationStore(Service):
             query = query.where(sa.not_(model.staff_only))
         return list(self.session.execute(query).scalars())
 
-    def backlog(self, conversation_id: int, after: int) -> c.Iterator[MessageMixin]:
-        """Every message numbered after ``after``, in order, a page at a time.
+    def backlog(
+        self, conversation_id: int, after: int
+    ) -> c.Iterator[list[MessageMixin]]:
+        """Every message numbered after ``after``, in order, in pages.
 
         Staff-only messages too: a visitor's socket sends those as their
         number alone (:func:`~flask_livehelp.protocol.numbered_frame`).
+        The caller may end the session's transaction between pages.
         """
         while page := self.messages_after(conversation_id, after, staff=True):
-            yield from page
             after = page[-1].seq
+            yield page
 
     def message_at(
         self, conversation_id: int, seq: int, *, staff: bool
