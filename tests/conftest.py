@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import threading
@@ -305,10 +306,13 @@ def operator(make_operator: c.Callable[..., t.Any]) -> t.Any:
 
 
 class LiveServer:
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, ssl_context: ssl.SSLContext | None = None) -> None:
         self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.server = make_server(
+            "127.0.0.1", 0, app, threaded=True, ssl_context=ssl_context
+        )
+        scheme = "http" if ssl_context is None else "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -330,8 +334,13 @@ def live_server(app: Flask) -> c.Iterator[LiveServer]:
 class Socket:
     """A test client for our sockets: JSON frames in and out, with a timeout."""
 
-    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
-        self.ws = WsClient.connect(url, headers=headers or {})
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.ws = WsClient.connect(url, headers=headers or {}, ssl_context=ssl_context)
 
     def send(self, **frame: t.Any) -> None:
         self.send_raw(json.dumps(frame))

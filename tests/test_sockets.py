@@ -9,10 +9,12 @@ import json
 import queue
 import re
 import socket
+import ssl
 import threading
 import time
 import typing as t
 import weakref
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -23,8 +25,10 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 from simple_websocket import Server
 
+from conftest import LiveServer
 from conftest import login
 from conftest import panel_cookie
+from conftest import Socket
 from flask_livehelp import get_state
 from flask_livehelp.hub import operator_channel
 from flask_livehelp.hub import STAFF_CHANNEL
@@ -470,6 +474,42 @@ def test_a_backlog_waits_for_its_client_holding_no_database_connection(
     assert numbers == list(range(1, 252))
     assert len(held_while_waiting) == 251
     assert set(held_while_waiting) == {0}
+
+
+#: A self-signed certificate for 127.0.0.1 and its key, for tests only.
+TLS_CERTIFICATE = Path(__file__).parent / "tls" / "localhost.pem"
+
+
+def test_a_server_that_speaks_tls_itself_serves_the_chat(
+    app: Flask, sockets: list[Socket]
+) -> None:
+    """A shop that serves HTTPS from its own server (``flask run --cert``,
+    gunicorn's ``--certfile``) rather than behind a proxy: frames were
+    written to the socket beneath TLS, and the widget got nothing, not even
+    its welcome."""
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(TLS_CERTIFICATE)
+    server = LiveServer(app, ssl_context=served)
+    try:
+        trusting = ssl.create_default_context(cafile=TLS_CERTIFICATE)
+        customer = Socket(server.ws_url("/livehelp/widget/ws"), ssl_context=trusting)
+        sockets.append(customer)
+        start_chat(customer)
+        # Larger than a read and than a TLS record: decrypted bytes left
+        # over from one read must not wait for the next.
+        long = "Æ" * 2500
+        customer.send(type="message", id="m2", body=long)
+        assert customer.expect("message", id="m2")["body"] == long
+        assert customer.expect("ack", id="m2")["seq"] == 2
+        # The backlog too. (On the same socket: Werkzeug's own server over
+        # TLS garbles a new connection now and then after a socket closes,
+        # Flask-LiveHelp or not.)
+        customer.send(type="sync", after=0)
+        customer.expect("conversation")
+        backlog = [f["seq"] for f in customer.until("synced") if f["type"] == "message"]
+        assert backlog == [1, 2]
+    finally:
+        server.stop()
 
 
 def test_a_widget_that_saw_a_gap_asks_for_it_again(

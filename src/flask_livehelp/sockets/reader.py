@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import select
 import socket
+import ssl
 import threading
 import time
 import typing as t
@@ -41,15 +42,27 @@ class InlineReader:
 
 def reader_thread(target: t.Callable[[], None]) -> threading.Thread | InlineReader:
     """The ``thread_class`` our sockets are accepted with: no thread, unless
-    the host asks for protocol pings, which the reader thread sends.
+    the host asks for protocol pings, which the reader thread sends, or the
+    server itself speaks TLS on the socket.
+
+    Reading inline waits for the system socket to be readable, and the
+    outbox writes to the system socket: under TLS, bytes already decrypted
+    would wait unread, and frames would go out unencrypted.
 
     ``threading.Thread`` is looked up on each call, as simple-websocket does,
     so gevent's patching still turns it into a greenlet.
     """
     server = getattr(target, "__self__", None)
-    if server is not None and not server.ping_interval:
+    if server is not None and not server.ping_interval and not _encrypted(server.sock):
         return InlineReader()
     return threading.Thread(target=target)
+
+
+def _encrypted(sock: object) -> bool:
+    """Whether ``sock`` is a TLS socket (the standard library's or gevent's)."""
+    return isinstance(sock, ssl.SSLSocket) or callable(
+        getattr(sock, "getpeercert", None)
+    )
 
 
 def reads_inline(ws: Server) -> bool:
