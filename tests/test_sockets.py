@@ -864,6 +864,11 @@ def stalled_panel(app: Flask, live_server: t.Any, operator: t.Any) -> StalledCli
     return panel
 
 
+@pytest.mark.parametrize(
+    "host_options",
+    [{}, {"ping_interval": 25}, {"thread_class": threading.Thread}],
+    ids=["our reader", "the host's pings", "the host's reader thread"],
+)
 def test_a_panel_that_stops_reading_holds_up_no_other_socket(
     app: Flask,
     live_server: t.Any,
@@ -871,7 +876,13 @@ def test_a_panel_that_stops_reading_holds_up_no_other_socket(
     operator_socket: t.Any,
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
+    host_options: dict[str, t.Any],
 ) -> None:
+    """Also where the host's ``SOCK_SERVER_OPTIONS`` have every socket read
+    by a thread of its own (as flask-sock's documentation suggests for
+    pings): such sockets were written directly, and whoever delivered an
+    event (with Redis, the process's listener) waited for a stalled client."""
+    app.config["SOCK_SERVER_OPTIONS"] = host_options
     # Waiting for the frozen tab would hold every event for a minute now.
     monkeypatch.setattr(outbox, "SEND_WAIT", 60.0)
     frozen = stalled_panel(app, live_server, operator)

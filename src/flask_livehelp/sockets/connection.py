@@ -61,8 +61,8 @@ class Connection:
         #: When the client last sent a frame (time.monotonic()).
         self.heard = time.monotonic()
         self._pinged = False
-        #: Where frames wait for the pump; ``None`` for a socket a host
-        #: reads with its own thread (see :meth:`_write_directly`).
+        #: Where frames wait for the pump; ``None`` for a socket the server
+        #: itself speaks TLS on (see :meth:`_write_directly`).
         self.outbox = outbox_of(ws)
         if self.outbox is not None:
             self.outbox.on_stuck = self._too_slow
@@ -100,10 +100,9 @@ class Connection:
             self._write_directly(data)
 
     def _write_directly(self, data: bytes) -> None:
-        """Write on the caller's thread: for a socket a host reads with its
-        own thread (a ``thread_class`` or ``ping_interval`` of its own in
-        ``SOCK_SERVER_OPTIONS``), whose reader writes its pongs itself, past
-        any outbox. The caller waits up to ``SEND_WAIT`` for a slow client.
+        """Write on the caller's thread: for a socket the server itself
+        speaks TLS on, whose bytes only the TLS layer may write. The caller
+        waits up to ``SEND_WAIT`` for a slow client.
         """
         with self._send_lock:
             if self.closed:

@@ -13,10 +13,11 @@ its outbox passes :data:`MAX_FRAMES` or :data:`MAX_BYTES`, or when its
 socket takes nothing for :data:`SEND_WAIT` seconds; the others are not
 held up meanwhile.
 
-Only sockets read inline (:func:`.reader.reads_inline`) have an outbox;
-:func:`queue_writes` gives them one when they are accepted, and every write
-after that, simple-websocket's own pongs and close frames too, goes through
-it (:class:`QueuedSocket`).
+Every socket of ours has an outbox, but one the server itself speaks TLS
+on (:func:`.reader.encrypted`), whose bytes only the TLS layer may write:
+:func:`queue_writes` gives it one when it is accepted, and every write after
+that, simple-websocket's own pings, pongs and close frames too, goes through
+it (:class:`QueuedSocket`), whichever thread reads the socket.
 """
 
 from __future__ import annotations
@@ -411,7 +412,11 @@ class QueuedSocket:
         self.sock.shutdown(how)
 
     def close(self) -> None:
-        # First: the pump must never write to a descriptor number that a new
+        # A host's reader thread closes the socket as soon as the client
+        # answers our close, or closes first: what is queued (the answer to
+        # its close) goes out first, as the system would send it.
+        self.outbox.wait_flushed(FLUSH_WAIT)
+        # Then: the pump must never write to a descriptor number that a new
         # connection may be given next.
         self.outbox.discard()
         self.sock.close()

@@ -53,12 +53,12 @@ def reader_thread(target: t.Callable[[], None]) -> threading.Thread | InlineRead
     so gevent's patching still turns it into a greenlet.
     """
     server = getattr(target, "__self__", None)
-    if server is not None and not server.ping_interval and not _encrypted(server.sock):
+    if server is not None and not server.ping_interval and not encrypted(server.sock):
         return InlineReader()
     return threading.Thread(target=target)
 
 
-def _encrypted(sock: object) -> bool:
+def encrypted(sock: object) -> bool:
     """Whether ``sock`` is a TLS socket (the standard library's or gevent's)."""
     return isinstance(sock, ssl.SSLSocket) or callable(
         getattr(sock, "getpeercert", None)

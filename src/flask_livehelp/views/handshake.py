@@ -3,8 +3,8 @@
 Our sockets are accepted here rather than by flask-sock's ``Sock.route``,
 which takes its options from the app's ``SOCK_SERVER_OPTIONS``: ours need
 their own reader (:mod:`..sockets.reader`), and the host's config is the
-host's, so the options are given per socket. A socket that reads inline
-also has its writes queued (:mod:`..sockets.outbox`).
+host's, so the options are given per socket. Every socket but one the
+server itself speaks TLS on has its writes queued (:mod:`..sockets.outbox`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from simple_websocket import Server
 
 from ..auth import check_origin
 from ..sockets.outbox import queue_writes
+from ..sockets.reader import encrypted
 from ..sockets.reader import reader_thread
-from ..sockets.reader import reads_inline
 
 
 def check_handshake() -> None:
@@ -60,8 +60,9 @@ def socket_route(bp: Blueprint, path: str, view: c.Callable[[Server], None]) -> 
     @functools.wraps(view)
     def accept() -> Response:
         ws = Server(request.environ, **server_options())
-        if reads_inline(ws):
-            # Written by the process's pump, never by whoever sends to it.
+        if not encrypted(ws.sock):
+            # Written by the process's pump, never by whoever sends to it,
+            # also where the host's reader thread reads it.
             queue_writes(ws)
         try:
             view(ws)
