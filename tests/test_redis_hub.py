@@ -359,9 +359,13 @@ def test_events_cross_at_once_after_redis_crashed_with_events_unanswered(
     assert health.empty_after() and here.is_healthy()
 
 
-def test_a_channel_opened_while_events_cannot_reach_redis_is_subscribed_after(
+def test_a_channel_opened_while_events_cannot_reach_redis_is_subscribed_by_up(
     hubs: t.Any, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A client that hears "up" asks for what it missed, and counts on
+    hearing everything from then on: a channel opened during the outage is
+    subscribed before "up" is said, or another process's event right after
+    it would pass its socket by."""
     monkeypatch.setattr(redis_hub, "MAX_QUEUED_EVENTS", 5)
     monkeypatch.setattr(redis_hub, "SUBSCRIBE_WAIT_SECONDS", 0.2)
     # The listener would bring its subscriptions in line anyway when it
@@ -369,6 +373,14 @@ def test_a_channel_opened_while_events_cannot_reach_redis_is_subscribed_after(
     monkeypatch.setattr(redis_hub, "PING_SECONDS", 60)
     here, there, health, _ = crossed(hubs, "conversation:4")
     late = Inbox()
+    subscribed_at_up = []
+
+    def note_subscribers(channel: str, text: str) -> None:
+        if json.loads(text)["state"] == "up":
+            count = subscribers(redis_server, "shop-a:conversation:5")
+            subscribed_at_up.append(count)
+
+    here.subscribe(note_subscribers, HEALTH_CHANNEL)
     with frozen(redis_server):
         # More than the sockets hold unread: the publisher waits on Redis,
         # and what is queued behind it is dropped.
@@ -379,13 +391,32 @@ def test_a_channel_opened_while_events_cannot_reach_redis_is_subscribed_after(
         # Its subscription waits for Redis, which does not answer.
         here.subscribe(late, "conversation:5")
     assert health.next(timeout=10)[1] == {"type": "hub", "state": "up"}
-    wait_until(
-        lambda: subscribers(redis_server, "shop-a:conversation:5") == 1,
-        5,
-        "the channel opened meanwhile being subscribed",
-    )
+    wait_until(lambda: subscribed_at_up, 5, '"up" to reach every subscriber')
+    assert subscribed_at_up == [1]
     there.publish("conversation:5", {"type": "message", "seq": 1})
     assert late.next() == ("conversation:5", {"type": "message", "seq": 1})
+
+
+def test_a_second_subscriber_also_waits_until_redis_sends_the_channel(
+    hubs: t.Any,
+) -> None:
+    """A second socket of the process following a chat whose first is still
+    waiting for Redis (another tab, or the operator accepting it) sends its
+    backlog next, as the first does: it may not go on before Redis sends
+    this process the channel, or another process's message would pass it by."""
+    here, there, _, _ = crossed(hubs, "conversation:1")
+    for attempt in range(10):
+        channel = f"conversation:{100 + attempt}"
+        first, second = Inbox(), Inbox()
+        opener = threading.Thread(target=here.subscribe, args=(first, channel))
+        opener.start()
+        wait_until(
+            lambda channel=channel: channel in here._subscribers, 5, "the first one"
+        )
+        here.subscribe(second, channel)
+        there.publish(channel, {"type": "message", "seq": attempt})
+        assert second.next() == (channel, {"type": "message", "seq": attempt})
+        opener.join()
 
 
 # Two apps, each with its own server, on one database and one Redis: a

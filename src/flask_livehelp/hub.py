@@ -156,6 +156,8 @@ class Hub:
             self._subscribers.setdefault(channel, set()).add(subscription)
         if first:
             self._channel_opened(channel)
+        else:
+            self._channel_joined(channel)
         if channel == HEALTH_CHANNEL and not self.is_healthy():
             # Whoever starts listening during an outage hears of it at once.
             subscription.callback(channel, health_text(False))
@@ -174,6 +176,9 @@ class Hub:
 
     def _channel_opened(self, channel: str) -> None:
         """This process now has a subscriber on ``channel``."""
+
+    def _channel_joined(self, channel: str) -> None:
+        """One more subscriber of this process on ``channel``."""
 
     def _channel_closed(self, channel: str) -> None:
         """This process has no subscriber on ``channel`` any more."""

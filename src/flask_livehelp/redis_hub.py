@@ -25,6 +25,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 import typing as t
 
 import redis
@@ -152,6 +153,10 @@ class RedisHub(Hub):
         #: listener to bring its subscriptions in line with the sockets'.
         self._process_channel = f"process:{self._origin}"
         self._out_of_sync = False
+        #: Channels Redis was asked to send us on the listener's connection,
+        #: and how many of their subscriptions it has yet to confirm.
+        self._remote: set[str] = set()
+        self._unconfirmed: dict[str, int] = {}
         #: Events set when Redis confirms a channel, for those waiting on it.
         self._waiting: dict[str, threading.Event] = {}
         self._waiting_lock = threading.Lock()
@@ -328,6 +333,10 @@ class RedisHub(Hub):
         while not self._stopping.wait(pause):
             try:
                 self._client.ping()
+                # Clients that hear "up" ask for what they missed, and from
+                # then on nothing may pass them by: channels opened meanwhile
+                # (their listener's wake-up lost with the rest) first.
+                self._await_subscriptions()
             except redis.RedisError as error:
                 log.debug("Redis hub publisher: %s", error)
                 pause = min(pause * 2, MAX_RETRY_SECONDS)
@@ -337,10 +346,31 @@ class RedisHub(Hub):
                 self._outbox.clear()
                 self._sending = True
                 self._update_health()
-            if self._out_of_sync:
-                # The listener's wake-up was lost with the rest.
-                self._ask_listener()
             return
+
+    def _await_subscriptions(self) -> None:
+        """Have the listener subscribe to every channel wanted, and wait
+        (up to :data:`SUBSCRIBE_WAIT_SECONDS`) until Redis confirms them."""
+        if not self._listening:
+            # It subscribes to all of them as it connects, and says "up" then.
+            return
+        pending = [c for c in self._wanted() if not self._subscribed(c)]
+        if not pending and not self._out_of_sync:
+            return
+        with self._waiting_lock:
+            confirmations = [
+                self._waiting.setdefault(c, threading.Event()) for c in pending
+            ]
+        self._out_of_sync = True
+        self._wake_listener_now()
+        deadline = time.monotonic() + SUBSCRIBE_WAIT_SECONDS
+        for confirmed in confirmations:
+            confirmed.wait(max(0.0, deadline - time.monotonic()))
+
+    def _subscribed(self, channel: str) -> bool:
+        """Whether Redis confirmed it sends us ``channel`` (as the listener
+        last heard; read from other threads, a moment late at worst)."""
+        return channel in self._remote and channel not in self._unconfirmed
 
     # Channels come and go.
 
@@ -362,6 +392,12 @@ class RedisHub(Hub):
             with self._waiting_lock:
                 if self._waiting.get(channel) is confirmed:
                     del self._waiting[channel]
+
+    def _channel_joined(self, channel: str) -> None:
+        # A second socket following a chat sends its backlog next, as the
+        # first does: it too waits until Redis sends us the channel.
+        if channel not in LOCAL_CHANNELS and not self._subscribed(channel):
+            self._channel_opened(channel)
 
     def _channel_closed(self, channel: str) -> None:
         if channel not in LOCAL_CHANNELS:
@@ -432,8 +468,6 @@ class RedisHub(Hub):
     def _subscribe_wanted(self, pubsub: redis.client.PubSub) -> None:
         self._out_of_sync = False
         wanted = self._wanted()
-        #: Channels Redis was asked to send us on this connection, and how
-        #: many of their subscriptions it has yet to confirm.
         self._remote = wanted
         self._unconfirmed = dict.fromkeys(wanted, 1)
         pubsub.subscribe(
