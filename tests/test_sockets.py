@@ -993,6 +993,29 @@ def test_a_hosts_own_reader_thread_setting_is_kept_and_the_chat_works(
     assert server_reader_threads() == 2
 
 
+@pytest.mark.parametrize(
+    "host_options",
+    [{}, {"thread_class": threading.Thread}],
+    ids=["our reader", "the host's reader thread"],
+)
+def test_a_client_that_closes_hears_the_close_answered(
+    app: Flask,
+    live_server: t.Any,
+    request: pytest.FixtureRequest,
+    host_options: dict[str, t.Any],
+) -> None:
+    """The answer to a client's close is queued like any frame, and the
+    host's reader thread closes the socket right after: what is queued goes
+    out first, or the browser reports the chat as broken (1006), not closed."""
+    app.config["SOCK_SERVER_OPTIONS"] = host_options
+    client = StalledClient(live_server, "/livehelp/widget/ws")
+    request.addfinalizer(client.sock.close)
+    client.send(type="hello")
+    client.until(wsevents.TextMessage, '"type":"welcome"')
+    client.sock.sendall(client.ws.send(wsevents.CloseConnection(code=1000)))
+    assert client.until(wsevents.CloseConnection).code == 1000
+
+
 # Clients that go silent: pinged, then let go.
 
 
