@@ -26,6 +26,8 @@ from simple_websocket import ConnectionClosed
 from simple_websocket import Server
 
 from ..auth import check_origin
+from ..sockets.outbox import FLUSH_WAIT
+from ..sockets.outbox import outbox_of
 from ..sockets.outbox import queue_writes
 from ..sockets.reader import encrypted
 from ..sockets.reader import reader_thread
@@ -72,6 +74,12 @@ def socket_route(bp: Blueprint, path: str, view: c.Callable[[Server], None]) -> 
             ws.close()
         except Exception:  # gone already: nothing left to close
             pass
+        outbox = outbox_of(ws)
+        if outbox is not None:
+            # What is queued (our close, or the answer to the client's) goes
+            # out before the server has the connection back: Werkzeug's
+            # writes its own response into it.
+            outbox.wait_flushed(FLUSH_WAIT)
         return SocketDone(ws.mode)
 
     bp.add_url_rule(path, view_func=accept, websocket=True)
