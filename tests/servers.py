@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -108,6 +109,8 @@ class Gunicorn:
     """A gunicorn master serving ``app`` (``module:variable``) on a free port.
 
     :param health: A path that answers 200 once a worker serves the app.
+    :param tls: A file holding a certificate and its key: gunicorn itself
+        speaks TLS with it.
     """
 
     def __init__(
@@ -123,10 +126,16 @@ class Gunicorn:
         health: str = "/livehelp/widget/status",
         extra: t.Sequence[str] = (),
         log_path: Path | None = None,
+        tls: Path | None = None,
     ) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'http' if tls is None else 'https'}://127.0.0.1:{self.port}"
         self.health = health
+        #: What a client trusts gunicorn's certificate with, under TLS.
+        self.trusting = None if tls is None else ssl.create_default_context(cafile=tls)
+        if tls is not None:
+            certificate = str(tls.resolve())
+            extra = [*extra, "--certfile", certificate, "--keyfile", certificate]
         command = [
             str(VENV_BIN / "gunicorn"),
             "--bind",
@@ -173,7 +182,9 @@ class Gunicorn:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited:\n{self.log()}")
             try:
-                with urllib.request.urlopen(self.url + self.health, timeout=2) as r:
+                with urllib.request.urlopen(
+                    self.url + self.health, timeout=2, context=self.trusting
+                ) as r:
                     return r.status == 200
             except (OSError, urllib.error.URLError):
                 return False

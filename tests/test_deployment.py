@@ -31,6 +31,7 @@ from servers import GUNICORN_SETTINGS
 from servers import RedisServer
 from servers import VENV_BIN
 from servers import wait_until
+from test_sockets import TLS_CERTIFICATE
 
 QUEUE_TIMEOUT_SECONDS = 2
 SOCKETS_PER_IP = 6
@@ -100,6 +101,36 @@ def test_two_gevent_workers_serve_the_shop(
     assert len(one.worker_pids()) == len(other.worker_pids()) == 1
     assert one.worker_pids() != other.worker_pids()
     assert "Using worker: gevent" in one.log()
+
+
+def test_a_gunicorn_that_speaks_tls_itself_serves_the_chat(
+    environment: dict[str, str],
+    servers: tuple[Gunicorn, Gunicorn],
+    sockets: list[Socket],
+) -> None:
+    """gunicorn's ``--certfile`` under gevent: its sockets are gevent's TLS
+    sockets, which hold the system socket beneath them, and frames were
+    written there, past the encryption. (A third server, on the database
+    ``servers`` made.)"""
+    server = Gunicorn(
+        "deployed_app:app", chdir=TESTS, env=environment, tls=TLS_CERTIFICATE
+    )
+    try:
+        server.wait_ready()
+        customer = Socket(
+            server.ws_url("/livehelp/widget/ws"), ssl_context=server.trusting
+        )
+        sockets.append(customer)
+        customer.send(type="hello", page="https://shop.test/regnjakke")
+        customer.expect("welcome")
+        long = "Æ" * 2500
+        customer.send(type="start", id="q1", body=long)
+        assert customer.expect("ack", id="q1")["seq"] == 1
+        customer.send(type="sync", after=0)
+        assert customer.expect("message", id="q1")["body"] == long
+    finally:
+        server.stop()
+    no_tracebacks(server)
 
 
 def test_a_customer_on_one_process_chats_with_an_operator_on_the_other(
