@@ -14,6 +14,7 @@ import time
 import typing as t
 
 import pytest
+import redis
 from simple_websocket import ConnectionClosed
 
 from conftest import need
@@ -103,6 +104,18 @@ def test_two_gevent_workers_serve_the_shop(
     assert "Using worker: gevent" in one.log()
 
 
+def open_sockets(environment: dict[str, str]) -> int:
+    """The sockets this machine's address has open, as every process of the
+    shop counts them together in Redis."""
+    client = redis.Redis.from_url(environment["SHOP_LIVEHELP_HUB_URL"])
+    try:
+        prefix = environment["SHOP_LIVEHELP_HUB_PREFIX"]
+        counts = client.hgetall(f"{prefix}sockets:127.0.0.1")
+    finally:
+        client.close()
+    return sum(int(count) for count in counts.values())
+
+
 def test_a_gunicorn_that_speaks_tls_itself_serves_the_chat(
     environment: dict[str, str],
     servers: tuple[Gunicorn, Gunicorn],
@@ -128,6 +141,11 @@ def test_a_gunicorn_that_speaks_tls_itself_serves_the_chat(
         assert customer.expect("ack", id="q1")["seq"] == 1
         customer.send(type="sync", after=0)
         assert customer.expect("message", id="q1")["body"] == long
+        # Closed while its server runs, so it leaves the address's count of
+        # open sockets (the limits test below counts them).
+        assert open_sockets(environment) == 1
+        customer.close()
+        wait_until(lambda: open_sockets(environment) == 0, 10, "the socket closed")
     finally:
         server.stop()
     no_tracebacks(server)
