@@ -1086,15 +1086,19 @@ def test_a_panel_gone_silent_shows_its_operator_away_then_offline(
     assert 6 - 1 < offline - went_silent < 6 + 1.5
 
 
-@pytest.mark.livehelp(heartbeat_seconds=0.5, client_silence_seconds=1.5)
+@pytest.mark.livehelp(heartbeat_seconds=1, client_silence_seconds=3)
 def test_an_idle_panel_that_answers_keeps_its_operator_online(
     app: Flask, operator_socket: t.Any, operator: t.Any
 ) -> None:
+    """A quiet panel is pinged every other tick, and its row is refreshed on
+    a tick with when it last answered: the row is up to two ticks old, one
+    tick short of stale. (With half-second ticks, one tick late on a busy
+    machine showed the operator away; seen once in CI.)"""
     staff = operator_socket(operator)
     staff.send(type="status", state="online")
     staff.expect("status")
-    # Three times the presence's stale time without a frame from the panel.
-    deadline = time.monotonic() + 4.5
+    # Twice the presence's stale time without a frame from the panel.
+    deadline = time.monotonic() + 6
     while time.monotonic() < deadline:
         assert widget_state(app) == "online"
         time.sleep(0.25)
