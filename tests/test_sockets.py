@@ -419,20 +419,27 @@ def test_a_long_backlog_comes_whole_in_order_and_says_where_it_ended(
     assert "Hemmeligt" not in json.dumps(frames + back.quiet())
 
 
-def test_a_backlog_longer_than_the_outbox_holds_comes_at_the_clients_pace(
-    app: Flask, visitor_socket: t.Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(outbox, "MAX_FRAMES", 16)
+def long_chat(app: Flask, visitor_socket: t.Any, more: int) -> tuple[str, int]:
+    """A chat with ``more`` messages after its first, its tab closed: the
+    visitor's token and the chat's id."""
     visitor = visitor_socket()
     token, conversation_id = start_chat(visitor)
     with app.app_context():
         conversations = get_state().conversations
         visitor_id = conversations.get(conversation_id).visitor_id
-        for number in range(100):
+        for number in range(more):
             conversations.post_by_visitor(
                 visitor_id, conversation_id, client_id=f"v{number}", body="Hej"
             )
     visitor.close()
+    return token, conversation_id
+
+
+def test_a_backlog_longer_than_the_outbox_holds_comes_at_the_clients_pace(
+    app: Flask, visitor_socket: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox, "MAX_FRAMES", 16)
+    token, conversation_id = long_chat(app, visitor_socket, 100)
     back = visitor_socket()
     hello(back, token=token, conversation=conversation_id, after=0)
     numbers = [back.expect("message")["seq"] for _ in range(101)]
@@ -449,17 +456,9 @@ def test_a_backlog_waits_for_its_client_holding_no_database_connection(
     """A tab on a slow line takes a long chat at its own pace. Had it kept
     a pooled connection meanwhile, a few such tabs (one visitor may open
     thirty) would take the pool, and every chat of the process would wait."""
-    visitor = visitor_socket()
-    token, conversation_id = start_chat(visitor)
+    token, conversation_id = long_chat(app, visitor_socket, 250)
     with app.app_context():
-        conversations = get_state().conversations
-        visitor_id = conversations.get(conversation_id).visitor_id
-        for number in range(250):
-            conversations.post_by_visitor(
-                visitor_id, conversation_id, client_id=f"v{number}", body="Hej"
-            )
         pool = get_state().db.engine.pool
-    visitor.close()
     held_while_waiting = []
     wait_for_room = outbox.Outbox.wait_for_room
 
