@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import select
 import socket
-import ssl
 import threading
 import time
 import typing as t
@@ -59,10 +58,9 @@ def reader_thread(target: t.Callable[[], None]) -> threading.Thread | InlineRead
 
 
 def encrypted(sock: object) -> bool:
-    """Whether ``sock`` is a TLS socket (the standard library's or gevent's)."""
-    return isinstance(sock, ssl.SSLSocket) or callable(
-        getattr(sock, "getpeercert", None)
-    )
+    """Whether ``sock`` is a TLS socket: the standard library's and gevent's
+    (not a subclass of it) both have ``getpeercert``."""
+    return callable(getattr(sock, "getpeercert", None))
 
 
 def reads_inline(ws: Server) -> bool:
